@@ -1,0 +1,62 @@
+//! The admin listener: liveness, readiness and metrics. Never served on the public port.
+
+use crate::metrics::Metrics;
+use crate::proxy::Peer;
+use crate::response::{self, full, Body};
+use crate::server::Handler;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What `/readyz` reports: false while draining, so load balancers stop sending traffic.
+#[derive(Default)]
+pub struct Health {
+    draining: AtomicBool,
+}
+
+impl Health {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
+pub struct Admin {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+}
+
+impl Admin {
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
+        Self { metrics, health }
+    }
+
+    fn answer(&self, method: &Method, path: &str) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            return response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+        }
+        match path {
+            "/healthz" => response::text(StatusCode::OK, "ok"),
+            "/readyz" if self.health.is_draining() => response::text(StatusCode::SERVICE_UNAVAILABLE, "draining"),
+            "/readyz" => response::text(StatusCode::OK, "ready"),
+            "/metrics" => {
+                let mut response = Response::new(full(self.metrics.render()));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                response
+            }
+            _ => response::text(StatusCode::NOT_FOUND, "unknown admin path"),
+        }
+    }
+}
+
+impl Handler for Admin {
+    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+        self.answer(req.method(), req.uri().path())
+    }
+}

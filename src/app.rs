@@ -1,0 +1,104 @@
+//! Wires the gateway from a `Config` and runs its listeners until shutdown, then drains.
+
+use crate::admin::{Admin, Health};
+use crate::config::{Config, ConfigErrors};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::protect::Protection;
+use crate::proxy::{ClientError, Proxy};
+use crate::server::{tls, Server};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The sockets the gateway serves on, bound before `serve` so that callers (and tests on
+/// port 0) know the addresses.
+pub struct Listeners {
+    pub http: Option<TcpListener>,
+    pub https: Option<TcpListener>,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> Result<Self, AppError> {
+        let bind = |addr: SocketAddr, key: &'static str| async move {
+            TcpListener::bind(addr).await.map_err(|e| AppError::Bind { key, addr, source: e })
+        };
+        Ok(Self {
+            http: match config.listen.http {
+                Some(addr) => Some(bind(addr, "listen.http").await?),
+                None => None,
+            },
+            https: match config.listen.https {
+                Some(addr) => Some(bind(addr, "listen.https").await?),
+                None => None,
+            },
+            admin: bind(config.listen.admin, "listen.admin").await?,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{key}: cannot listen on {addr}: {source}")]
+    Bind { key: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("listen.tls_cert: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Runs the gateway until `shutdown` resolves, then drains: readiness turns false, the
+/// public listeners close, in-flight requests get `limits.shutdown_grace` to finish.
+pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let proxy = Proxy::new(&config)?;
+    let protection = Protection::new(&config.origin);
+    let gateway = Arc::new(Gateway::new(proxy, protection, metrics.clone(), config.limits.allow_upgrade));
+    let tls = match config.tls_files()? {
+        Some(files) => Some(tls::acceptor(files)?),
+        None => None,
+    };
+
+    let (stop_public, public_stopped) = watch::channel(false);
+    let mut public = Vec::new();
+    if let Some(listener) = listeners.http {
+        let server = Arc::new(Server::new(gateway.clone(), &config.limits, None));
+        public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
+    }
+    if let Some(listener) = listeners.https {
+        let server = Arc::new(Server::new(gateway.clone(), &config.limits, tls));
+        public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
+    }
+    let (stop_admin, admin_stopped) = watch::channel(false);
+    let admin = Arc::new(Server::new(Arc::new(Admin::new(metrics, health.clone())), &config.limits, None));
+    let admin = tokio::spawn(admin.run(listeners.admin, admin_stopped));
+    tracing::info!(origin = %config.origin.url, "anteroom is serving");
+
+    shutdown.await;
+    tracing::info!(grace = ?config.limits.shutdown_grace.0, "shutting down: draining connections");
+    health.start_draining();
+    let _ = stop_public.send(true);
+    let drained = tokio::time::timeout(config.limits.shutdown_grace.0, async {
+        for task in &mut public {
+            let _ = task.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period over: cutting the connections still open");
+        for task in &public {
+            task.abort();
+        }
+    }
+    let _ = stop_admin.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,134 @@
+use super::*;
+
+const MINIMAL: &str = "[origin]\nurl = \"http://127.0.0.1:3000\"\n";
+
+fn load(text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_toml(text, [])
+}
+
+fn load_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    Config::from_toml(text, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+}
+
+fn problems(text: &str) -> String {
+    load(text).expect_err("config should be rejected").to_string()
+}
+
+#[test]
+fn a_minimal_config_gets_the_documented_defaults() {
+    let c = load(MINIMAL).expect("valid");
+    assert_eq!(c.limits.max_header_bytes.0, 64 << 10);
+    assert_eq!(c.limits.max_body_bytes.0, 100 << 20);
+    assert_eq!(c.limits.header_read_timeout.0, std::time::Duration::from_secs(10));
+    assert_eq!(c.limits.idle_timeout.0, std::time::Duration::from_secs(60));
+    assert_eq!(c.limits.shutdown_grace.0, std::time::Duration::from_secs(30));
+    assert!(!c.limits.allow_upgrade);
+    assert_eq!(c.origin.host_header, HostHeader::Preserve);
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = include_str!("../../config/anteroom.toml");
+    load(text).expect("config/anteroom.toml must stay valid");
+}
+
+#[test]
+fn an_unknown_key_is_an_error_naming_it() {
+    let p = problems("[origin]\nurl = \"http://a:1\"\nmax_rps = 5\n");
+    assert!(p.starts_with("origin.max_rps: unknown key"), "{p}");
+    let p = problems("[origin]\nurl = \"http://a:1\"\n[orign]\nurl = \"x\"\n");
+    assert!(p.starts_with("orign: unknown key"), "{p}");
+}
+
+#[test]
+fn a_missing_origin_is_named() {
+    assert!(problems("[listen]\n").starts_with("origin: missing"), "{}", problems("[listen]\n"));
+    assert!(problems("[origin]\n").starts_with("origin.url: missing"));
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_problem() {
+    let cases = [
+        ("[origin]\nurl = \"127.0.0.1:3000\"\n", "origin.url: missing scheme"),
+        ("[origin]\nurl = \"ftp://a:1\"\n", "origin.url: unsupported scheme"),
+        ("[origin]\nurl = \"http://a:1/shop\"\n", "origin.url: must not have a path"),
+        ("[origin]\nurl = \"http://a:1\"\nmax_wait = \"2\"\n", "origin.max_wait:"),
+        ("[origin]\nurl = \"http://a:1\"\nmax_wait = 2\n", "origin.max_wait:"),
+        (
+            "[origin]\nurl = \"http://a:1\"\nmax_requests_per_second = 0\n",
+            "origin.max_requests_per_second: must be at least 1",
+        ),
+        ("[origin]\nurl = \"http://a:1\"\nmax_in_flight = -1\n", "origin.max_in_flight:"),
+        ("[origin]\nurl = \"http://a:1\"\nhost_header = \"mine\"\n", "origin.host_header:"),
+        (
+            "[origin]\nurl = \"http://a:1\"\n[limits]\nmax_header_bytes = 100\n",
+            "limits.max_header_bytes: must be between",
+        ),
+        ("[origin]\nurl = \"http://a:1\"\n[listen]\nhttp = \"nonsense\"\n", "listen.http:"),
+        ("[origin]\nurl = \"http://a:1\"\n[listen]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "listen.trusted_proxies"),
+        ("[origin]\nurl = \"http://a:1\"\n[listen]\nhttps = \"0.0.0.0:8443\"\n", "listen.tls_cert: required"),
+        ("[origin]\nurl = \"http://a:1\"\n[log]\nformat = \"xml\"\n", "log.format:"),
+        (
+            "[origin]\nurl = \"http://a:1\"\n[limits]\nidle_timeout = \"5s\"\n",
+            "limits.idle_timeout: must be longer than origin.max_wait",
+        ),
+    ];
+    for (text, expected) in cases {
+        let p = problems(text);
+        assert!(p.contains(expected), "for {text:?}: expected {expected:?}, got {p:?}");
+    }
+}
+
+#[test]
+fn a_syntax_error_gives_the_line() {
+    let p = problems("[origin]\nurl = \"http://a:1\"\nburst = = 3\n");
+    assert!(p.starts_with("config: TOML syntax error on line 3"), "{p}");
+}
+
+#[test]
+fn unreadable_tls_files_are_reported_per_key() {
+    let text = "[origin]\nurl = \"http://a:1\"\n[listen]\nhttps = \"127.0.0.1:0\"\n\
+                tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"\n";
+    let p = problems(text);
+    assert!(p.contains("listen.tls_cert: cannot read /nonexistent/cert.pem"), "{p}");
+    assert!(p.contains("listen.tls_key: cannot read"), "{p}");
+}
+
+#[test]
+fn environment_overrides_win_and_keep_types() {
+    let c = load_env(
+        MINIMAL,
+        &[
+            ("ANTEROOM_ORIGIN__URL", "https://shop.internal:8443"),
+            ("ANTEROOM_ORIGIN__MAX_REQUESTS_PER_SECOND", "250"),
+            ("ANTEROOM_LIMITS__IDLE_TIMEOUT", "2m"),
+            ("ANTEROOM_LISTEN__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+            ("ANTEROOM_ADMIN_TOKEN", "12345"),
+            ("ANTEROOM_CONFIG", "ignored.toml"),
+            ("HOME", "/root"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(c.origin.url.to_string(), "https://shop.internal:8443/");
+    assert_eq!(c.origin.max_requests_per_second, 250);
+    assert_eq!(c.limits.idle_timeout.0, std::time::Duration::from_secs(120));
+    assert_eq!(c.listen.trusted_proxies.len(), 1);
+    assert_eq!(c.admin.token.as_ref().map(Secret::expose), Some("12345"));
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let p = load_env(MINIMAL, &[("ANTEROOM_ORIGIN__BURST", "lots")]).expect_err("rejected").to_string();
+    assert!(p.starts_with("origin.burst:") && p.contains("(set by ANTEROOM_ORIGIN__BURST)"), "{p}");
+    let p = load_env(MINIMAL, &[("ANTEROOM_ORIGIN__BURTS", "3")]).expect_err("rejected").to_string();
+    assert!(p.starts_with("origin.burts: unknown key") && p.contains("ANTEROOM_ORIGIN__BURTS"), "{p}");
+}
+
+#[test]
+fn secrets_are_masked_in_the_printed_config() {
+    let c = load_env(MINIMAL, &[("ANTEROOM_ADMIN__TOKEN", "s3cr3t-value")]).expect("valid");
+    let printed = c.to_masked_toml();
+    assert!(!printed.contains("s3cr3t-value"), "{printed}");
+    assert!(printed.contains("token = \"********\""), "{printed}");
+    assert!(!format!("{c:?}").contains("s3cr3t-value"));
+}

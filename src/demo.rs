@@ -1,0 +1,124 @@
+//! `anteroom demo`: the gateway in front of a built-in sample ticket shop, on localhost,
+//! so a newcomer sees anteroom work with nothing of their own.
+
+use crate::app::{serve, AppError, Listeners};
+use crate::config::Config;
+use crate::response::{self, full, Body};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How many checkouts the sample shop can process at once: it is meant to be fragile.
+const SHOP_CHECKOUT_CAPACITY: usize = 4;
+const SHOP_CHECKOUT_TIME: Duration = Duration::from_millis(200);
+
+const EVENTS: [(&str, &str, &str); 3] = [
+    ("1", "The Exclusive Show", "Friday, 20:00 — Arena"),
+    ("2", "Late Night Jazz", "Saturday, 22:00 — Club Blue"),
+    ("3", "Sunday Matinee", "Sunday, 15:00 — Old Theatre"),
+];
+
+/// Starts the sample shop on an ephemeral port and returns its address.
+pub async fn start_shop() -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let checkout = Arc::new(Semaphore::new(SHOP_CHECKOUT_CAPACITY));
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let checkout = checkout.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let checkout = checkout.clone();
+                    async move { Ok::<_, Infallible>(shop_page(req, &checkout).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn shop_page(req: Request<Incoming>, checkout: &Semaphore) -> Response<Body> {
+    let path = req.uri().path();
+    if path == "/" {
+        let list: String = EVENTS
+            .iter()
+            .map(|(id, name, when)| format!("<li><a href=\"/events/{id}\">{name}</a> — {when}</li>"))
+            .collect();
+        return html(StatusCode::OK, "Tickets", &format!("<h1>Sample Ticket Shop</h1><ul>{list}</ul>"));
+    }
+    if let Some(id) = path.strip_prefix("/events/") {
+        return match EVENTS.iter().find(|(event, _, _)| *event == id) {
+            Some((id, name, when)) => html(
+                StatusCode::OK,
+                name,
+                &format!(
+                    "<h1>{name}</h1><p>{when}</p><form method=\"post\" action=\"/checkout?event={id}\">\
+                     <button>Buy a ticket</button></form><p><a href=\"/\">All events</a></p>"
+                ),
+            ),
+            None => html(StatusCode::NOT_FOUND, "Not found", "<h1>No such event</h1>"),
+        };
+    }
+    if path == "/checkout" && req.method() == Method::POST {
+        // A legacy checkout: slow, and it falls over when too many buyers arrive at once.
+        let Ok(_slot) = checkout.try_acquire() else {
+            return html(StatusCode::SERVICE_UNAVAILABLE, "Overloaded", "<h1>The shop is overloaded</h1>");
+        };
+        tokio::time::sleep(SHOP_CHECKOUT_TIME).await;
+        return html(StatusCode::OK, "Thank you", "<h1>Your ticket is booked</h1><p><a href=\"/\">Back</a></p>");
+    }
+    response::text(StatusCode::NOT_FOUND, "not found")
+}
+
+fn html(status: StatusCode, title: &str, body: &str) -> Response<Body> {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><body>{body}</body></html>"
+    );
+    let mut response = Response::new(full(page));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// The demo's gateway config: small limits in front of the sample shop.
+pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config {
+    let text = format!(
+        "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n\
+         [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n"
+    );
+    // The text above is fixed apart from addresses, which are always valid here.
+    Config::from_toml(&text, []).unwrap_or_else(|e| panic!("demo config is invalid: {e}"))
+}
+
+/// Runs the demo until `shutdown` resolves.
+pub async fn run(listen: SocketAddr, admin: SocketAddr, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let shop = start_shop().await.map_err(|source| AppError::Bind {
+        key: "demo shop",
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })?;
+    let config = config(shop, listen, admin);
+    let listeners = Listeners::bind(&config).await?;
+    let gateway = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
+    let admin = listeners.admin.local_addr().ok();
+    if let (Some(gateway), Some(admin)) = (gateway, admin) {
+        println!("anteroom demo is running.");
+        println!("  open the shop through anteroom: http://{gateway}/");
+        println!("  metrics:                        http://{admin}/metrics");
+        println!("  (the sample shop itself listens on http://{shop}/)");
+        println!("Press Ctrl-C to stop.");
+    }
+    serve(config, listeners, shutdown).await
+}

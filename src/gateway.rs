@@ -1,0 +1,125 @@
+//! The per-request pipeline of the public listeners:
+//! reserved paths → request limits → origin protection → proxy, with one log line each.
+
+use crate::metrics::{Metrics, NO_RESPONSE};
+use crate::protect::{Protection, ShedReason};
+use crate::proxy::headers::{client_ip, wants_upgrade};
+use crate::proxy::{Peer, Proxy};
+use crate::response::{self, Body};
+use crate::server::Handler;
+use http::{header, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Paths under this prefix are anteroom's own and never reach the origin.
+pub const RESERVED_PREFIX: &str = "/_anteroom/";
+
+pub struct Gateway {
+    proxy: Proxy,
+    protection: Protection,
+    metrics: Arc<Metrics>,
+    allow_upgrade: bool,
+}
+
+/// What happened to a request, for the access log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Forwarded,
+    Delayed,
+    Shed,
+    Rejected,
+    Reserved,
+}
+
+impl Decision {
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Forwarded => "forwarded",
+            Decision::Delayed => "delayed",
+            Decision::Shed => "shed",
+            Decision::Rejected => "rejected",
+            Decision::Reserved => "reserved",
+        }
+    }
+}
+
+impl Gateway {
+    pub fn new(proxy: Proxy, protection: Protection, metrics: Arc<Metrics>, allow_upgrade: bool) -> Self {
+        Self { proxy, protection, metrics, allow_upgrade }
+    }
+}
+
+impl Handler for Gateway {
+    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let client = client_ip(req.headers(), peer.addr.ip(), self.proxy.trusted_proxies());
+        let (response, decision) = self.decide(req, &peer).await;
+        tracing::info!(
+            target: "anteroom::access",
+            %method,
+            path,
+            status = response.status().as_u16(),
+            latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            decision = decision.as_str(),
+            %client,
+        );
+        response
+    }
+}
+
+impl Gateway {
+    async fn decide(&self, req: Request<Incoming>, peer: &Peer) -> (Response<Body>, Decision) {
+        if req.uri().path().starts_with(RESERVED_PREFIX) {
+            let answer = response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint");
+            return (answer, Decision::Reserved);
+        }
+        let tunnel = wants_upgrade(req.headers());
+        if tunnel && !self.allow_upgrade {
+            let answer =
+                response::text(StatusCode::NOT_IMPLEMENTED, "protocol upgrades are not enabled on this gateway");
+            return (answer, Decision::Rejected);
+        }
+        if declared_length(&req).is_some_and(|len| len > self.proxy.max_body_bytes()) {
+            let answer = response::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            return (answer, Decision::Rejected);
+        }
+
+        let pass = match self.protection.admit().await {
+            Ok(pass) => pass,
+            Err(shed) => {
+                self.metrics.origin_shed();
+                let message = match shed.reason {
+                    ShedReason::Rate => "the shop is busy; please retry shortly",
+                    ShedReason::InFlight => "the shop is at capacity; please retry shortly",
+                };
+                return (response::unavailable(message, shed.retry_after), Decision::Shed);
+            }
+        };
+        if pass.delayed {
+            self.metrics.origin_delayed();
+        }
+        let decision = if pass.delayed { Decision::Delayed } else { Decision::Forwarded };
+
+        let sent = Instant::now();
+        let result = self.proxy.forward(req, peer, tunnel && self.allow_upgrade).await;
+        match result {
+            Ok(response) => {
+                self.metrics.origin_response(response.status().as_u16(), sent.elapsed());
+                // The origin is busy until its body is done, so the in-flight slot is too.
+                (response.map(|body| response::hold(body, pass)), decision)
+            }
+            Err(e) => {
+                self.metrics.origin_response(NO_RESPONSE, sent.elapsed());
+                tracing::warn!(error = %e, blame = e.blame(), "forwarding failed");
+                (response::text(e.status(), e.public_message()), decision)
+            }
+        }
+    }
+}
+
+fn declared_length<B>(req: &Request<B>) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}

@@ -1,0 +1,30 @@
+//! anteroom: a virtual waiting-room gateway in front of an existing shop.
+//!
+//! # Layout
+//!
+//! - [`config`]   typed config, `ANTEROOM_*` overrides, validation; the only reader of files/env
+//! - [`app`]      wires everything from a `Config` and runs it until shutdown
+//! - [`server`]   accept loops: plain/TLS listeners, timeouts, idle cut-off, graceful drain
+//! - [`gateway`]  the per-request pipeline: reserved paths → limits → protection → proxy
+//! - [`proxy`]    forwarding to the origin: upstream client, header hygiene, tunnels
+//! - [`protect`]  origin protection: GCRA rate limit with smoothing, in-flight cap
+//! - [`admin`]    admin listener: `/healthz`, `/readyz`, `/metrics`
+//! - [`metrics`]  counters and histograms, rendered as Prometheus text
+//! - [`response`] the body type and small builders for anteroom's own answers
+//! - [`telemetry`] tracing subscriber set-up (text or JSON)
+//! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod gateway;
+pub mod metrics;
+pub mod protect;
+pub mod proxy;
+pub mod response;
+pub mod server;
+pub mod telemetry;
+
+pub use app::{serve, Listeners};
+pub use config::Config;

@@ -1,0 +1,123 @@
+//! The `anteroom` command line: parses arguments, loads config, sets up tracing and the
+//! runtime, then hands over to the library.
+
+use anteroom::config::{Config, DEFAULT_PATH};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "anteroom", version, about = "A virtual waiting-room gateway in front of your shop")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// Config file [default: $ANTEROOM_CONFIG or config/anteroom.toml]
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the config and print the effective values (secrets masked).
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the gateway in front of a built-in sample shop, on localhost.
+    Demo {
+        /// Where the demo gateway listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Where the demo admin listener (metrics) listens.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: SocketAddr,
+    },
+}
+
+fn config_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("ANTEROOM_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // One process-wide crypto provider, before anything touches TLS (see shared pitfalls).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let path = config_path(config);
+            match Config::load(&path) {
+                Ok(config) => {
+                    println!("# {}: valid", path.display());
+                    print!("{}", config.to_masked_toml());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Run { config } => {
+            let path = config_path(config);
+            let config = match Config::load(&path) {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            anteroom::telemetry::init(config.log.format);
+            runtime()?.block_on(async {
+                let listeners = anteroom::Listeners::bind(&config).await?;
+                anteroom::serve(config, listeners, shutdown_signal()).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen, admin } => {
+            anteroom::telemetry::init(anteroom::config::LogFormat::Text);
+            runtime()?.block_on(anteroom::demo::run(listen, admin, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,72 @@
+//! Body wrappers on the forwarding path: the request size cap and the origin stall timer.
+
+use crate::response::{Body, BoxError};
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+/// The client's body, cut off with an error once it exceeds `max_bytes`.
+pub fn limited_request(body: Incoming, max_bytes: u64) -> Body {
+    Limited::new(body, usize::try_from(max_bytes).unwrap_or(usize::MAX)).boxed_unsync()
+}
+
+/// The origin stopped sending in the middle of a body.
+#[derive(Debug, thiserror::Error)]
+#[error("origin sent nothing for {0:?} in the middle of a response body")]
+pub struct OriginStalled(Duration);
+
+pin_project! {
+    /// The origin's body, failed when the origin sends nothing for `timeout`: a hung
+    /// origin must not pin a client connection forever.
+    pub struct StallTimeout<B> {
+        #[pin]
+        inner: B,
+        #[pin]
+        timer: Sleep,
+        timeout: Duration,
+    }
+}
+
+impl<B> StallTimeout<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self { inner, timer: tokio::time::sleep(timeout), timeout }
+    }
+}
+
+impl<B> http_body::Body for StallTimeout<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.timer.as_mut().reset(Instant::now() + *this.timeout);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.timer.poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(OriginStalled(*this.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,186 @@
+//! Header hygiene between client and origin: hop-by-hop removal, forwarding headers,
+//! and which client-supplied headers may be believed.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const FORWARDED: HeaderName = header::FORWARDED;
+const ANTEROOM_PREFIX: &str = "x-anteroom-";
+
+/// What the gateway knows about the connection a request came in on.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+impl Peer {
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
+
+pub fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    let ip = ip.to_canonical();
+    trusted_proxies.iter().any(|net| net.contains(&ip))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+/// `Upgrade` goes too: tunnels put it back explicitly.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Sets `X-Forwarded-For/-Proto/-Host` for the origin. A trusted proxy's values are kept
+/// and extended; anyone else's are replaced, so a client cannot pick its own address.
+pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host: Option<&HeaderValue>) {
+    let peer_ip = peer.addr.ip().to_canonical().to_string();
+    let existing_for =
+        headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(", ");
+    let forwarded_for =
+        if trusted && !existing_for.is_empty() { format!("{existing_for}, {peer_ip}") } else { peer_ip };
+    if !trusted {
+        headers.remove(&X_FORWARDED_PROTO);
+        headers.remove(&X_FORWARDED_HOST);
+        headers.remove(FORWARDED);
+        headers.remove(X_REAL_IP);
+    }
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    if !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.scheme()));
+    }
+    if let (false, Some(host)) = (headers.contains_key(&X_FORWARDED_HOST), host) {
+        headers.insert(X_FORWARDED_HOST, host.clone());
+    }
+}
+
+/// Removes every `X-Anteroom-*` header: only anteroom itself may set them.
+pub fn strip_anteroom_headers(headers: &mut HeaderMap) {
+    let ours: Vec<HeaderName> =
+        headers.keys().filter(|name| name.as_str().starts_with(ANTEROOM_PREFIX)).cloned().collect();
+    for name in ours {
+        headers.remove(name);
+    }
+}
+
+/// The client's address: the peer, or — behind trusted proxies — the right-most address
+/// in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !is_trusted(peer, trusted_proxies) {
+        return peer;
+    }
+    let chain: Vec<IpAddr> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|ip| ip.trim().parse().ok())
+        .collect();
+    chain.into_iter().rev().find(|ip| !is_trusted(*ip, trusted_proxies)).unwrap_or(peer)
+}
+
+/// True when the request asks to switch protocols (WebSocket and the like). A lone
+/// `h2c` upgrade is not counted: a server may simply answer it in HTTP/1.1.
+pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|proto| !proto.trim().eq_ignore_ascii_case("h2c"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn headers_named_in_connection_are_removed_too() {
+        let mut h =
+            map(&[("connection", "close, x-secret"), ("x-secret", "1"), ("keep-alive", "5"), ("accept", "*/*")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn an_untrusted_client_cannot_choose_its_forwarded_address() {
+        let peer = Peer { addr: "203.0.113.9:5000".parse().unwrap(), tls: false };
+        let mut h =
+            map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https"), ("forwarded", "for=1.2.3.4")]);
+        set_forwarding(&mut h, &peer, false, Some(&HeaderValue::from_static("shop.example")));
+        assert_eq!(h["x-forwarded-for"], "203.0.113.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert!(!h.contains_key("forwarded"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_chain_is_extended() {
+        let peer = Peer { addr: "10.0.0.2:5000".parse().unwrap(), tls: true };
+        let mut h = map(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")]);
+        set_forwarding(&mut h, &peer, true, None);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.0.0.2");
+        assert_eq!(h["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn the_client_ip_is_the_rightmost_untrusted_hop() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = map(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.1.1.1")]);
+        assert_eq!(client_ip(&h, "10.0.0.2".parse().unwrap(), &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(client_ip(&h, "203.0.113.1".parse().unwrap(), &trusted), "203.0.113.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn h2c_alone_is_not_an_upgrade_but_websocket_is() {
+        assert!(!wants_upgrade(&map(&[("upgrade", "h2c")])));
+        assert!(wants_upgrade(&map(&[("upgrade", "websocket")])));
+        assert!(!wants_upgrade(&map(&[])));
+    }
+}

@@ -1,0 +1,230 @@
+//! Forwarding to the origin: builds the upstream request, sends it through the pooled
+//! client, and turns the origin's answer (or failure) into the client's response.
+
+mod body;
+mod client;
+pub mod headers;
+mod tunnel;
+
+pub use client::ClientError;
+pub use headers::Peer;
+
+use crate::config::{Config, HostHeader};
+use crate::response::{empty, Body, BoxError};
+use body::{limited_request, StallTimeout};
+use client::OriginClient;
+use http::header::{self, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, LengthLimitError};
+use hyper::body::Incoming;
+use ipnet::IpNet;
+use std::time::Duration;
+
+pub struct Proxy {
+    client: OriginClient,
+    scheme: Scheme,
+    authority: Authority,
+    origin_host: HeaderValue,
+    host_header: HostHeader,
+    trusted_proxies: Vec<IpNet>,
+    response_timeout: Duration,
+    max_body_bytes: u64,
+}
+
+/// Why a forwarded request got no usable answer; each maps to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot connect to the origin: {0}")]
+    Connect(#[source] BoxError),
+    #[error("the origin did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(u64),
+    #[error("the origin broke the exchange: {0}")]
+    Broken(#[source] BoxError),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::Connect(_) | ProxyError::Broken(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// What the client is told; details stay in the log.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            ProxyError::Connect(_) | ProxyError::Broken(_) => "the shop could not be reached; please retry shortly",
+            ProxyError::Timeout(_) => "the shop took too long to answer; please retry shortly",
+            ProxyError::BodyTooLarge(_) => "request body too large",
+        }
+    }
+
+    /// Who caused it: the client (fix the request) or the origin (try later).
+    pub fn blame(&self) -> &'static str {
+        match self {
+            ProxyError::BodyTooLarge(_) => "client",
+            _ => "origin",
+        }
+    }
+}
+
+impl Proxy {
+    pub fn new(config: &Config) -> Result<Self, ClientError> {
+        let url = &config.origin.url;
+        let scheme = url.scheme().cloned().unwrap_or(Scheme::HTTP);
+        // validate() guarantees an authority; fall back to something inert regardless.
+        let authority = url.authority().cloned().unwrap_or_else(|| Authority::from_static("localhost"));
+        let origin_host = HeaderValue::from_str(authority.as_str()).unwrap_or(HeaderValue::from_static("localhost"));
+        Ok(Self {
+            client: client::build(&config.origin)?,
+            scheme,
+            authority,
+            origin_host,
+            host_header: config.origin.host_header,
+            trusted_proxies: config.listen.trusted_proxies.clone(),
+            response_timeout: config.origin.response_timeout.0,
+            max_body_bytes: config.limits.max_body_bytes.0,
+        })
+    }
+
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body_bytes
+    }
+
+    pub fn trusted_proxies(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
+    /// Forwards `req` to the origin. `tunnel` allows `Upgrade` (WebSocket) passthrough.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: &Peer,
+        tunnel: bool,
+    ) -> Result<Response<Body>, ProxyError> {
+        let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
+        let client_host = client_host(&parts.uri, &parts.headers);
+
+        headers::strip_hop_by_hop(&mut parts.headers);
+        headers::strip_anteroom_headers(&mut parts.headers);
+        let trusted = headers::is_trusted(peer.addr.ip(), &self.trusted_proxies);
+        headers::set_forwarding(&mut parts.headers, peer, trusted, client_host.as_ref());
+        let host = match (self.host_header, client_host) {
+            (HostHeader::Preserve, Some(host)) => host,
+            _ => self.origin_host.clone(),
+        };
+        parts.headers.insert(header::HOST, host);
+        if let (Some(_), Some(proto)) = (&client_upgrade, upgrade_value) {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, proto);
+        }
+        parts.uri = self.upstream_uri(parts.uri.path_and_query());
+        // The upstream connection is HTTP/1.1 whatever the client spoke.
+        parts.version = Version::HTTP_11;
+
+        // A request with no body and an idempotent method can be sent again if a pooled
+        // connection turns out to have been closed by the origin under our feet.
+        let replay = (is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body))
+            .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+        let upstream = Request::from_parts(parts, limited_request(body, self.max_body_bytes));
+
+        let failed = |e: SendError| e.into_proxy_error(self.max_body_bytes);
+        let mut response = match self.send(upstream).await {
+            Err(SendError::Closed(_)) if replay.is_some() => {
+                let (method, uri, headers) = replay.unwrap_or_default();
+                let mut again = Request::new(empty());
+                *again.method_mut() = method;
+                *again.uri_mut() = uri;
+                *again.headers_mut() = headers;
+                tracing::debug!("retrying an idempotent request on a fresh connection");
+                self.send(again).await.map_err(failed)?
+            }
+            other => other.map_err(failed)?,
+        };
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                return Ok(tunnel::splice(client_upgrade, response));
+            }
+        }
+        let is_h1_upgrade = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        headers::strip_hop_by_hop(response.headers_mut());
+        if is_h1_upgrade {
+            // The client did not ask for a tunnel we allow: never pass a 101 through.
+            return Err(ProxyError::Broken("origin switched protocols unasked".into()));
+        }
+        let stall = self.response_timeout;
+        Ok(response.map(|body| StallTimeout::new(body, stall).boxed_unsync()))
+    }
+
+    async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, SendError> {
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_) => Err(SendError::Timeout(self.response_timeout)),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(classify(e)),
+        }
+    }
+
+    fn upstream_uri(&self, path: Option<&PathAndQuery>) -> Uri {
+        let mut builder = Uri::builder().scheme(self.scheme.clone()).authority(self.authority.clone());
+        builder = builder.path_and_query(path.cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
+        builder.build().unwrap_or_else(|_| Uri::from_static("/"))
+    }
+}
+
+enum SendError {
+    Timeout(Duration),
+    Connect(BoxError),
+    BodyTooLarge,
+    /// The connection closed before any response: safe to replay an idempotent request.
+    Closed(BoxError),
+    Other(BoxError),
+}
+
+impl SendError {
+    fn into_proxy_error(self, max_body_bytes: u64) -> ProxyError {
+        match self {
+            SendError::Timeout(d) => ProxyError::Timeout(d),
+            SendError::Connect(e) => ProxyError::Connect(e),
+            SendError::BodyTooLarge => ProxyError::BodyTooLarge(max_body_bytes),
+            SendError::Closed(e) | SendError::Other(e) => ProxyError::Broken(e),
+        }
+    }
+}
+
+fn classify(e: hyper_util::client::legacy::Error) -> SendError {
+    if e.is_connect() {
+        return SendError::Connect(Box::new(e));
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+    let mut closed = false;
+    while let Some(err) = source {
+        if err.is::<LengthLimitError>() {
+            return SendError::BodyTooLarge;
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            closed |= h.is_incomplete_message() || h.is_canceled();
+        }
+        source = err.source();
+    }
+    if closed {
+        SendError::Closed(Box::new(e))
+    } else {
+        SendError::Other(Box::new(e))
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+/// The host the client addressed: `Host`, or the URI authority (HTTP/2 `:authority`).
+fn client_host(uri: &Uri, headers: &http::HeaderMap) -> Option<HeaderValue> {
+    headers.get(header::HOST).cloned().or_else(|| uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()))
+}

@@ -1,0 +1,71 @@
+//! The body type every response uses, and builders for anteroom's own answers.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One body type for origin streams and local answers alike.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// A short plain-text answer produced by anteroom itself (never cached).
+pub fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(full(format!("{message}\n")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `503` with `Retry-After` in whole seconds (at least 1).
+pub fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
+    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    response
+}
+
+/// Keeps `guard` alive until the body is finished or dropped (e.g. an in-flight slot that
+/// must cover the whole response, not just its headers).
+pub fn hold<G: Send + 'static>(body: Body, guard: G) -> Body {
+    Guarded { inner: body, _guard: guard }.boxed_unsync()
+}
+
+pin_project_lite::pin_project! {
+    struct Guarded<G> {
+        #[pin]
+        inner: Body,
+        _guard: G,
+    }
+}
+
+impl<G> http_body::Body for Guarded<G> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,147 @@
+//! Accept loops: take an already-bound listener and a shutdown signal (so tests run on
+//! port 0), serve HTTP/1.1 and HTTP/2 on each connection, cut off slow and idle clients,
+//! and drain gracefully.
+
+mod idle;
+pub mod tls;
+
+use crate::config::Limits;
+use crate::proxy::Peer;
+use crate::response::Body;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use idle::{Activity, Tracked};
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// Whatever answers requests on a listener: the gateway, or the admin API.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: Request<Incoming>, peer: Peer) -> impl Future<Output = Response<Body>> + Send;
+}
+
+pub struct Server<H> {
+    handler: Arc<H>,
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    /// Bounds the TLS handshake, which hyper's header timer does not cover.
+    handshake_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl<H: Handler> Server<H> {
+    pub fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX);
+        builder
+            .http1()
+            // The header timeout does nothing without a timer (see shared pitfalls).
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout.0)
+            .max_buf_size(max_header_bytes)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+        Self {
+            handler,
+            builder,
+            tls,
+            handshake_timeout: limits.header_read_timeout.0,
+            idle_timeout: limits.idle_timeout.0,
+        }
+    }
+
+    /// Serves until `shutdown` turns true, then stops accepting (new connections are
+    /// refused), asks open connections to finish, and returns once they have.
+    pub async fn run(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+        // Each connection holds a sender; recv() returns None once all are gone.
+        let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
+        loop {
+            tokio::select! {
+                _ = stopped(&mut shutdown) => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let server = self.clone();
+                        let (shutdown, open) = (shutdown.clone(), open_tx.clone());
+                        tokio::spawn(async move {
+                            server.connection(stream, addr, shutdown).await;
+                            drop(open);
+                        });
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        drop(open_tx);
+        let _ = open_rx.recv().await;
+    }
+
+    async fn connection(&self, stream: TcpStream, addr: std::net::SocketAddr, shutdown: watch::Receiver<bool>) {
+        let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
+        let io = Tracked::new(stream, activity.clone());
+        match &self.tls {
+            None => self.drive(io, Peer { addr, tls: false }, activity, shutdown).await,
+            Some(acceptor) => match tokio::time::timeout(self.handshake_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => self.drive(tls, Peer { addr, tls: true }, activity, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+            },
+        }
+    }
+
+    async fn drive<I>(&self, io: I, peer: Peer, activity: Activity, mut shutdown: watch::Receiver<bool>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let handler = self.handler.clone();
+        let service = service_fn(move |req| {
+            let handler = handler.clone();
+            async move { Ok::<_, Infallible>(handler.handle(req, peer).await) }
+        });
+        let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let mut draining = *shutdown.borrow();
+        if draining {
+            conn.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(addr = %peer.addr, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = stopped(&mut shutdown), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = activity.idle_for(self.idle_timeout) => {
+                    tracing::debug!(addr = %peer.addr, "closing idle connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the shutdown flag is set (the watch guard is not held across awaits).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
