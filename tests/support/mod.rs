@@ -1,0 +1,79 @@
+//! Test harness: a real gateway on port 0, a recording origin, and plain clients.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod client;
+pub mod origin;
+
+use anteroom::config::Config;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A gateway running in this test process.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub https_addr: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), anteroom::app::AppError>>,
+}
+
+impl Gateway {
+    /// Starts a gateway in front of `origin` with extra TOML appended to the sections
+    /// (`extra` may contain `[origin]`-less keys for other sections, see `with_config`).
+    pub async fn start(origin: &str) -> Self {
+        Self::with_config(origin, "", "").await
+    }
+
+    /// `origin_keys` go into `[origin]`; `more` is appended as whole sections.
+    pub async fn with_config(origin: &str, origin_keys: &str, more: &str) -> Self {
+        let text = format!(
+            "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{listen_extra}\n\
+             [origin]\nurl = \"{origin}\"\nmax_requests_per_second = 100000\nburst = 100000\n{origin_keys}\n{more}",
+            listen_extra = "",
+        );
+        let config = Config::from_toml(&text, []).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{text}"));
+        Self::from_config(config).await
+    }
+
+    pub async fn from_config(config: Config) -> Self {
+        let listeners = anteroom::Listeners::bind(&config).await.expect("bind");
+        let addr = listeners.http.as_ref().expect("http listener").local_addr().expect("addr");
+        let https_addr = listeners.https.as_ref().map(|l| l.local_addr().expect("addr"));
+        let admin = listeners.admin.local_addr().expect("admin addr");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(anteroom::serve(config, listeners, async {
+            let _ = stopped.await;
+        }));
+        Self { addr, https_addr, admin, stop: Some(stop), task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks the gateway to shut down (as SIGTERM would) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down and waits for `serve` to return.
+    pub async fn shutdown(mut self) -> Result<(), anteroom::app::AppError> {
+        self.begin_shutdown();
+        (&mut self.task).await.expect("serve task panicked")
+    }
+
+    pub async fn metrics(&self) -> String {
+        client::get(self.admin, "/metrics").await.body_text()
+    }
+}
+
+/// The value of a metric line such as `name{label="x"} 3`, or 0 when absent.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse::<f64>().ok()))
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
