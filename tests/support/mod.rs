@@ -19,18 +19,23 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts a gateway in front of `origin` with extra TOML appended to the sections
-    /// (`extra` may contain `[origin]`-less keys for other sections, see `with_config`).
+    /// Starts a gateway in front of `origin` with default settings.
     pub async fn start(origin: &str) -> Self {
         Self::with_config(origin, "", "").await
     }
 
     /// `origin_keys` go into `[origin]`; `more` is appended as whole sections.
     pub async fn with_config(origin: &str, origin_keys: &str, more: &str) -> Self {
+        // Protection stays out of the way unless a test sets it.
+        let mut origin_keys = origin_keys.to_owned();
+        for (key, default) in [("max_requests_per_second", "100000"), ("burst", "100000")] {
+            if !origin_keys.contains(key) {
+                origin_keys.push_str(&format!("\n{key} = {default}"));
+            }
+        }
         let text = format!(
-            "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{listen_extra}\n\
-             [origin]\nurl = \"{origin}\"\nmax_requests_per_second = 100000\nburst = 100000\n{origin_keys}\n{more}",
-            listen_extra = "",
+            "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+             [origin]\nurl = \"{origin}\"\n{origin_keys}\n{more}"
         );
         let config = Config::from_toml(&text, []).unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{text}"));
         Self::from_config(config).await
