@@ -66,6 +66,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         None => None,
     };
 
+    let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
+    let (http_addr, https_addr) = (address(&listeners.http), address(&listeners.https));
+    let admin_addr = listeners.admin.local_addr().ok();
     let (stop_public, public_stopped) = watch::channel(false);
     let mut public = Vec::new();
     if let Some(listener) = listeners.http {
@@ -79,7 +82,13 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
     let (stop_admin, admin_stopped) = watch::channel(false);
     let admin = Arc::new(Server::new(Arc::new(Admin::new(metrics, health.clone())), &config.limits, None));
     let admin = tokio::spawn(admin.run(listeners.admin, admin_stopped));
-    tracing::info!(origin = %config.origin.url, "anteroom is serving");
+    tracing::info!(
+        http = http_addr.as_deref().unwrap_or("off"),
+        https = https_addr.as_deref().unwrap_or("off"),
+        admin = ?admin_addr,
+        origin = %config.origin.url,
+        "anteroom is serving"
+    );
 
     shutdown.await;
     tracing::info!(grace = ?config.limits.shutdown_grace.0, "shutting down: draining connections");

@@ -62,7 +62,7 @@ impl Handler for Gateway {
             %method,
             path,
             status = response.status().as_u16(),
-            latency_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+            latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
             decision = decision.as_str(),
             %client,
         );

@@ -128,7 +128,7 @@ async fn an_origin_that_resets_mid_response_breaks_only_that_response() {
     let (url, _) = raw_origin(|mut s, _| async move {
         if read_head(&mut s).await.is_some() {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial body").await;
-            let _ = s.set_linger(Some(Duration::ZERO)); // close with RST
+            let _ = s.set_zero_linger(); // close with RST
             drop(s);
         }
     })

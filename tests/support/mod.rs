@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod origin;
+pub mod tls;
 
 use anteroom::config::Config;
 use std::net::SocketAddr;

@@ -41,6 +41,15 @@ type Body = BoxBody<Bytes, Infallible>;
 
 impl Origin {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// An `https://` origin.
+    pub async fn start_tls(acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        Self::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
         let origin = Origin { addr: Some(listener.local_addr().expect("addr")), ..Default::default() };
         let served = origin.clone();
@@ -49,14 +58,23 @@ impl Origin {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 served.connections.fetch_add(1, Ordering::SeqCst);
                 let served = served.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let served = served.clone();
                         async move { Ok::<_, Infallible>(served.answer(req).await) }
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        None => {
+                            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                        }
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -65,6 +83,10 @@ impl Origin {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr.expect("started"))
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://localhost:{}", self.addr.expect("started").port())
     }
 
     pub fn seen(&self) -> Vec<Seen> {

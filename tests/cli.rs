@@ -1,0 +1,175 @@
+//! The `anteroom` binary: config checking with clear errors, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_anteroom");
+
+fn check_config(text: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anteroom.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("check-config").arg("--config").arg(&path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run anteroom")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
+    let cases: &[(&str, &str)] = &[
+        ("[origin\nurl = 1", "config: TOML syntax error on line 1"),
+        ("[origin]\nurl = \"http://a:1\"\ncolour = \"blue\"\n", "origin.colour: unknown key"),
+        ("[listen]\nhttp = \"127.0.0.1:8080\"\n", "origin: missing"),
+        ("[origin]\nurl = \"shop:8080\"\n", "origin.url: missing scheme"),
+        ("[origin]\nurl = \"http://a:1\"\nmax_wait = \"soon\"\n", "origin.max_wait:"),
+        ("[origin]\nurl = \"http://a:1\"\nburst = \"many\"\n", "origin.burst:"),
+        ("[origin]\nurl = \"http://a:1\"\n[listen]\nhttps = \"0.0.0.0:8443\"\n", "listen.tls_cert: required"),
+        (
+            "[origin]\nurl = \"http://a:1\"\n[listen]\nhttps = \"0.0.0.0:8443\"\ntls_cert = \"/no/cert.pem\"\ntls_key = \"/no/key.pem\"\n",
+            "listen.tls_cert: cannot read /no/cert.pem",
+        ),
+    ];
+    for (text, expected) in cases {
+        let out = check_config(text, &[]);
+        assert!(!out.status.success(), "accepted {text:?}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "for {text:?}: expected {expected:?} in {err:?}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_reported() {
+    let out = Command::new(BIN).args(["check-config", "--config", "/no/such/anteroom.toml"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("config: cannot read /no/such/anteroom.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_environment_override_is_reported_with_its_variable() {
+    let out = check_config("[origin]\nurl = \"http://a:1\"\n", &[("ANTEROOM_ORIGIN__MAX_IN_FLIGHT", "lots")]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("origin.max_in_flight:") && stderr(&out).contains("ANTEROOM_ORIGIN__MAX_IN_FLIGHT"));
+}
+
+#[test]
+fn a_valid_config_prints_the_effective_values_with_secrets_masked() {
+    let out = check_config(
+        "[origin]\nurl = \"http://a:1\"\n[admin]\ntoken = \"very-secret-token\"\n",
+        &[("ANTEROOM_ORIGIN__BURST", "7")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("burst = 7"), "env override applied: {printed}");
+    assert!(printed.contains("max_body_bytes = \"100MiB\""), "defaults shown: {printed}");
+    assert!(!printed.contains("very-secret-token"));
+    assert!(printed.contains("token = \"********\""));
+}
+
+#[test]
+fn the_shipped_config_checks_clean() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/anteroom.toml");
+    let out = Command::new(BIN).arg("check-config").arg("--config").arg(shipped).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn run_refuses_an_invalid_config_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[origin]\nurl = \"nope\"\n").unwrap();
+    let out = Command::new(BIN).arg("run").arg("--config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("origin.url:"));
+}
+
+#[test]
+fn run_serves_and_exits_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anteroom.toml");
+    std::fs::write(
+        &path,
+        "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .env("ANTEROOM_CONFIG", &path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it says it is serving.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    loop {
+        let line = lines.next().expect("a log line").expect("utf-8");
+        if line.contains("anteroom is serving") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never started");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("draining")), "{rest:?}");
+}
+
+#[test]
+fn each_request_is_logged_as_one_json_line_with_its_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anteroom.toml");
+    std::fs::write(
+        &path,
+        "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let serving: serde_json::Value = lines
+        .by_ref()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON"))
+        .find(|v| v["message"] == "anteroom is serving")
+        .expect("serving line");
+    let addr = serving["http"].as_str().expect("http address").to_owned();
+
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /events/7?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "nothing listens on port 9: {answer}");
+
+    let access: serde_json::Value = lines
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON"))
+        .find(|v| v["target"] == "anteroom::access")
+        .expect("access line");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["path"], "/events/7");
+    assert_eq!(access["status"], 502);
+    assert_eq!(access["decision"], "forwarded");
+    assert_eq!(access["client"], "127.0.0.1");
+    assert!(access["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{access}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
