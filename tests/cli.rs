@@ -173,3 +173,28 @@ fn each_request_is_logged_as_one_json_line_with_its_decision() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn the_demo_serves_the_sample_shop_through_the_gateway() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let url = lines
+        .filter_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
+        .next()
+        .expect("the demo prints the URL to open");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("Sample Ticket Shop"));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

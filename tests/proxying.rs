@@ -129,3 +129,15 @@ async fn upstream_connections_are_kept_alive_and_reused() {
     assert_eq!(origin.count(), 20);
     assert_eq!(origin.connections(), 1, "one pooled connection serves sequential requests");
 }
+
+#[tokio::test]
+async fn idle_upstream_connections_are_retired_after_pool_idle_timeout() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "pool_idle_timeout = \"200ms\"", "").await;
+    assert_eq!(get(gw.addr, "/").await.status, 200);
+    assert_eq!(get(gw.addr, "/").await.status, 200);
+    assert_eq!(origin.connections(), 1, "reused while fresh");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(get(gw.addr, "/").await.status, 200);
+    assert_eq!(origin.connections(), 2, "a connection idle past the timeout is not reused");
+}

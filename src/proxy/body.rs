@@ -70,3 +70,56 @@ where
         self.inner.size_hint()
     }
 }
+
+/// Waits for the first frame of `body` and returns a body that yields it first.
+///
+/// hyper's client hands over the body only when it is polled, so a response passed on
+/// untouched leaves the gateway as two writes (head, then body) — two packets and two
+/// wake-ups for the client. With the first frame in hand, head and body go out in one.
+/// An origin that fails before its first byte still gets a clean `502`.
+pub async fn primed(mut body: Body) -> Result<Body, BoxError> {
+    if http_body::Body::is_end_stream(&body) {
+        return Ok(body);
+    }
+    match body.frame().await {
+        None => Ok(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()),
+        Some(Err(e)) => Err(e),
+        Some(Ok(first)) => Ok(Primed { first: Some(first), rest: body }.boxed_unsync()),
+    }
+}
+
+pin_project! {
+    struct Primed {
+        first: Option<Frame<Bytes>>,
+        #[pin]
+        rest: Body,
+    }
+}
+
+impl http_body::Body for Primed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match this.first.take() {
+            Some(first) => Poll::Ready(Some(Ok(first))),
+            None => this.rest.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let first = self.first.as_ref().and_then(|f| f.data_ref()).map_or(0, |d| d.len() as u64);
+        let rest = self.rest.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower() + first);
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint
+    }
+}

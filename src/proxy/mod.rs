@@ -4,6 +4,7 @@
 mod body;
 mod client;
 pub mod headers;
+mod pool;
 mod tunnel;
 
 pub use client::ClientError;
@@ -11,10 +12,9 @@ pub use headers::Peer;
 
 use crate::config::{Config, HostHeader};
 use crate::response::{empty, Body, BoxError};
-use body::{limited_request, StallTimeout};
-use client::OriginClient;
+use body::{limited_request, primed, StallTimeout};
+use pool::{Pool, Released};
 use http::header::{self, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
 use hyper::body::Incoming;
@@ -22,9 +22,7 @@ use ipnet::IpNet;
 use std::time::Duration;
 
 pub struct Proxy {
-    client: OriginClient,
-    scheme: Scheme,
-    authority: Authority,
+    pool: Pool,
     origin_host: HeaderValue,
     host_header: HostHeader,
     trusted_proxies: Vec<IpNet>,
@@ -75,14 +73,11 @@ impl ProxyError {
 impl Proxy {
     pub fn new(config: &Config) -> Result<Self, ClientError> {
         let url = &config.origin.url;
-        let scheme = url.scheme().cloned().unwrap_or(Scheme::HTTP);
         // validate() guarantees an authority; fall back to something inert regardless.
-        let authority = url.authority().cloned().unwrap_or_else(|| Authority::from_static("localhost"));
-        let origin_host = HeaderValue::from_str(authority.as_str()).unwrap_or(HeaderValue::from_static("localhost"));
+        let authority = url.authority().map_or("localhost", |a| a.as_str());
+        let origin_host = HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost"));
         Ok(Self {
-            client: client::build(&config.origin)?,
-            scheme,
-            authority,
+            pool: client::build(&config.origin)?,
             origin_host,
             host_header: config.origin.host_header,
             trusted_proxies: config.listen.trusted_proxies.clone(),
@@ -100,12 +95,7 @@ impl Proxy {
     }
 
     /// Forwards `req` to the origin. `tunnel` allows `Upgrade` (WebSocket) passthrough.
-    pub async fn forward(
-        &self,
-        mut req: Request<Incoming>,
-        peer: &Peer,
-        tunnel: bool,
-    ) -> Result<Response<Body>, ProxyError> {
+    pub async fn forward(&self, mut req: Request<Incoming>, peer: &Peer, tunnel: bool) -> Result<Response<Body>, ProxyError> {
         let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
@@ -124,65 +114,62 @@ impl Proxy {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, proto);
         }
-        parts.uri = self.upstream_uri(parts.uri.path_and_query());
-        // The upstream connection is HTTP/1.1 whatever the client spoke.
+        // Origin-form request target; the upstream connection is HTTP/1.1 whatever the
+        // client spoke.
+        parts.uri = origin_form(&parts.uri);
         parts.version = Version::HTTP_11;
 
-        // A request with no body and an idempotent method can be sent again if a pooled
-        // connection turns out to have been closed by the origin under our feet.
-        let replay = (is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body))
-            .then(|| (parts.method.clone(), parts.uri.clone(), parts.headers.clone()));
+        let replayable = is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
         let upstream = Request::from_parts(parts, limited_request(body, self.max_body_bytes));
-
         let failed = |e: SendError| e.into_proxy_error(self.max_body_bytes);
-        let mut response = match self.send(upstream).await {
-            Err(SendError::Closed(_)) if replay.is_some() => {
-                let (method, uri, headers) = replay.unwrap_or_default();
-                let mut again = Request::new(empty());
-                *again.method_mut() = method;
-                *again.uri_mut() = uri;
-                *again.headers_mut() = headers;
-                tracing::debug!("retrying an idempotent request on a fresh connection");
-                self.send(again).await.map_err(failed)?
-            }
-            other => other.map_err(failed)?,
-        };
+        let mut response = tokio::time::timeout(self.response_timeout, self.exchange(upstream, replayable))
+            .await
+            .map_err(|_| ProxyError::Timeout(self.response_timeout))?
+            .map_err(failed)?;
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
-                return Ok(tunnel::splice(client_upgrade, response));
-            }
+            return match client_upgrade {
+                Some(client_upgrade) => Ok(tunnel::splice(client_upgrade, response)),
+                // The client did not ask for a tunnel we allow: never pass a 101 through.
+                None => Err(ProxyError::Broken("origin switched protocols unasked".into())),
+            };
         }
-        let is_h1_upgrade = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         headers::strip_hop_by_hop(response.headers_mut());
-        if is_h1_upgrade {
-            // The client did not ask for a tunnel we allow: never pass a 101 through.
-            return Err(ProxyError::Broken("origin switched protocols unasked".into()));
-        }
-        let stall = self.response_timeout;
-        Ok(response.map(|body| StallTimeout::new(body, stall).boxed_unsync()))
+        let (parts, body) = response.into_parts();
+        let body = StallTimeout::new(body, self.response_timeout).boxed_unsync();
+        let body = primed(body).await.map_err(ProxyError::Broken)?;
+        Ok(Response::from_parts(parts, body))
     }
 
-    async fn send(&self, req: Request<Body>) -> Result<Response<Incoming>, SendError> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Err(_) => Err(SendError::Timeout(self.response_timeout)),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(classify(e)),
+    /// One exchange with the origin. A request with no body and an idempotent method is
+    /// sent once more on a fresh connection if a reused one turns out to have been closed
+    /// by the origin under our feet (its keep-alive timer raced ours).
+    async fn exchange(&self, req: Request<Body>, replayable: bool) -> Result<Response<Released>, SendError> {
+        let conn = self.pool.checkout().await.map_err(|e| SendError::Connect(e.into()))?;
+        let reused = conn.reused;
+        let replay = (replayable && reused).then(|| (req.method().clone(), req.uri().clone(), req.headers().clone()));
+        match conn.send(req).await {
+            Ok(response) => Ok(response),
+            Err(e) => match (classify(e, reused), replay) {
+                (SendError::Closed(_), Some((method, uri, headers))) => {
+                    tracing::debug!("origin closed a pooled connection; replaying the idempotent request once");
+                    let mut again = Request::new(empty());
+                    *again.method_mut() = method;
+                    *again.uri_mut() = uri;
+                    *again.headers_mut() = headers;
+                    let conn = self.pool.checkout().await.map_err(|e| SendError::Connect(e.into()))?;
+                    conn.send(again).await.map_err(|e| classify(e, false))
+                }
+                (error, _) => Err(error),
+            },
         }
-    }
-
-    fn upstream_uri(&self, path: Option<&PathAndQuery>) -> Uri {
-        let mut builder = Uri::builder().scheme(self.scheme.clone()).authority(self.authority.clone());
-        builder = builder.path_and_query(path.cloned().unwrap_or_else(|| PathAndQuery::from_static("/")));
-        builder.build().unwrap_or_else(|_| Uri::from_static("/"))
     }
 }
 
 enum SendError {
-    Timeout(Duration),
     Connect(BoxError),
     BodyTooLarge,
-    /// The connection closed before any response: safe to replay an idempotent request.
+    /// A reused connection closed before any response: safe to replay an idempotent request.
     Closed(BoxError),
     Other(BoxError),
 }
@@ -190,7 +177,6 @@ enum SendError {
 impl SendError {
     fn into_proxy_error(self, max_body_bytes: u64) -> ProxyError {
         match self {
-            SendError::Timeout(d) => ProxyError::Timeout(d),
             SendError::Connect(e) => ProxyError::Connect(e),
             SendError::BodyTooLarge => ProxyError::BodyTooLarge(max_body_bytes),
             SendError::Closed(e) | SendError::Other(e) => ProxyError::Broken(e),
@@ -198,26 +184,25 @@ impl SendError {
     }
 }
 
-fn classify(e: hyper_util::client::legacy::Error) -> SendError {
-    if e.is_connect() {
-        return SendError::Connect(Box::new(e));
-    }
+fn classify(e: hyper::Error, reused: bool) -> SendError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    let mut closed = false;
     while let Some(err) = source {
         if err.is::<LengthLimitError>() {
             return SendError::BodyTooLarge;
         }
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            closed |= h.is_incomplete_message() || h.is_canceled();
-        }
         source = err.source();
     }
-    if closed {
+    let connection_gone = e.is_incomplete_message() || e.is_canceled() || e.is_closed();
+    if reused && connection_gone {
         SendError::Closed(Box::new(e))
     } else {
         SendError::Other(Box::new(e))
     }
+}
+
+/// The path and query alone: what an HTTP/1.1 request line to the origin carries.
+fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query().map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()))
 }
 
 fn is_idempotent(method: &Method) -> bool {

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Throughput and latency of (a) the origin directly, (b) through anteroom, (c) through
+# nginx as a plain proxy_pass reverse proxy with upstream keep-alive — in one run.
+#
+# CPU split on a 2-core machine: the proxy under test runs alone on CPU 1 (anteroom with
+# one tokio worker, nginx with one worker process); the origin (nginx, one worker,
+# `return 200`) and wrk share CPU 0. Both proxies log every request to a file.
+#
+# Usage: benches/proxy_compare.sh [duration-seconds] [connections]
+# Needs: wrk, nginx (Debian packages), a release build (built here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-20}
+CONNECTIONS=${2:-64}
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light" >&2; exit 1; }
+cargo build --release --quiet
+
+ORIGIN_PORT=18081 ANTEROOM_PORT=18082 NGINX_PORT=18083 ADMIN_PORT=18092
+
+cat > "$WORK/origin.conf" <<CONF
+worker_processes 1;
+pid $WORK/origin.pid;
+error_log $WORK/origin-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$ORIGIN_PORT;
+    location / { default_type text/plain; return 200 "hello from the origin\n"; }
+  }
+}
+CONF
+
+cat > "$WORK/proxy.conf" <<CONF
+worker_processes 1;
+pid $WORK/proxy.pid;
+error_log $WORK/proxy-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $WORK/nginx-access.log;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+CONF
+
+cat > "$WORK/anteroom.toml" <<CONF
+[listen]
+http = "127.0.0.1:$ANTEROOM_PORT"
+admin = "127.0.0.1:$ADMIN_PORT"
+[origin]
+url = "http://127.0.0.1:$ORIGIN_PORT"
+max_requests_per_second = 10000000
+burst = 100000
+max_in_flight = 4096
+CONF
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+# CPU time (utime+stime, in clock ticks) used so far by the given processes.
+cpu_ticks() { local t=0; for pid in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done; echo $t; }
+
+run_wrk() { # name url pids-of-the-proxy...
+  local name=$1 url=$2; shift 2
+  local before; before=$(cpu_ticks "$@")
+  taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" > "$WORK/$name.wrk"
+  local after; after=$(cpu_ticks "$@")
+  local rps p50 p99 total us
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$name.wrk")
+  total=$(awk '/requests in/ {print $1}' "$WORK/$name.wrk")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/$name.wrk")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/$name.wrk")
+  # CPU microseconds the proxy spent per request: steadier than req/s on a noisy VM.
+  us=$(awk -v t=$((after - before)) -v n="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  errors=$(grep -E "Non-2xx|Socket errors" "$WORK/$name.wrk" | tr '\n' ' ' || true)
+  printf "%-10s %12s %10s %10s %14s  %s\n" "$name" "$rps" "$p50" "$p99" "$us" "$errors"
+  echo "$rps" > "$WORK/$name.rps"
+  echo "$us" > "$WORK/$name.us"
+}
+
+taskset -c 0 nginx -c "$WORK/origin.conf" -g 'daemon off;' & wait_port $ORIGIN_PORT
+ORIGIN_PIDS=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/origin.pid")" || pgrep -P "$(cat "$WORK/origin.pid")")
+RUST_LOG=${ANTEROOM_LOG:-info} TOKIO_WORKER_THREADS=1 taskset -c 1 target/release/anteroom run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
+ANTEROOM_PID=$!
+wait_port $ANTEROOM_PORT
+taskset -c 1 nginx -c "$WORK/proxy.conf" -g 'daemon off;' & wait_port $NGINX_PORT
+NGINX_PIDS=$(pgrep -P "$(cat "$WORK/proxy.pid")")
+
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies pinned to CPU 1, origin + wrk to CPU 0"
+printf "%-10s %12s %10s %10s %14s\n" target req/s p50 p99 "CPU us/req"
+# Warm up pools and caches, then measure each target once.
+for port in $ORIGIN_PORT $ANTEROOM_PORT $NGINX_PORT; do taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
+ROUNDS=${ROUNDS:-1}
+for round in $(seq "$ROUNDS"); do
+  [ "$ROUNDS" -gt 1 ] && echo "round $round"
+  run_wrk origin   "http://127.0.0.1:$ORIGIN_PORT/" $ORIGIN_PIDS
+  run_wrk anteroom "http://127.0.0.1:$ANTEROOM_PORT/" $ANTEROOM_PID
+  run_wrk nginx    "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS
+  awk -v a="$(cat "$WORK/anteroom.rps")" -v n="$(cat "$WORK/nginx.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v nc="$(cat "$WORK/nginx.us")" \
+    'BEGIN { printf "anteroom / nginx: throughput ratio %.2f, CPU per request ratio %.2f\n", a / n, ac / nc }'
+done
