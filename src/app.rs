@@ -85,7 +85,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
     tracing::info!(
         http = http_addr.as_deref().unwrap_or("off"),
         https = https_addr.as_deref().unwrap_or("off"),
-        admin = ?admin_addr,
+        admin = %admin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         origin = %config.origin.url,
         "anteroom is serving"
     );

@@ -3,12 +3,13 @@
 
 use crate::metrics::{Metrics, NO_RESPONSE};
 use crate::protect::{Protection, ShedReason};
-use crate::proxy::headers::{client_ip, wants_upgrade};
+use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{Peer, Proxy};
 use crate::response::{self, Body};
 use crate::server::Handler;
 use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,16 +56,22 @@ impl Handler for Gateway {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let client = client_ip(req.headers(), peer.addr.ip(), self.proxy.trusted_proxies());
+        // Behind no trusted proxy (the common case) the client is the peer, whose address
+        // text is already made.
+        let client: Cow<'_, str> = if is_trusted(peer.addr.ip(), self.proxy.trusted_proxies()) {
+            client_ip(req.headers(), peer.addr.ip(), self.proxy.trusted_proxies()).to_string().into()
+        } else {
+            peer.ip_text().into()
+        };
         let (response, decision) = self.decide(req, &peer).await;
         tracing::info!(
             target: "anteroom::access",
             %method,
-            path,
+            %path,
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
             decision = decision.as_str(),
-            %client,
+            client = &*client,
         );
         response
     }
@@ -104,7 +111,8 @@ impl Gateway {
         let decision = if pass.delayed { Decision::Delayed } else { Decision::Forwarded };
 
         let sent = Instant::now();
-        let result = self.proxy.forward(req, peer, tunnel && self.allow_upgrade).await;
+        // Boxed: the forwarding future is large, and hyper moves the request future around.
+        let result = Box::pin(self.proxy.forward(req, peer, tunnel && self.allow_upgrade)).await;
         match result {
             Ok(response) => {
                 self.metrics.origin_response(response.status().as_u16(), sent.elapsed());

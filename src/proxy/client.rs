@@ -19,7 +19,8 @@ pub enum ClientError {
 
 pub fn build(origin: &Origin) -> Result<Pool, ClientError> {
     let tls = if origin.url.scheme_str() == Some("https") {
-        let mut config = rustls::ClientConfig::builder().with_root_certificates(root_store(origin)?).with_no_client_auth();
+        let mut config =
+            rustls::ClientConfig::builder().with_root_certificates(root_store(origin)?).with_no_client_auth();
         // The upstream side speaks HTTP/1.1 only.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Some(TlsConnector::from(Arc::new(config)))

@@ -5,33 +5,34 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const FORWARDED: HeaderName = header::FORWARDED;
+/// Headers only a trusted proxy may send (X-Forwarded-For is replaced separately).
+const SPOOFABLE: [HeaderName; 4] =
+    [X_FORWARDED_PROTO, X_FORWARDED_HOST, header::FORWARDED, HeaderName::from_static("x-real-ip")];
 const ANTEROOM_PREFIX: &str = "x-anteroom-";
 
 /// What the gateway knows about the connection a request came in on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// The peer's IP as text, made once per connection rather than once per request.
+    ip_text: HeaderValue,
 }
 
 impl Peer {
+    pub fn new(addr: SocketAddr, tls: bool) -> Self {
+        let text = addr.ip().to_canonical().to_string();
+        let ip_text = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown"));
+        Self { addr, tls, ip_text }
+    }
+
+    pub fn ip_text(&self) -> &str {
+        self.ip_text.to_str().unwrap_or("unknown")
+    }
+
     pub fn scheme(&self) -> &'static str {
         if self.tls {
             "https"
@@ -46,42 +47,69 @@ pub fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     trusted_proxies.iter().any(|net| net.contains(&ip))
 }
 
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus
+/// the proxy credentials meant for us alone.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 /// `Upgrade` goes too: tunnels put it back explicitly.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+    // One pass over the names; only what is present is removed (each removal hashes).
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_hop_by_hop(name) {
+            doomed.push(name.clone());
+        }
+    }
+    if doomed.is_empty() {
+        return;
+    }
+    let named = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
+        .map(str::trim)
+        .filter(|name| !name.eq_ignore_ascii_case("close") && !name.eq_ignore_ascii_case("keep-alive"))
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect::<Vec<_>>();
+    for name in doomed.into_iter().chain(named) {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
 }
 
 /// Sets `X-Forwarded-For/-Proto/-Host` for the origin. A trusted proxy's values are kept
 /// and extended; anyone else's are replaced, so a client cannot pick its own address.
 pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host: Option<&HeaderValue>) {
-    let peer_ip = peer.addr.ip().to_canonical().to_string();
-    let existing_for =
-        headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(", ");
-    let forwarded_for =
-        if trusted && !existing_for.is_empty() { format!("{existing_for}, {peer_ip}") } else { peer_ip };
-    if !trusted {
-        headers.remove(&X_FORWARDED_PROTO);
-        headers.remove(&X_FORWARDED_HOST);
-        headers.remove(FORWARDED);
-        headers.remove(X_REAL_IP);
+    let chain: Vec<&str> = if trusted {
+        headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect()
+    } else {
+        Vec::new()
+    };
+    let forwarded_for = if chain.is_empty() {
+        peer.ip_text.clone()
+    } else {
+        HeaderValue::from_str(&format!("{}, {}", chain.join(", "), peer.ip_text())).unwrap_or(peer.ip_text.clone())
+    };
+    if !trusted && headers.keys().any(|name| SPOOFABLE.contains(name)) {
+        for name in &SPOOFABLE {
+            headers.remove(name);
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
     if !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.scheme()));
     }
@@ -92,6 +120,9 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host:
 
 /// Removes every `X-Anteroom-*` header: only anteroom itself may set them.
 pub fn strip_anteroom_headers(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| name.as_str().starts_with(ANTEROOM_PREFIX)) {
+        return;
+    }
     let ours: Vec<HeaderName> =
         headers.keys().filter(|name| name.as_str().starts_with(ANTEROOM_PREFIX)).cloned().collect();
     for name in ours {
@@ -150,7 +181,7 @@ mod tests {
 
     #[test]
     fn an_untrusted_client_cannot_choose_its_forwarded_address() {
-        let peer = Peer { addr: "203.0.113.9:5000".parse().unwrap(), tls: false };
+        let peer = Peer::new("203.0.113.9:5000".parse().unwrap(), false);
         let mut h =
             map(&[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-proto", "https"), ("forwarded", "for=1.2.3.4")]);
         set_forwarding(&mut h, &peer, false, Some(&HeaderValue::from_static("shop.example")));
@@ -162,7 +193,7 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_chain_is_extended() {
-        let peer = Peer { addr: "10.0.0.2:5000".parse().unwrap(), tls: true };
+        let peer = Peer::new("10.0.0.2:5000".parse().unwrap(), true);
         let mut h = map(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")]);
         set_forwarding(&mut h, &peer, true, None);
         assert_eq!(h["x-forwarded-for"], "198.51.100.7, 10.0.0.2");

@@ -13,12 +13,12 @@ pub use headers::Peer;
 use crate::config::{Config, HostHeader};
 use crate::response::{empty, Body, BoxError};
 use body::{limited_request, primed, StallTimeout};
-use pool::{Pool, Released};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
 use hyper::body::Incoming;
 use ipnet::IpNet;
+use pool::{Pool, Released};
 use std::time::Duration;
 
 pub struct Proxy {
@@ -95,7 +95,12 @@ impl Proxy {
     }
 
     /// Forwards `req` to the origin. `tunnel` allows `Upgrade` (WebSocket) passthrough.
-    pub async fn forward(&self, mut req: Request<Incoming>, peer: &Peer, tunnel: bool) -> Result<Response<Body>, ProxyError> {
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        peer: &Peer,
+        tunnel: bool,
+    ) -> Result<Response<Body>, ProxyError> {
         let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
@@ -122,10 +127,17 @@ impl Proxy {
         let replayable = is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
         let upstream = Request::from_parts(parts, limited_request(body, self.max_body_bytes));
         let failed = |e: SendError| e.into_proxy_error(self.max_body_bytes);
-        let mut response = tokio::time::timeout(self.response_timeout, self.exchange(upstream, replayable))
-            .await
-            .map_err(|_| ProxyError::Timeout(self.response_timeout))?
-            .map_err(failed)?;
+        // Pinned in place rather than moved into a Timeout: the exchange future is large,
+        // and moving it costs a memcpy on every request.
+        let exchange = self.exchange(upstream, replayable);
+        tokio::pin!(exchange);
+        let deadline = tokio::time::sleep(self.response_timeout);
+        tokio::pin!(deadline);
+        let mut response = tokio::select! {
+            biased;
+            result = &mut exchange => result.map_err(failed)?,
+            () = &mut deadline => return Err(ProxyError::Timeout(self.response_timeout)),
+        };
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return match client_upgrade {

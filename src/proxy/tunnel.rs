@@ -1,8 +1,8 @@
 //! Upgrade tunnels (WebSocket): after the origin's `101`, bytes flow both ways untouched.
 
+use super::pool::Released;
 use crate::response::{empty, Body};
 use http::Response;
-use super::pool::Released;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 

@@ -96,9 +96,9 @@ impl<H: Handler> Server<H> {
         let activity = Activity::new();
         let io = Tracked::new(stream, activity.clone());
         match &self.tls {
-            None => self.drive(io, Peer { addr, tls: false }, activity, shutdown).await,
+            None => self.drive(io, Peer::new(addr, false), activity, shutdown).await,
             Some(acceptor) => match tokio::time::timeout(self.handshake_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => self.drive(tls, Peer { addr, tls: true }, activity, shutdown).await,
+                Ok(Ok(tls)) => self.drive(tls, Peer::new(addr, true), activity, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
             },
@@ -110,8 +110,9 @@ impl<H: Handler> Server<H> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let handler = self.handler.clone();
+        let addr = peer.addr;
         let service = service_fn(move |req| {
-            let handler = handler.clone();
+            let (handler, peer) = (handler.clone(), peer.clone());
             async move { Ok::<_, Infallible>(handler.handle(req, peer).await) }
         });
         let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -124,7 +125,7 @@ impl<H: Handler> Server<H> {
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
-                        tracing::debug!(addr = %peer.addr, error = %e, "connection ended with an error");
+                        tracing::debug!(%addr, error = %e, "connection ended with an error");
                     }
                     return;
                 }
@@ -133,7 +134,7 @@ impl<H: Handler> Server<H> {
                     conn.as_mut().graceful_shutdown();
                 }
                 _ = activity.idle_for(self.idle_timeout) => {
-                    tracing::debug!(addr = %peer.addr, "closing idle connection");
+                    tracing::debug!(%addr, "closing idle connection");
                     return;
                 }
             }

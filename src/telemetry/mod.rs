@@ -1,9 +1,12 @@
-//! Tracing set-up: text or JSON lines on stdout, level from `RUST_LOG` (default `info`).
+//! Tracing set-up: text (see [`text`]) or JSON lines on stdout, level from `RUST_LOG`
+//! (default `info`).
 //!
 //! Log lines are collected in a buffer and written to stdout in batches (at least every
 //! 100 ms, at once for warnings and errors, and at exit through [`flush`]): one `write`
 //! syscall per access-log line would cost a busy gateway a large share of its CPU. This
 //! is what nginx's `access_log ... buffer=` does.
+
+mod text;
 
 use crate::config::LogFormat;
 use std::io::Write;
@@ -21,10 +24,9 @@ static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(BufferedStdout);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false).with_writer(BufferedStdout);
     let result = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.event_format(text::TextLine).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     if result.is_ok() {
