@@ -6,11 +6,12 @@
 # one tokio worker, nginx with one worker process); the origin (nginx, one worker,
 # `return 200`) and wrk share CPU 0. Both proxies log every request to a file.
 #
-# Usage: benches/proxy_compare.sh [duration-seconds] [connections]
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] benches/proxy_compare.sh [duration-seconds] [connections]
 # Needs: wrk, nginx (Debian packages), a release build (built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
+ACCESS_LOG=${ACCESS_LOG:-on}
 CONNECTIONS=${2:-64}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5; rm -rf "$WORK"' EXIT
@@ -41,7 +42,7 @@ pid $WORK/proxy.pid;
 error_log $WORK/proxy-error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log $WORK/nginx-access.log;
+  access_log $( [ "$ACCESS_LOG" = on ] && echo "$WORK/nginx-access.log" || echo off );
   keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
   server {
@@ -94,13 +95,13 @@ run_wrk() { # name url pids-of-the-proxy...
 
 taskset -c 0 nginx -c "$WORK/origin.conf" -g 'daemon off;' & wait_port $ORIGIN_PORT
 ORIGIN_PIDS=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/origin.pid")" || pgrep -P "$(cat "$WORK/origin.pid")")
-RUST_LOG=${ANTEROOM_LOG:-info} TOKIO_WORKER_THREADS=1 taskset -c 1 target/release/anteroom run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
+RUST_LOG=$( [ "$ACCESS_LOG" = on ] && echo info || echo warn ) TOKIO_WORKER_THREADS=1 taskset -c 1 target/release/anteroom run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
 ANTEROOM_PID=$!
 wait_port $ANTEROOM_PORT
 taskset -c 1 nginx -c "$WORK/proxy.conf" -g 'daemon off;' & wait_port $NGINX_PORT
 NGINX_PIDS=$(pgrep -P "$(cat "$WORK/proxy.pid")")
 
-echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies pinned to CPU 1, origin + wrk to CPU 0"
+echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies pinned to CPU 1, origin + wrk to CPU 0; access logs $ACCESS_LOG"
 printf "%-10s %12s %10s %10s %14s\n" target req/s p50 p99 "CPU us/req"
 # Warm up pools and caches, then measure each target once.
 for port in $ORIGIN_PORT $ANTEROOM_PORT $NGINX_PORT; do taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/" >/dev/null; done

@@ -66,7 +66,7 @@ impl Handler for Gateway {
         let (response, decision) = self.decide(req, &peer).await;
         tracing::info!(
             target: "anteroom::access",
-            %method,
+            method = method.as_str(),
             %path,
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_micros() as f64 / 1000.0,

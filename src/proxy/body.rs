@@ -76,15 +76,24 @@ where
 /// hyper's client hands over the body only when it is polled, so a response passed on
 /// untouched leaves the gateway as two writes (head, then body) — two packets and two
 /// wake-ups for the client. With the first frame in hand, head and body go out in one.
-/// An origin that fails before its first byte still gets a clean `502`.
-pub async fn primed(mut body: Body) -> Result<Body, BoxError> {
+/// An origin that fails before its first byte still gets a clean `502`. What is left of
+/// the body after the first frame, if anything, gets a `stall` timer.
+pub async fn primed(mut body: Body, stall: Duration) -> Result<Body, BoxError> {
     if http_body::Body::is_end_stream(&body) {
         return Ok(body);
     }
     match body.frame().await {
         None => Ok(http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync()),
         Some(Err(e)) => Err(e),
-        Some(Ok(first)) => Ok(Primed { first: Some(first), rest: body }.boxed_unsync()),
+        Some(Ok(first)) => {
+            // Most responses end with their first frame: no timer needed for them.
+            let rest = if http_body::Body::is_end_stream(&body) {
+                body
+            } else {
+                StallTimeout::new(body, stall).boxed_unsync()
+            };
+            Ok(Primed { first: Some(first), rest }.boxed_unsync())
+        }
     }
 }
 

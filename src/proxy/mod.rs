@@ -12,7 +12,7 @@ pub use headers::Peer;
 
 use crate::config::{Config, HostHeader};
 use crate::response::{empty, Body, BoxError};
-use body::{limited_request, primed, StallTimeout};
+use body::{limited_request, primed};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
@@ -148,8 +148,12 @@ impl Proxy {
         }
         headers::strip_hop_by_hop(response.headers_mut());
         let (parts, body) = response.into_parts();
-        let body = StallTimeout::new(body, self.response_timeout).boxed_unsync();
-        let body = primed(body).await.map_err(ProxyError::Broken)?;
+        // The first frame still falls under the response deadline.
+        let body = tokio::select! {
+            biased;
+            primed = primed(body.boxed_unsync(), self.response_timeout) => primed.map_err(ProxyError::Broken)?,
+            () = &mut deadline => return Err(ProxyError::Timeout(self.response_timeout)),
+        };
         Ok(Response::from_parts(parts, body))
     }
 
