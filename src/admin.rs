@@ -60,3 +60,26 @@ impl Handler for Admin {
         self.answer(req.method(), req.uri().path())
     }
 }
+
+/// Asks a running gateway's admin listener for `/healthz` (blocking, 2 s budget). An
+/// unspecified listen address (`0.0.0.0`) is reached through loopback.
+pub fn probe_health(admin: std::net::SocketAddr) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut target = admin;
+    if target.ip().is_unspecified() {
+        target.set_ip(if admin.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    let budget = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&target, budget).map_err(|e| format!("{target}: {e}"))?;
+    stream.set_read_timeout(Some(budget)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(budget)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    match answer.lines().next() {
+        Some(status) if status.starts_with("HTTP/1.1 200") => Ok(()),
+        other => Err(format!("{target} answered {:?}", other.unwrap_or(""))),
+    }
+}

@@ -33,6 +33,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Exit 0 if the admin listener of the configured gateway answers /healthz (for
+    /// container health checks, where no curl is installed).
+    Healthcheck {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
         /// Where the demo gateway listens.
@@ -94,6 +100,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anteroom::serve(config, listeners, shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { config } => {
+            let config = match Config::load(&config_path(config)) {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match anteroom::admin::probe_health(config.listen.admin) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("unhealthy: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Demo { listen, admin } => {
             anteroom::telemetry::init(anteroom::config::LogFormat::Text);

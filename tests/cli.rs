@@ -93,6 +93,18 @@ fn run_refuses_an_invalid_config_before_listening() {
 }
 
 #[test]
+fn healthcheck_fails_when_nothing_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anteroom.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(&path, format!("[listen]\nadmin = \"127.0.0.1:{port}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n"))
+        .unwrap();
+    let out = Command::new(BIN).arg("healthcheck").arg("--config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unhealthy"));
+}
+
+#[test]
 fn run_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("anteroom.toml");
@@ -113,13 +125,20 @@ fn run_serves_and_exits_cleanly_on_sigterm() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let started = Instant::now();
-    loop {
+    let serving = loop {
         let line = lines.next().expect("a log line").expect("utf-8");
         if line.contains("anteroom is serving") {
-            break;
+            break line;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "never started");
-    }
+    };
+    // The container health check finds it healthy (the admin port was 0: read it off the log).
+    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address");
+    let probe = dir.path().join("probe.toml");
+    std::fs::write(&probe, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n")).unwrap();
+    let health = Command::new(BIN).arg("healthcheck").arg("--config").arg(&probe).output().unwrap();
+    assert!(health.status.success(), "{}", stderr(&health));
+
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();

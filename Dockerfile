@@ -1,0 +1,36 @@
+# anteroom container image: a static-ish release binary on a slim Debian base.
+#   docker build -t anteroom .
+#   docker run -p 8080:8080 -p 9090:9090 -e ANTEROOM_ORIGIN__URL=http://shop:80 anteroom
+# Mount your own config at /etc/anteroom/anteroom.toml, or override keys with
+# ANTEROOM_SECTION__KEY variables (see config/anteroom.toml).
+
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+# Dependencies first, so that code changes do not rebuild them.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs && echo 'fn main() {}' > benches/rate_limit.rs \
+ && cargo build --release --locked --bin anteroom \
+ && rm -rf src benches
+COPY src src
+COPY benches benches
+COPY config config
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin anteroom
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin anteroom
+COPY --from=build /src/target/release/anteroom /usr/local/bin/anteroom
+COPY config/anteroom.toml /etc/anteroom/anteroom.toml
+ENV ANTEROOM_CONFIG=/etc/anteroom/anteroom.toml \
+    ANTEROOM_LISTEN__HTTP=0.0.0.0:8080 \
+    ANTEROOM_LISTEN__ADMIN=0.0.0.0:9090
+USER anteroom
+# 8080: public HTTP, 8443: public HTTPS (when configured), 9090: admin (health, metrics).
+EXPOSE 8080 8443 9090
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["anteroom", "healthcheck"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["anteroom"]
+CMD ["run"]
