@@ -60,7 +60,8 @@ impl Fields<'_, '_> {
         if field.name() == "message" || self.result.is_err() {
             return false;
         }
-        self.result = self.w.write_char(' ').and_then(|()| self.w.write_str(field.name())).and_then(|()| self.w.write_char('='));
+        self.result =
+            self.w.write_char(' ').and_then(|()| self.w.write_str(field.name())).and_then(|()| self.w.write_char('='));
         self.result.is_ok()
     }
 
@@ -95,7 +96,8 @@ impl Visit for Fields<'_, '_> {
         if !self.key(field) {
             return;
         }
-        let plain = !value.is_empty() && !value.bytes().any(|b| b == b' ' || b == b'"' || b == b'=' || b.is_ascii_control());
+        let plain =
+            !value.is_empty() && !value.bytes().any(|b| b == b' ' || b == b'"' || b == b'=' || b.is_ascii_control());
         self.result = if plain { self.w.write_str(value) } else { write!(self.w, "{value:?}") };
     }
 
