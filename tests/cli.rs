@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_anteroom");
@@ -104,29 +104,36 @@ fn healthcheck_fails_when_nothing_listens() {
     assert!(stderr(&out).contains("unhealthy"));
 }
 
+/// How `spawn_run` tells the gateway where its config is.
+enum ConfigFrom {
+    Flag,
+    Env,
+}
+
+/// Starts `anteroom run` on port 0 in front of a dead origin, with `extra` TOML appended;
+/// returns the child and its stdout lines.
+fn spawn_run(dir: &Path, extra: &str, from: ConfigFrom) -> (Child, impl Iterator<Item = String>) {
+    let path = dir.join("anteroom.toml");
+    let text = "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n";
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run").env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::null());
+    match from {
+        ConfigFrom::Flag => cmd.arg("--config").arg(&path),
+        ConfigFrom::Env => cmd.env("ANTEROOM_CONFIG", &path),
+    };
+    let mut child = cmd.spawn().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    (child, lines)
+}
+
 #[test]
 fn run_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("anteroom.toml");
-    std::fs::write(
-        &path,
-        "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n",
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .env("ANTEROOM_CONFIG", &path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until it says it is serving.
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
+    let (mut child, mut lines) = spawn_run(dir.path(), "", ConfigFrom::Env);
     let started = Instant::now();
     let serving = loop {
-        let line = lines.next().expect("a log line").expect("utf-8");
+        let line = lines.next().expect("a log line");
         if line.contains("anteroom is serving") {
             break line;
         }
@@ -143,28 +150,14 @@ fn run_serves_and_exits_cleanly_on_sigterm() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest: Vec<String> = lines.collect();
     assert!(rest.iter().any(|l| l.contains("draining")), "{rest:?}");
 }
 
 #[test]
 fn each_request_is_logged_as_one_json_line_with_its_decision() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("anteroom.toml");
-    std::fs::write(
-        &path,
-        "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n[log]\nformat = \"json\"\n",
-    )
-    .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let (mut child, mut lines) = spawn_run(dir.path(), "[log]\nformat = \"json\"\n", ConfigFrom::Flag);
     let serving: serde_json::Value = lines
         .by_ref()
         .map(|l| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON"))

@@ -16,10 +16,11 @@ use support::Gateway;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-async fn tls_gateway(origin: &Origin, pki: &TestPki) -> Gateway {
+/// A gateway with an https listener for the test PKI; `more` is appended as sections.
+async fn tls_gateway(origin: &Origin, pki: &TestPki, more: &str) -> Gateway {
     let text = format!(
         "[listen]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         tls_cert = \"{}\"\ntls_key = \"{}\"\n[origin]\nurl = \"{}\"\n",
+         tls_cert = \"{}\"\ntls_key = \"{}\"\n[origin]\nurl = \"{}\"\n{more}",
         pki.cert_pem.display(),
         pki.key_pem.display(),
         origin.url()
@@ -38,7 +39,7 @@ async fn http2_is_negotiated_by_alpn_and_forwarded_as_http11() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let gw = tls_gateway(&origin, &pki).await;
+    let gw = tls_gateway(&origin, &pki, "").await;
     let tls = connect_tls(gw.https_addr.unwrap(), &pki, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (mut sender, conn) =
@@ -64,7 +65,7 @@ async fn http11_over_tls_works_too() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let gw = tls_gateway(&origin, &pki).await;
+    let gw = tls_gateway(&origin, &pki, "").await;
     let tls = connect_tls(gw.https_addr.unwrap(), &pki, &[b"http/1.1"]).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("h1");
     tokio::spawn(conn);
@@ -79,14 +80,7 @@ async fn a_stalled_tls_handshake_is_cut_off() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let text = format!(
-        "[listen]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         tls_cert = \"{}\"\ntls_key = \"{}\"\n[origin]\nurl = \"{}\"\n[limits]\nheader_read_timeout = \"300ms\"\n",
-        pki.cert_pem.display(),
-        pki.key_pem.display(),
-        origin.url()
-    );
-    let gw = Gateway::from_config(Config::from_toml(&text, []).expect("config")).await;
+    let gw = tls_gateway(&origin, &pki, "[limits]\nheader_read_timeout = \"300ms\"\n").await;
     let mut silent = TcpStream::connect(gw.https_addr.unwrap()).await.unwrap();
     let started = std::time::Instant::now();
     let rest = support::client::read_until_closed(&mut silent, std::time::Duration::from_secs(5)).await;
