@@ -8,11 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-// A proxy allocates and frees many small buffers per request; mimalloc does that with far
-// less CPU than glibc's allocator (measured in docs/BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "anteroom", version, about = "A virtual waiting-room gateway in front of your shop")]
 struct Cli {
