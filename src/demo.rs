@@ -114,11 +114,14 @@ pub async fn run(listen: SocketAddr, admin: SocketAddr, shutdown: impl Future<Ou
     let gateway = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let admin = listeners.admin.local_addr().ok();
     if let (Some(gateway), Some(admin)) = (gateway, admin) {
-        println!("anteroom demo is running.");
-        println!("  open the shop through anteroom: http://{gateway}/");
-        println!("  metrics:                        http://{admin}/metrics");
-        println!("  (the sample shop itself listens on http://{shop}/)");
-        println!("Press Ctrl-C to stop.");
+        // One write, and a closed stdout is no reason to stop serving (println! would panic).
+        let banner = format!(
+            "anteroom demo is running.\n  open the shop through anteroom: http://{gateway}/\n  \
+             metrics:                        http://{admin}/metrics\n  \
+             (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut out, banner.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
     }
     serve(config, listeners, shutdown).await
 }

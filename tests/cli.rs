@@ -194,10 +194,11 @@ fn the_demo_serves_the_sample_shop_through_the_gateway() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    // Keep reading stdout open for the whole test, as a terminal would.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
     let url = lines
-        .filter_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
-        .next()
+        .by_ref()
+        .find_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
         .expect("the demo prints the URL to open");
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();

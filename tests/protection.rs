@@ -63,7 +63,10 @@ async fn requests_wait_for_their_slot_instead_of_failing() {
     }
     // Five requests at 10/s with a burst of one cannot all be done before 4 intervals.
     assert!(started.elapsed() >= Duration::from_millis(390), "{:?}", started.elapsed());
-    assert_eq!(metric(&gw.metrics().await, "anteroom_origin_delayed_total"), 4);
+    // Normally the four behind the first are delayed; a slow machine may start some late
+    // enough to find their slot free.
+    let delayed = metric(&gw.metrics().await, "anteroom_origin_delayed_total");
+    assert!((1..=4).contains(&delayed), "{delayed}");
 }
 
 #[tokio::test]
