@@ -6,7 +6,8 @@
 # one tokio worker, nginx with one worker process); the origin (nginx, one worker,
 # `return 200`) and wrk share CPU 0. Both proxies log every request to a file.
 #
-# Usage: [ACCESS_LOG=off] [ROUNDS=n] benches/proxy_compare.sh [duration-seconds] [connections]
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] [ANTEROOM_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
+# (ANTEROOM_BIN compares another build, e.g. a copy of target/release/anteroom from main.)
 # Needs: wrk, nginx (Debian packages), a release build (built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,8 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; sleep 0.5; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install wrk nginx-light" >&2; exit 1; }
-cargo build --release --quiet
+ANTEROOM_BIN=${ANTEROOM_BIN:-target/release/anteroom}
+[ "$ANTEROOM_BIN" = target/release/anteroom ] && cargo build --release --quiet
 
 ORIGIN_PORT=18081 ANTEROOM_PORT=18082 NGINX_PORT=18083 ADMIN_PORT=18092
 
@@ -95,7 +97,7 @@ run_wrk() { # name url pids-of-the-proxy...
 
 taskset -c 0 nginx -c "$WORK/origin.conf" -g 'daemon off;' & wait_port $ORIGIN_PORT
 ORIGIN_PIDS=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/origin.pid")" || pgrep -P "$(cat "$WORK/origin.pid")")
-RUST_LOG=$( [ "$ACCESS_LOG" = on ] && echo info || echo warn ) TOKIO_WORKER_THREADS=1 taskset -c 1 target/release/anteroom run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
+RUST_LOG=$( [ "$ACCESS_LOG" = on ] && echo info || echo warn ) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ANTEROOM_BIN" run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
 ANTEROOM_PID=$!
 wait_port $ANTEROOM_PORT
 taskset -c 1 nginx -c "$WORK/proxy.conf" -g 'daemon off;' & wait_port $NGINX_PORT
