@@ -41,10 +41,6 @@ impl Metrics {
         self.origin_shed.fetch_add(1, Relaxed);
     }
 
-    pub fn origin_requests_with_status(&self, status: u16) -> u64 {
-        self.origin_requests.get(status)
-    }
-
     /// Prometheus text exposition format, version 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -99,9 +95,6 @@ impl StatusCounters {
     fn add(&self, status: u16) {
         let slot = usize::from(status).min(599);
         self.0[slot].fetch_add(1, Relaxed);
-    }
-    fn get(&self, status: u16) -> u64 {
-        self.0[usize::from(status).min(599)].load(Relaxed)
     }
     fn nonzero(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
         self.0.iter().enumerate().filter_map(|(status, c)| {

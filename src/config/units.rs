@@ -15,9 +15,6 @@ impl HumanDuration {
     pub const fn secs(s: u64) -> Self {
         Self(Duration::from_secs(s))
     }
-    pub const fn millis(ms: u64) -> Self {
-        Self(Duration::from_millis(ms))
-    }
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
