@@ -12,6 +12,7 @@
 //! - [`metrics`]  counters and histograms, rendered as Prometheus text
 //! - [`response`] the body type and small builders for anteroom's own answers
 //! - [`telemetry`] tracing subscriber set-up (text or JSON)
+//! - [`token`]    admission tokens: JWT issue/verify, key rotation by kid, JWKS, keygen
 //! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod proxy;
 pub mod response;
 pub mod server;
 pub mod telemetry;
+pub mod token;
 
 pub use app::{serve, Listeners};
 pub use config::Config;

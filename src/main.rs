@@ -2,6 +2,7 @@
 //! runtime, then hands over to the library.
 
 use anteroom::config::{Config, DEFAULT_PATH};
+use anteroom::token::TokenAlgorithm;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -33,6 +34,12 @@ enum Command {
     Healthcheck {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Print a new token signing key: a base64 secret (hs256) or a PKCS#8 PEM private key.
+    Keygen {
+        /// hs256, eddsa or es256
+        #[arg(long, default_value = "hs256")]
+        alg: String,
     },
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
@@ -111,6 +118,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+        Command::Keygen { alg } => {
+            let algorithm = match alg.to_ascii_lowercase().as_str() {
+                "hs256" => TokenAlgorithm::Hs256,
+                "eddsa" => TokenAlgorithm::EdDsa,
+                "es256" => TokenAlgorithm::Es256,
+                other => {
+                    eprintln!("--alg: unknown algorithm `{other}` (use hs256, eddsa or es256)");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let key = anteroom::token::generate_key(algorithm).map_err(anyhow::Error::msg)?;
+            print!("{key}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo { listen, admin } => {
             anteroom::telemetry::init(anteroom::config::LogFormat::Text);

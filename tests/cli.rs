@@ -211,3 +211,29 @@ fn the_demo_serves_the_sample_shop_through_the_gateway() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn keygen_prints_keys_that_sign_and_verify() {
+    use anteroom::token::{KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
+    for (flag, alg) in
+        [("hs256", TokenAlgorithm::Hs256), ("eddsa", TokenAlgorithm::EdDsa), ("es256", TokenAlgorithm::Es256)]
+    {
+        let out = Command::new(BIN).args(["keygen", "--alg", flag]).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let key = String::from_utf8(out.stdout).unwrap();
+        let material = match alg {
+            TokenAlgorithm::Hs256 => KeyMaterial::Secret(key.trim().as_bytes().to_vec()),
+            _ => KeyMaterial::PrivateKeyPem(key.into_bytes()),
+        };
+        let keys = TokenKeys::new(alg, &[KeySpec { kid: "k".into(), material }], "anteroom", "shop", 5).expect(flag);
+        let token = keys.issue("v", "sale", "s", jsonwebtoken_now(), 60);
+        assert!(keys.verify(&token, "sale").is_ok(), "{flag}");
+    }
+    let out = Command::new(BIN).args(["keygen", "--alg", "rs256"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--alg: unknown algorithm `rs256`"));
+}
+
+fn jsonwebtoken_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
