@@ -60,7 +60,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
     let health = Arc::new(Health::default());
     let proxy = Proxy::new(&config)?;
     let protection = Protection::new(&config.origin);
-    let gateway = Arc::new(Gateway::new(proxy, protection, metrics.clone(), config.limits.allow_upgrade));
+    if config.tokens.keys.is_empty() {
+        tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
+    }
+    let tokens = config.tokens.load()?;
+    let gateway = Arc::new(Gateway::new(proxy, protection, metrics.clone(), tokens, config.limits.allow_upgrade));
     let tls = match config.tls_files()? {
         Some(files) => Some(tls::acceptor(files)?),
         None => None,

@@ -7,6 +7,7 @@ use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{Peer, Proxy};
 use crate::response::{self, Body};
 use crate::server::Handler;
+use crate::token::TokenKeys;
 use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::borrow::Cow;
@@ -20,6 +21,7 @@ pub struct Gateway {
     proxy: Proxy,
     protection: Protection,
     metrics: Arc<Metrics>,
+    tokens: TokenKeys,
     allow_upgrade: bool,
 }
 
@@ -46,8 +48,14 @@ impl Decision {
 }
 
 impl Gateway {
-    pub fn new(proxy: Proxy, protection: Protection, metrics: Arc<Metrics>, allow_upgrade: bool) -> Self {
-        Self { proxy, protection, metrics, allow_upgrade }
+    pub fn new(
+        proxy: Proxy,
+        protection: Protection,
+        metrics: Arc<Metrics>,
+        tokens: TokenKeys,
+        allow_upgrade: bool,
+    ) -> Self {
+        Self { proxy, protection, metrics, tokens, allow_upgrade }
     }
 }
 
@@ -80,8 +88,7 @@ impl Handler for Gateway {
 impl Gateway {
     async fn decide(&self, req: Request<Incoming>, peer: &Peer) -> (Response<Body>, Decision) {
         if req.uri().path().starts_with(RESERVED_PREFIX) {
-            let answer = response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint");
-            return (answer, Decision::Reserved);
+            return (self.reserved(req.uri().path()), Decision::Reserved);
         }
         let tunnel = wants_upgrade(req.headers());
         if tunnel && !self.allow_upgrade {
@@ -124,6 +131,23 @@ impl Gateway {
                 tracing::warn!(error = %e, blame = e.blame(), "forwarding failed");
                 (response::text(e.status(), e.public_message()), decision)
             }
+        }
+    }
+}
+
+impl Gateway {
+    /// anteroom's own endpoints under `/_anteroom/`.
+    fn reserved(&self, path: &str) -> Response<Body> {
+        match path {
+            "/_anteroom/jwks.json" => {
+                let mut answer = Response::new(response::full(self.tokens.jwks().to_string()));
+                let headers = answer.headers_mut();
+                headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/jwk-set+json"));
+                // Verifiers may cache it briefly; a rotation adds the new key before using it.
+                headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
+                answer
+            }
+            _ => response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint"),
         }
     }
 }

@@ -58,3 +58,24 @@ async fn shutdown_does_not_wait_past_the_grace_period() {
     tokio::time::timeout(Duration::from_secs(5), gw.shutdown()).await.expect("bounded by the grace").expect("ok");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn the_jwks_endpoint_publishes_public_keys_and_never_reaches_the_origin() {
+    let origin = Origin::start().await;
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), anteroom::token::generate_key(anteroom::token::TokenAlgorithm::Es256).unwrap()).unwrap();
+    let more = format!(
+        "[tokens]\nalgorithm = \"ES256\"\n[[tokens.keys]]\nkid = \"k1\"\nprivate_key_file = \"{}\"\n",
+        key.path().display()
+    );
+    let gw = Gateway::with_config(&origin.url(), "", &more).await;
+    let answer = get(gw.addr, "/_anteroom/jwks.json").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), Some("application/jwk-set+json"));
+    let jwks: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "k1");
+    assert_eq!(jwks["keys"][0]["crv"], "P-256");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+    assert_eq!(get(gw.addr, "/_anteroom/nothing-here").await.status, 404);
+    assert_eq!(origin.count(), 0, "reserved paths never reach the origin");
+}

@@ -6,9 +6,11 @@
 
 mod env;
 mod tls;
+mod tokens;
 mod units;
 
 pub use tls::TlsFiles;
+pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};
 
 use http::Uri;
@@ -31,6 +33,8 @@ pub struct Config {
     pub limits: Limits,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub tokens: Tokens,
     #[serde(default)]
     pub admin: Admin,
 }
@@ -281,6 +285,11 @@ impl Config {
         }
         if let Err(e) = self.tls_files() {
             problems.extend(e.0);
+        }
+        if !self.tokens.keys.is_empty() {
+            if let Err(e) = self.tokens.load() {
+                problems.extend(e.0);
+            }
         }
         if problems.is_empty() {
             Ok(())

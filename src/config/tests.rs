@@ -132,3 +132,56 @@ fn secrets_are_masked_in_the_printed_config() {
     assert!(printed.contains("token = \"********\""), "{printed}");
     assert!(!format!("{c:?}").contains("s3cr3t-value"));
 }
+
+fn key_file(alg: crate::token::TokenAlgorithm) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), crate::token::generate_key(alg).expect("keygen")).expect("write");
+    file
+}
+
+#[test]
+fn token_keys_load_from_files_and_secrets() {
+    let file = key_file(crate::token::TokenAlgorithm::EdDsa);
+    let text = format!(
+        "{MINIMAL}[tokens]\nalgorithm = \"EdDSA\"\nissuer = \"shop-gate\"\n[[tokens.keys]]\nkid = \"2026-11\"\nprivate_key_file = \"{}\"\n",
+        file.path().display()
+    );
+    let keys = load(&text).expect("valid").tokens.load().expect("keys");
+    assert_eq!(keys.jwks()["keys"][0]["kid"], "2026-11");
+
+    let text = format!("{MINIMAL}[[tokens.keys]]\nkid = \"a\"\nsecret = \"0123456789abcdef0123456789abcdef\"\n");
+    let config = load(&text).expect("valid");
+    assert!(!config.to_masked_toml().contains("0123456789abcdef"), "the secret is masked");
+}
+
+#[test]
+fn bad_token_keys_are_named_by_kid() {
+    let cases = [
+        (
+            "[tokens]\nalgorithm = \"EdDSA\"\n[[tokens.keys]]\nkid = \"k1\"\nprivate_key_file = \"/no/key.pem\"\n",
+            "tokens.keys[k1].private_key_file: cannot read /no/key.pem",
+        ),
+        ("[[tokens.keys]]\nkid = \"k2\"\n", "tokens.keys[k2]: set exactly one of secret or private_key_file"),
+        (
+            "[[tokens.keys]]\nkid = \"k3\"\nsecret = \"short\"\n",
+            "tokens.keys[k3]: an HS256 secret must be at least 32 bytes",
+        ),
+        ("[tokens]\nalgorithm = \"RS256\"\n", "tokens.algorithm:"),
+    ];
+    for (extra, expected) in cases {
+        let p = problems(&format!("{MINIMAL}{extra}"));
+        assert!(p.contains(expected), "for {extra:?}: expected {expected:?}, got {p:?}");
+    }
+    let es = key_file(crate::token::TokenAlgorithm::Es256);
+    let p = problems(&format!(
+        "{MINIMAL}[tokens]\nalgorithm = \"EdDSA\"\n[[tokens.keys]]\nkid = \"k4\"\nprivate_key_file = \"{}\"\n",
+        es.path().display()
+    ));
+    assert!(p.contains("tokens.keys[k4]: not an Ed25519 PKCS#8 key"), "{p}");
+}
+
+#[test]
+fn without_keys_a_random_hs256_key_is_used() {
+    let keys = load(MINIMAL).expect("valid").tokens.load().expect("keys");
+    assert_eq!(keys.jwks(), serde_json::json!({ "keys": [] }));
+}

@@ -1,0 +1,86 @@
+//! The `[tokens]` section: algorithm, keys (first signs, all verify), issuer, audience.
+
+use super::{ConfigErrors, HumanDuration, Secret};
+use crate::token::{KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokens {
+    pub algorithm: TokenAlgorithm,
+    /// Empty: a random HS256 key per process (fine for one instance and the demo; tokens
+    /// then do not survive a restart and are not shared between instances).
+    pub keys: Vec<TokenKey>,
+    pub issuer: String,
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: HumanDuration,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            algorithm: TokenAlgorithm::Hs256,
+            keys: Vec::new(),
+            issuer: "anteroom".into(),
+            audience: "anteroom".into(),
+            leeway: HumanDuration::secs(5),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenKey {
+    pub kid: String,
+    /// HS256 shared secret (at least 32 bytes; `anteroom keygen --alg hs256`).
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// EdDSA/ES256 PKCS#8 private key in PEM (`anteroom keygen --alg eddsa > key.pem`).
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+}
+
+impl Tokens {
+    /// Loads the keys (reading key files) and builds the signer/verifier.
+    pub fn load(&self) -> Result<TokenKeys, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut specs = Vec::new();
+        if self.keys.is_empty() {
+            let secret = crate::token::generate_key(TokenAlgorithm::Hs256)
+                .map_err(|e| ConfigErrors(vec![format!("tokens.keys: {e}")]))?;
+            specs.push(KeySpec {
+                kid: "ephemeral".into(),
+                material: KeyMaterial::Secret(secret.trim().as_bytes().to_vec()),
+            });
+        }
+        for key in &self.keys {
+            let material = match (&key.secret, &key.private_key_file) {
+                (Some(secret), None) => KeyMaterial::Secret(secret.expose().as_bytes().to_vec()),
+                (None, Some(path)) => match std::fs::read(path) {
+                    Ok(pem) => KeyMaterial::PrivateKeyPem(pem),
+                    Err(e) => {
+                        problems.push(format!(
+                            "tokens.keys[{}].private_key_file: cannot read {}: {e}",
+                            key.kid,
+                            path.display()
+                        ));
+                        continue;
+                    }
+                },
+                _ => {
+                    problems.push(format!("tokens.keys[{}]: set exactly one of secret or private_key_file", key.kid));
+                    continue;
+                }
+            };
+            specs.push(KeySpec { kid: key.kid.clone(), material });
+        }
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+        let algorithm = if self.keys.is_empty() { TokenAlgorithm::Hs256 } else { self.algorithm };
+        TokenKeys::new(algorithm, &specs, &self.issuer, &self.audience, self.leeway.0.as_secs())
+            .map_err(|e| ConfigErrors(vec![e.to_string()]))
+    }
+}
