@@ -226,7 +226,7 @@ fn keygen_prints_keys_that_sign_and_verify() {
             _ => KeyMaterial::PrivateKeyPem(key.into_bytes()),
         };
         let keys = TokenKeys::new(alg, &[KeySpec { kid: "k".into(), material }], "anteroom", "shop", 5).expect(flag);
-        let token = keys.issue("v", "sale", "s", jsonwebtoken_now(), 60);
+        let token = keys.issue("v", "sale", "s", unix_now(), 60);
         assert!(keys.verify(&token, "sale").is_ok(), "{flag}");
     }
     let out = Command::new(BIN).args(["keygen", "--alg", "rs256"]).output().unwrap();
@@ -234,6 +234,6 @@ fn keygen_prints_keys_that_sign_and_verify() {
     assert!(stderr(&out).contains("--alg: unknown algorithm `rs256`"));
 }
 
-fn jsonwebtoken_now() -> u64 {
+fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
