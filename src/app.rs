@@ -64,7 +64,14 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
     }
     let tokens = config.tokens.load()?;
-    let gateway = Arc::new(Gateway::new(proxy, protection, metrics.clone(), tokens, config.limits.allow_upgrade));
+    let gateway = Arc::new(Gateway::new(
+        proxy,
+        protection,
+        metrics.clone(),
+        tokens,
+        config.listen.trusted_proxies.clone(),
+        config.limits.allow_upgrade,
+    ));
     let tls = match config.tls_files()? {
         Some(files) => Some(tls::acceptor(files)?),
         None => None,

@@ -10,6 +10,7 @@ use crate::server::Handler;
 use crate::token::TokenKeys;
 use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use ipnet::IpNet;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +23,7 @@ pub struct Gateway {
     protection: Protection,
     metrics: Arc<Metrics>,
     tokens: TokenKeys,
+    trusted_proxies: Vec<IpNet>,
     allow_upgrade: bool,
 }
 
@@ -53,9 +55,10 @@ impl Gateway {
         protection: Protection,
         metrics: Arc<Metrics>,
         tokens: TokenKeys,
+        trusted_proxies: Vec<IpNet>,
         allow_upgrade: bool,
     ) -> Self {
-        Self { proxy, protection, metrics, tokens, allow_upgrade }
+        Self { proxy, protection, metrics, tokens, trusted_proxies, allow_upgrade }
     }
 }
 
@@ -64,14 +67,16 @@ impl Handler for Gateway {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        // Decided once per request: used for the client address and the forwarding headers.
+        let trusted = is_trusted(peer.addr.ip(), &self.trusted_proxies);
         // Behind no trusted proxy (the common case) the client is the peer, whose address
         // text is already made.
-        let client: Cow<'_, str> = if is_trusted(peer.addr.ip(), self.proxy.trusted_proxies()) {
-            client_ip(req.headers(), peer.addr.ip(), self.proxy.trusted_proxies()).to_string().into()
+        let client: Cow<'_, str> = if trusted {
+            client_ip(req.headers(), peer.addr.ip(), &self.trusted_proxies).to_string().into()
         } else {
             peer.ip_text().into()
         };
-        let (response, decision) = self.decide(req, &peer).await;
+        let (response, decision) = self.decide(req, &peer, trusted).await;
         tracing::info!(
             target: "anteroom::access",
             method = method.as_str(),
@@ -86,7 +91,7 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
-    async fn decide(&self, req: Request<Incoming>, peer: &Peer) -> (Response<Body>, Decision) {
+    async fn decide(&self, req: Request<Incoming>, peer: &Peer, trusted: bool) -> (Response<Body>, Decision) {
         if req.uri().path().starts_with(RESERVED_PREFIX) {
             return (self.reserved(req.uri().path()), Decision::Reserved);
         }
@@ -119,7 +124,7 @@ impl Gateway {
 
         let sent = Instant::now();
         // Boxed: the forwarding future is large, and hyper moves the request future around.
-        let result = Box::pin(self.proxy.forward(req, peer, tunnel && self.allow_upgrade)).await;
+        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade)).await;
         match result {
             Ok(response) => {
                 self.metrics.origin_response(response.status().as_u16(), sent.elapsed());

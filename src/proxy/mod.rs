@@ -17,7 +17,6 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{BodyExt, LengthLimitError};
 use hyper::body::Incoming;
-use ipnet::IpNet;
 use pool::{Pool, Released};
 use std::time::Duration;
 
@@ -25,7 +24,6 @@ pub struct Proxy {
     pool: Pool,
     origin_host: HeaderValue,
     host_header: HostHeader,
-    trusted_proxies: Vec<IpNet>,
     response_timeout: Duration,
     max_body_bytes: u64,
 }
@@ -80,7 +78,6 @@ impl Proxy {
             pool: client::build(&config.origin)?,
             origin_host,
             host_header: config.origin.host_header,
-            trusted_proxies: config.listen.trusted_proxies.clone(),
             response_timeout: config.origin.response_timeout.0,
             max_body_bytes: config.limits.max_body_bytes.0,
         })
@@ -90,15 +87,13 @@ impl Proxy {
         self.max_body_bytes
     }
 
-    pub fn trusted_proxies(&self) -> &[IpNet] {
-        &self.trusted_proxies
-    }
-
-    /// Forwards `req` to the origin. `tunnel` allows `Upgrade` (WebSocket) passthrough.
+    /// Forwards `req` to the origin. `trusted`: the peer is one of `listen.trusted_proxies`
+    /// (its forwarding headers are kept). `tunnel` allows `Upgrade` (WebSocket) passthrough.
     pub async fn forward(
         &self,
         mut req: Request<Incoming>,
         peer: &Peer,
+        trusted: bool,
         tunnel: bool,
     ) -> Result<Response<Body>, ProxyError> {
         let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
@@ -108,7 +103,6 @@ impl Proxy {
 
         headers::strip_hop_by_hop(&mut parts.headers);
         headers::strip_anteroom_headers(&mut parts.headers);
-        let trusted = headers::is_trusted(peer.addr.ip(), &self.trusted_proxies);
         headers::set_forwarding(&mut parts.headers, peer, trusted, client_host.as_ref());
         let host = match (self.host_header, client_host) {
             (HostHeader::Preserve, Some(host)) => host,
