@@ -237,3 +237,40 @@ fn keygen_prints_keys_that_sign_and_verify() {
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
+
+#[test]
+fn rust_log_sets_the_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anteroom.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = format!(
+        "[listen]\nhttp = \"127.0.0.1:{port}\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    let child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Nothing at info level tells us it is up: wait for the port.
+    let started = Instant::now();
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("never listened: {e}"),
+        }
+    };
+    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("WARN") && logs.contains("forwarding failed"), "warnings are kept: {logs}");
+    assert!(!logs.contains("anteroom::access") && !logs.contains("INFO"), "info lines are filtered out: {logs}");
+}
