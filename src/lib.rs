@@ -25,6 +25,7 @@ pub mod protect;
 pub mod proxy;
 pub mod response;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod token;
 

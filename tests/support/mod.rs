@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod origin;
+pub mod redis;
 pub mod tls;
 
 use anteroom::config::Config;

@@ -1,0 +1,116 @@
+//! Where the queues live: the `Store` with its two backends, `memory` (in-process, one
+//! instance) and `redis` (shared by every gateway instance; one Lua script per change).
+//!
+//! Both implement the same operations with the same meaning; `tests/store_conformance.rs`
+//! runs one suite against both. The model (design §2), per room:
+//!
+//! - `waiting`: visitor → order score (join sequence; a random score before `opens_at`)
+//! - `seen`: visitor → last heartbeat (ms), for abandonment
+//! - `admitted`: visitor → admission slot (ms); the visitor may claim from that instant
+//! - `active`: session id → session expiry (ms); capacity accounting
+//! - `revoked`: session id → until (ms); ended sessions whose tokens must not be renewed
+//! - `state`: paused flag, live overrides, the next admission slot, counters, epoch
+//!
+//! Admissions are spread evenly: each one takes a *slot* at least `60 s / admit_per_minute`
+//! after the previous one, and slots never start in the past, so unused budget is lost
+//! rather than saved up (no catch-up burst after a pause or a quiet spell). A visitor
+//! becomes admitted at their slot, so any 10 s window holds at most
+//! `ceil(admit_per_minute / 6)` admissions.
+
+mod memory;
+mod redis;
+mod types;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+pub use types::*;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+/// The store a gateway instance talks to.
+pub enum Store {
+    Memory(MemoryStore),
+    /// Boxed: its scripts and connection make it several times the memory store's size.
+    Redis(Box<RedisStore>),
+}
+
+/// Longest a request waits on the store before it takes the `on_failure` path: the
+/// redis client's own timeouts cover the socket, this covers everything else (reconnect
+/// back-off included), so that no visitor's request hangs on the store.
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(800);
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {{
+        let call = async {
+            match $self {
+                Store::Memory($store) => $call.await,
+                Store::Redis($store) => $call.await,
+            }
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Timeout(CALL_TIMEOUT)),
+        }
+    }};
+}
+
+impl Store {
+    /// Join, or report on, `visitor`'s place (design §2 `join` and `status`: a visitor who
+    /// presents a valid queue cookie and holds no place gets one, so they are one
+    /// operation). Also the heartbeat. Admits at once when the room is open.
+    pub async fn visit(&self, room: &str, visitor: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
+        dispatch!(self, s => s.visit(room, visitor, policy))
+    }
+
+    /// Gives up the visitor's place, pending admission and session.
+    pub async fn leave(&self, room: &str, visitor: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.leave(room, visitor, revoke_until_ms))
+    }
+
+    /// Ends a session early (`X-Anteroom-Command: revoke`): frees its capacity, and its
+    /// token is never renewed again.
+    pub async fn end_session(&self, room: &str, session: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.end_session(room, session, revoke_until_ms))
+    }
+
+    /// Extends a session to `expires_at_ms`; `false` when it was ended (revoked).
+    pub async fn renew(&self, room: &str, session: &str, expires_at_ms: u64) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.renew(room, session, expires_at_ms))
+    }
+
+    /// Drops abandoned visitors and expired sessions, then admits from the head of the
+    /// queue within the rate and capacity. Safe when several instances tick at once.
+    pub async fn tick(&self, room: &str, policy: &Policy) -> Result<TickReport, StoreError> {
+        dispatch!(self, s => s.tick(room, policy))
+    }
+
+    /// The room's live numbers, without touching anyone's place.
+    pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
+        dispatch!(self, s => s.stats(room, policy))
+    }
+
+    /// Pauses (no admissions) or resumes a room, for every instance.
+    pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_paused(room, paused))
+    }
+
+    /// Live overrides of the configured limits, for every instance (`None` leaves one as is).
+    pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_limits(room, limits))
+    }
+
+    /// Is the store reachable?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.ping())
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The plain data the store operations take and return.
+
+use std::time::Duration;
+
+/// How far ahead the tick hands out admission slots: a little more than the tick period,
+/// so that slots never run dry between two ticks.
+pub const ADMISSION_LOOKAHEAD_MS: u64 = 1_000;
+
+/// Most visitors one tick drops or admits, to keep each script short.
+pub const TICK_BATCH: u64 = 2_000;
+
+/// A signed queue cookie's join sequence is honoured after a store wipe only this long.
+pub const RESTORE_MAX_AGE_MS: u64 = 12 * 3600 * 1000;
+
+/// The room's configured limits, as a script needs them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub admit_per_minute: u32,
+    pub max_active_users: u32,
+    pub session_ms: u64,
+    /// A waiter without a heartbeat for this long is dropped; so is an admission
+    /// nobody claimed within it.
+    pub abandon_ms: u64,
+    /// Unix ms; before it the room pre-queues in random order.
+    pub opens_at_ms: Option<u64>,
+}
+
+/// One visitor's call.
+#[derive(Clone, Debug)]
+pub struct Visit<'a> {
+    pub visitor: &'a str,
+    /// From the visitor's signed queue cookie: where they stood, in which store epoch.
+    pub restore: Option<Restore>,
+    /// The order score to use if the visitor joins before `opens_at` (random, so that
+    /// arriving early gives no advantage).
+    pub prequeue_score: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restore {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueState {
+    /// In line; `position` is known.
+    Waiting,
+    /// Their turn has come: the caller issues the token now (the session exists).
+    Admitted,
+    /// In the pre-queue before `opens_at`; order not yet known.
+    Scheduled,
+    /// In line, but admissions are paused.
+    Paused,
+}
+
+/// Where a visitor stands after `visit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    pub state: QueueState,
+    /// 1-based rank among live waiters; `None` when unknown (pre-queue, admitted).
+    pub position: Option<u64>,
+    pub queue_length: u64,
+    /// The visitor's order score, for the queue cookie (0 when admitted).
+    pub seq: u64,
+    /// Changes when the store loses the room's data (wipe, memory store restart).
+    pub epoch: u64,
+    /// Admitted at once because the room was open (never queued).
+    pub immediate: bool,
+}
+
+/// What one tick did, and the room's numbers after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub admitted: u64,
+    pub abandoned: u64,
+    pub expired_sessions: u64,
+    pub stats: RoomStats,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomStats {
+    /// Waiting plus admitted-but-slot-still-ahead.
+    pub queue_length: u64,
+    pub active_sessions: u64,
+    /// Admissions whose token has not been claimed yet.
+    pub admitted_unclaimed: u64,
+    /// Admissions in this room since its data began, over all instances.
+    pub admitted_total: u64,
+    pub paused: bool,
+    /// Effective limits (configured, or the live override).
+    pub admit_per_minute: u32,
+    pub max_active_users: u32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    pub admit_per_minute: Option<u32>,
+    pub max_active_users: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("store answered something unexpected: {0}")]
+    Protocol(String),
+}
+
+/// Unix time in ms.
+pub fn unix_ms() -> u64 {
+    unix_us() / 1000
+}
+
+/// Unix time in µs.
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
