@@ -5,10 +5,12 @@
 //! as `key: problem` lines.
 
 mod env;
+mod rooms;
 mod tls;
 mod tokens;
 mod units;
 
+pub use rooms::{mask_url_password, parse_rfc3339_ms, Backend, BypassRule, OnFailure, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};
@@ -37,6 +39,11 @@ pub struct Config {
     pub tokens: Tokens,
     #[serde(default)]
     pub admin: Admin,
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The waiting rooms; paths no room covers are proxied straight through.
+    #[serde(default)]
+    pub rooms: Vec<RoomConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -286,6 +293,8 @@ impl Config {
         if let Err(e) = self.tls_files() {
             problems.extend(e.0);
         }
+        self.store.validate(&mut problems);
+        rooms::validate(&self.rooms, &mut problems);
         if !self.tokens.keys.is_empty() {
             if let Err(e) = self.tokens.load() {
                 problems.extend(e.0);

@@ -1,0 +1,326 @@
+//! The `[store]` section and the `[[rooms]]` list: where queues live, and what each room
+//! protects with which limits.
+
+use super::{HumanDuration, Secret};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub backend: Backend,
+    /// `redis://[:password@]host:port/db`, or `rediss://` for TLS. The password is
+    /// masked when printed.
+    #[serde(serialize_with = "masked_url")]
+    pub redis_url: String,
+    /// Node URLs of a Redis Cluster; when set, used instead of `redis_url`.
+    #[serde(serialize_with = "masked_urls")]
+    pub redis_cluster: Vec<String>,
+    pub on_failure: OnFailure,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Memory,
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            redis_cluster: Vec::new(),
+            on_failure: OnFailure::Closed,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In-process: one instance only (several would each keep their own line).
+    #[default]
+    Memory,
+    Redis,
+}
+
+/// What new visitors get while the store is unreachable (token holders are unaffected).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// The queue page in state `paused`: nobody new reaches the shop.
+    #[default]
+    Closed,
+    /// Forwarded, within origin protection.
+    Open,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomConfig {
+    /// Lowercase letters, digits, `-` and `_`: it names cookies, keys and metrics.
+    pub name: String,
+    /// Shown to buyers on the queue page; defaults to the name.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Path prefixes this room protects (segment-wise: `/tickets` covers `/tickets/1`,
+    /// not `/ticketsX`). The most specific prefix over all rooms wins.
+    pub paths: Vec<String>,
+    /// Only for these `Host` values (any host when empty).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default = "defaults::max_active_users")]
+    pub max_active_users: u32,
+    #[serde(default = "defaults::admit_per_minute")]
+    pub admit_per_minute: u32,
+    /// A session ends after this long without a request (sliding).
+    #[serde(default = "defaults::session_duration")]
+    pub session_duration: HumanDuration,
+    /// A waiter whose page stopped polling this long ago loses their place.
+    #[serde(default = "defaults::abandon_after")]
+    pub abandon_after: HumanDuration,
+    /// HTTP status of the queue page: 200, 202, 429 or 503.
+    #[serde(default = "defaults::queueing_status")]
+    pub queueing_status: u16,
+    /// RFC 3339; before it visitors pre-queue, and their order is drawn at random.
+    #[serde(default)]
+    pub opens_at: Option<String>,
+    /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
+    /// networks (`10.0.0.0/8`, `192.0.2.7`).
+    #[serde(default)]
+    pub bypass: Vec<String>,
+    /// Requests carrying `X-Anteroom-Bypass: <this>` skip the queue (monitoring).
+    #[serde(default)]
+    pub bypass_secret: Option<Secret>,
+    /// A custom queue page template.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
+}
+
+mod defaults {
+    use super::HumanDuration;
+    pub fn max_active_users() -> u32 {
+        1_000
+    }
+    pub fn admit_per_minute() -> u32 {
+        600
+    }
+    pub fn session_duration() -> HumanDuration {
+        HumanDuration::secs(15 * 60)
+    }
+    pub fn abandon_after() -> HumanDuration {
+        HumanDuration::secs(60)
+    }
+    pub fn queueing_status() -> u16 {
+        200
+    }
+}
+
+/// `redis://user:secret@host/` → `redis://user:********@host/`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let user = credentials.split_once(':').map_or("", |(user, _)| user);
+    format!("{scheme}://{user}:********@{host}")
+}
+
+fn masked_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_url_password(url))
+}
+
+fn masked_urls<S: serde::Serializer>(urls: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(urls.iter().map(|url| mask_url_password(url)))
+}
+
+impl StoreConfig {
+    pub fn validate(&self, problems: &mut Vec<String>) {
+        let scheme_ok = |url: &str| ["redis://", "rediss://", "unix://"].iter().any(|s| url.starts_with(s));
+        if self.backend == Backend::Redis {
+            if !scheme_ok(&self.redis_url) {
+                problems.push(format!(
+                    "store.redis_url: `{}` must start with redis://, rediss:// or unix://",
+                    mask_url_password(&self.redis_url)
+                ));
+            }
+            for url in &self.redis_cluster {
+                if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                    problems.push(format!(
+                        "store.redis_cluster: `{}` must start with redis:// or rediss://",
+                        mask_url_password(url)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One parsed `bypass` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BypassRule {
+    Prefix(String),
+    Extension(String),
+    Network(IpNet),
+}
+
+impl BypassRule {
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        if entry.starts_with('/') {
+            return Ok(BypassRule::Prefix(entry.to_owned()));
+        }
+        if let Some(ext) = entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')) {
+            if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Ok(BypassRule::Extension(ext.to_ascii_lowercase()));
+            }
+        }
+        if let Ok(net) = entry.parse::<IpNet>() {
+            return Ok(BypassRule::Network(net));
+        }
+        if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
+            return Ok(BypassRule::Network(IpNet::from(ip)));
+        }
+        Err(format!("`{entry}` is neither a path prefix (/static/), an extension (.css) nor a network (10.0.0.0/8)"))
+    }
+}
+
+impl RoomConfig {
+    pub fn display_title(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.name)
+    }
+
+    /// `opens_at` as unix ms.
+    pub fn opens_at_ms(&self) -> Option<u64> {
+        self.opens_at.as_deref().and_then(|text| parse_rfc3339_ms(text).ok())
+    }
+}
+
+/// Every problem of the rooms, as `rooms[NAME].key: problem` lines.
+pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
+    let mut names = HashSet::new();
+    let mut prefixes = HashSet::new();
+    for (i, room) in rooms.iter().enumerate() {
+        let at = if room.name.is_empty() { format!("rooms[{i}]") } else { format!("rooms[{}]", room.name) };
+        let mut check = |ok: bool, line: String| {
+            if !ok {
+                problems.push(line);
+            }
+        };
+        let name_ok = !room.name.is_empty()
+            && room.name.len() <= 64
+            && room.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        check(name_ok, format!("{at}.name: use 1 to 64 lowercase letters, digits, - or _"));
+        check(names.insert(room.name.clone()), format!("{at}.name: another room has this name"));
+        check(!room.paths.is_empty(), format!("{at}.paths: list at least one path prefix"));
+        for path in &room.paths {
+            check(path.starts_with('/'), format!("{at}.paths: `{path}` must start with /"));
+            for host in if room.hosts.is_empty() { vec![String::new()] } else { room.hosts.clone() } {
+                let key = (host.to_ascii_lowercase(), path.trim_end_matches('/').to_owned());
+                check(prefixes.insert(key), format!("{at}.paths: `{path}` is already covered by another room"));
+            }
+        }
+        check(room.max_active_users > 0, format!("{at}.max_active_users: must be at least 1"));
+        check(room.admit_per_minute > 0, format!("{at}.admit_per_minute: must be at least 1"));
+        check(
+            room.session_duration.0.as_secs() >= 10,
+            format!("{at}.session_duration: must be at least 10s (tokens are renewed at half their life)"),
+        );
+        check(room.abandon_after.0.as_secs() >= 1, format!("{at}.abandon_after: must be at least 1s"));
+        check(
+            matches!(room.queueing_status, 200 | 202 | 429 | 503),
+            format!("{at}.queueing_status: must be 200, 202, 429 or 503"),
+        );
+        if let Some(text) = &room.opens_at {
+            if let Err(e) = parse_rfc3339_ms(text) {
+                check(false, format!("{at}.opens_at: {e}"));
+            }
+        }
+        for entry in &room.bypass {
+            if let Err(e) = BypassRule::parse(entry) {
+                check(false, format!("{at}.bypass: {e}"));
+            }
+        }
+        if let Some(secret) = &room.bypass_secret {
+            check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
+        }
+        if let Some(template) = &room.template {
+            check(template.is_file(), format!("{at}.template: {} is not a readable file", template.display()));
+        }
+    }
+}
+
+/// Parses `2026-12-01T10:00:00Z` / `2026-12-01T10:00:00.5+01:00` to unix ms.
+pub fn parse_rfc3339_ms(text: &str) -> Result<u64, String> {
+    let bad = || format!("`{text}` is not an RFC 3339 time like 2026-12-01T10:00:00Z");
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+        return Err(bad());
+    }
+    let num = |range: std::ops::Range<usize>| text.get(range).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return Err(bad());
+    }
+    let mut rest = &text[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        millis = format!("{:0<3}", &fraction[..digits.min(3)]).parse::<i64>().map_err(|_| bad())?;
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
+            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
+            sign * (h * 60 + m)
+        }
+        _ => return Err(bad()),
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    u64::try_from(seconds * 1000 + millis).map_err(|_| bad())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_parse_to_unix_ms() {
+        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_rfc3339_ms("2026-12-01T10:00:00Z"), Ok(1_796_119_200_000));
+        assert_eq!(parse_rfc3339_ms("2026-12-01T11:00:00.250+01:00"), Ok(1_796_119_200_250));
+        for bad in ["2026-12-01", "2026-13-01T10:00:00Z", "2026-12-01T10:00:00", "tomorrow", "2026-12-01T10:00:00+1"] {
+            assert!(parse_rfc3339_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_in_redis_urls_are_masked() {
+        assert_eq!(mask_url_password("redis://:hunter2@cache:6379/0"), "redis://:********@cache:6379/0");
+        assert_eq!(mask_url_password("rediss://app:pw@cache/"), "rediss://app:********@cache/");
+        assert_eq!(mask_url_password("redis://cache:6379/"), "redis://cache:6379/");
+    }
+
+    #[test]
+    fn bypass_entries_are_prefixes_extensions_or_networks() {
+        assert_eq!(BypassRule::parse("/static/"), Ok(BypassRule::Prefix("/static/".into())));
+        assert_eq!(BypassRule::parse("*.CSS"), Ok(BypassRule::Extension("css".into())));
+        assert_eq!(BypassRule::parse(".js"), Ok(BypassRule::Extension("js".into())));
+        assert!(matches!(BypassRule::parse("10.0.0.0/8"), Ok(BypassRule::Network(_))));
+        assert!(matches!(BypassRule::parse("192.0.2.7"), Ok(BypassRule::Network(_))));
+        assert!(BypassRule::parse("static").is_err());
+    }
+}
