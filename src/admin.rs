@@ -9,13 +9,29 @@ use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What `/readyz` reports: false while draining, so load balancers stop sending traffic.
-#[derive(Default)]
+/// What `/readyz` reports: false while draining, so load balancers stop sending traffic,
+/// and while the store is unreachable.
 pub struct Health {
     draining: AtomicBool,
+    store_reachable: AtomicBool,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { draining: AtomicBool::new(false), store_reachable: AtomicBool::new(true) }
+    }
 }
 
 impl Health {
+    /// Updated by the room tickers after every store call; returns whether it changed.
+    pub fn set_store_reachable(&self, reachable: bool) -> bool {
+        self.store_reachable.swap(reachable, Ordering::AcqRel) != reachable
+    }
+
+    pub fn is_store_reachable(&self) -> bool {
+        self.store_reachable.load(Ordering::Acquire)
+    }
+
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
     }
@@ -42,6 +58,9 @@ impl Admin {
         match path {
             "/healthz" => response::text(StatusCode::OK, "ok"),
             "/readyz" if self.health.is_draining() => response::text(StatusCode::SERVICE_UNAVAILABLE, "draining"),
+            "/readyz" if !self.health.is_store_reachable() => {
+                response::text(StatusCode::SERVICE_UNAVAILABLE, "store unreachable")
+            }
             "/readyz" => response::text(StatusCode::OK, "ready"),
             "/metrics" => {
                 let mut response = Response::new(full(self.metrics.render()));

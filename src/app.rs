@@ -1,12 +1,14 @@
 //! Wires the gateway from a `Config` and runs its listeners until shutdown, then drains.
 
 use crate::admin::{Admin, Health};
-use crate::config::{Config, ConfigErrors};
+use crate::config::{Backend, Config, ConfigErrors};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::protect::Protection;
 use crate::proxy::{ClientError, Proxy};
+use crate::room::WaitingRoom;
 use crate::server::{tls, Server};
+use crate::store::{MemoryStore, RedisStore, Store, StoreError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,12 +53,25 @@ pub enum AppError {
     Client(#[from] ClientError),
     #[error("listen.tls_cert: {0}")]
     Tls(#[from] rustls::Error),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// The store the config names. Redis is connected lazily: the gateway starts, and answers
+/// per `store.on_failure`, while Redis is still away.
+pub fn open_store(config: &Config) -> Result<Store, StoreError> {
+    Ok(match config.store.backend {
+        Backend::Memory => Store::Memory(MemoryStore::default()),
+        Backend::Redis => {
+            Store::Redis(Box::new(RedisStore::connect(&config.store.redis_url, &config.store.redis_cluster)?))
+        }
+    })
 }
 
 /// Runs the gateway until `shutdown` resolves, then drains: readiness turns false, the
 /// public listeners close, in-flight requests get `limits.shutdown_grace` to finish.
 pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_rooms(config.rooms.iter().map(|r| r.name.as_str())));
     let health = Arc::new(Health::default());
     let proxy = Proxy::new(&config)?;
     let protection = Protection::new(&config.origin);
@@ -64,11 +79,14 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
     }
     let tokens = config.tokens.load()?;
+    let store = Arc::new(open_store(&config)?);
+    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone(), health.clone()));
+    let tickers = waiting.spawn_tickers();
     let gateway = Arc::new(Gateway::new(
         proxy,
         protection,
         metrics.clone(),
-        tokens,
+        waiting,
         config.listen.trusted_proxies.clone(),
         config.limits.allow_upgrade,
     ));
@@ -98,6 +116,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         https = https_addr.as_deref().unwrap_or("off"),
         admin = %admin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         origin = %config.origin.url,
+        store = store.backend(),
+        rooms = config.rooms.len(),
         "anteroom is serving"
     );
 
@@ -116,6 +136,9 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         for task in &public {
             task.abort();
         }
+    }
+    for ticker in &tickers {
+        ticker.abort();
     }
     let _ = stop_admin.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;

@@ -1,17 +1,18 @@
-//! The per-request pipeline of the public listeners:
-//! reserved paths → request limits → origin protection → proxy, with one log line each.
+//! The per-request pipeline of the public listeners: reserved paths → request limits →
+//! room (bypass, token, queue) → origin protection → proxy, with one log line each.
 
 use crate::metrics::{Metrics, NO_RESPONSE};
 use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{Peer, Proxy};
 use crate::response::{self, Body};
+use crate::room::{Gate, Session, WaitingRoom};
 use crate::server::Handler;
-use crate::token::TokenKeys;
-use http::{header, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ pub struct Gateway {
     proxy: Proxy,
     protection: Protection,
     metrics: Arc<Metrics>,
-    tokens: TokenKeys,
+    waiting: Arc<WaitingRoom>,
     trusted_proxies: Vec<IpNet>,
     allow_upgrade: bool,
 }
@@ -35,6 +36,10 @@ pub enum Decision {
     Shed,
     Rejected,
     Reserved,
+    /// Answered with the queue page or status object.
+    Queued,
+    /// Admitted by this request (token issued), then forwarded.
+    Admitted,
 }
 
 impl Decision {
@@ -45,6 +50,8 @@ impl Decision {
             Decision::Shed => "shed",
             Decision::Rejected => "rejected",
             Decision::Reserved => "reserved",
+            Decision::Queued => "queued",
+            Decision::Admitted => "admitted",
         }
     }
 }
@@ -54,11 +61,11 @@ impl Gateway {
         proxy: Proxy,
         protection: Protection,
         metrics: Arc<Metrics>,
-        tokens: TokenKeys,
+        waiting: Arc<WaitingRoom>,
         trusted_proxies: Vec<IpNet>,
         allow_upgrade: bool,
     ) -> Self {
-        Self { proxy, protection, metrics, tokens, trusted_proxies, allow_upgrade }
+        Self { proxy, protection, metrics, waiting, trusted_proxies, allow_upgrade }
     }
 }
 
@@ -71,12 +78,10 @@ impl Handler for Gateway {
         let trusted = is_trusted(peer.addr.ip(), &self.trusted_proxies);
         // Behind no trusted proxy (the common case) the client is the peer, whose address
         // text is already made.
-        let client: Cow<'_, str> = if trusted {
-            client_ip(req.headers(), peer.addr.ip(), &self.trusted_proxies).to_string().into()
-        } else {
-            peer.ip_text().into()
-        };
-        let (response, decision) = self.decide(req, &peer, trusted).await;
+        let client_addr =
+            if trusted { client_ip(req.headers(), peer.addr.ip(), &self.trusted_proxies) } else { peer.addr.ip() };
+        let client: Cow<'_, str> = if trusted { client_addr.to_string().into() } else { peer.ip_text().into() };
+        let (response, decision) = self.decide(req, &peer, trusted, client_addr).await;
         tracing::info!(
             target: "anteroom::access",
             method = method.as_str(),
@@ -91,9 +96,17 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
-    async fn decide(&self, req: Request<Incoming>, peer: &Peer, trusted: bool) -> (Response<Body>, Decision) {
-        if req.uri().path().starts_with(RESERVED_PREFIX) {
-            return (self.reserved(req.uri().path()), Decision::Reserved);
+    async fn decide(
+        &self,
+        req: Request<Incoming>,
+        peer: &Peer,
+        trusted: bool,
+        client: IpAddr,
+    ) -> (Response<Body>, Decision) {
+        let path = req.uri().path();
+        if path.starts_with(RESERVED_PREFIX) {
+            let api = self.waiting.api(req.method(), path, req.uri(), req.headers(), peer.tls).await;
+            return (api.unwrap_or_else(|| self.reserved(path)), Decision::Reserved);
         }
         let tunnel = wants_upgrade(req.headers());
         if tunnel && !self.allow_upgrade {
@@ -104,6 +117,21 @@ impl Gateway {
         if declared_length(&req).is_some_and(|len| len > self.proxy.max_body_bytes()) {
             let answer = response::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
             return (answer, Decision::Rejected);
+        }
+
+        let mut session = None;
+        let mut set_cookies = Vec::new();
+        let mut admitted_now = false;
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
+        if let Some(room) = self.waiting.route(path, host) {
+            if !self.waiting.bypassed(room, path, client, req.headers()) {
+                match self.waiting.gate(room, req.uri(), req.headers(), peer.tls).await {
+                    Gate::Queued(answer) => return (answer, Decision::Queued),
+                    Gate::Forward { session: s, set_cookies: c, admitted_now: a } => {
+                        (session, set_cookies, admitted_now) = (s, c, a);
+                    }
+                }
+            }
         }
 
         let pass = match self.protection.admit().await {
@@ -120,14 +148,24 @@ impl Gateway {
         if pass.delayed {
             self.metrics.origin_delayed();
         }
-        let decision = if pass.delayed { Decision::Delayed } else { Decision::Forwarded };
+        let decision = match (admitted_now, pass.delayed) {
+            (true, _) => Decision::Admitted,
+            (false, true) => Decision::Delayed,
+            (false, false) => Decision::Forwarded,
+        };
 
         let sent = Instant::now();
+        let identity =
+            session.as_ref().and_then(|s| Some((self.waiting.rooms.get(s.room)?.name.as_str(), s.id.as_str())));
         // Boxed: the forwarding future is large, and hyper moves the request future around.
-        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade)).await;
+        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, identity)).await;
         match result {
-            Ok(response) => {
+            Ok(mut response) => {
                 self.metrics.origin_response(response.status().as_u16(), sent.elapsed());
+                self.origin_commands(&mut response, session.as_ref(), &mut set_cookies).await;
+                for cookie in set_cookies {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
                 // The origin is busy until its body is done, so the in-flight slot is too.
                 (response.map(|body| response::hold(body, pass)), decision)
             }
@@ -141,11 +179,30 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// `X-Anteroom-Command` is for anteroom only: acted on (`revoke` ends the session) and
+    /// never passed to the client.
+    async fn origin_commands(
+        &self,
+        response: &mut Response<Body>,
+        session: Option<&Session>,
+        set_cookies: &mut Vec<HeaderValue>,
+    ) {
+        let Some(command) = response.headers_mut().remove("x-anteroom-command") else { return };
+        let revoke = command.to_str().is_ok_and(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("revoke")));
+        if let (true, Some(session)) = (revoke, session) {
+            // A renewed token in the same response would undo the revoke.
+            set_cookies.clear();
+            if let Some(clear) = self.waiting.revoke(session).await {
+                set_cookies.push(clear);
+            }
+        }
+    }
+
     /// anteroom's own endpoints under `/_anteroom/`.
     fn reserved(&self, path: &str) -> Response<Body> {
         match path {
             "/_anteroom/jwks.json" => {
-                let mut answer = Response::new(response::full(self.tokens.jwks().to_string()));
+                let mut answer = Response::new(response::full(self.waiting.tokens.jwks().to_string()));
                 let headers = answer.headers_mut();
                 headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/jwk-set+json"));
                 // Verifiers may cache it briefly; a rotation adds the new key before using it.

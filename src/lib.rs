@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod protect;
 pub mod proxy;
 pub mod response;
+pub mod room;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -13,6 +13,22 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /// Label used for forwarded requests that got no response from the origin.
 pub const NO_RESPONSE: u16 = 0;
 
+/// Labels of `anteroom_tokens_rejected_total{reason}`: the token module's rejection
+/// reasons, `in_url` (a token offered in the query string, never accepted) and `revoked`.
+pub const TOKEN_REJECTIONS: [&str; 11] = [
+    "malformed",
+    "algorithm",
+    "unknown_key",
+    "signature",
+    "expired",
+    "not_yet_valid",
+    "issuer",
+    "audience",
+    "other_room",
+    "in_url",
+    "revoked",
+];
+
 #[derive(Default)]
 pub struct Metrics {
     /// Indexed by HTTP status; slot 0 counts requests that got no response.
@@ -20,11 +36,50 @@ pub struct Metrics {
     origin_latency: Histogram,
     origin_delayed: AtomicU64,
     origin_shed: AtomicU64,
+    store_errors: AtomicU64,
+    /// One entry per configured room, in config order.
+    rooms: Vec<(String, RoomMetrics)>,
+}
+
+/// A per-room metric family: name, type, help, and which field it reads.
+type RoomFamily = (&'static str, &'static str, &'static str, fn(&RoomMetrics) -> &AtomicU64);
+
+/// The numbers of one room. Gauges mirror the store (the same on every instance);
+/// counters count what this instance did.
+#[derive(Default)]
+pub struct RoomMetrics {
+    pub queue_length: AtomicU64,
+    pub active_sessions: AtomicU64,
+    pub admitted: AtomicU64,
+    pub joins: AtomicU64,
+    pub abandoned: AtomicU64,
+    tokens_rejected: [AtomicU64; TOKEN_REJECTIONS.len()],
+}
+
+impl RoomMetrics {
+    pub fn token_rejected(&self, reason: &str) {
+        if let Some(i) = TOKEN_REJECTIONS.iter().position(|r| *r == reason) {
+            self.tokens_rejected[i].fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl Metrics {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_rooms<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        Self { rooms: names.into_iter().map(|n| (n.to_owned(), RoomMetrics::default())).collect(), ..Self::default() }
+    }
+
+    /// The metrics of the room at `index` in the config.
+    pub fn room(&self, index: usize) -> &RoomMetrics {
+        &self.rooms[index].1
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.fetch_add(1, Relaxed);
     }
 
     /// A request was forwarded; `status` is the origin's, or [`NO_RESPONSE`].
@@ -75,7 +130,46 @@ impl Metrics {
             "Requests answered 503 because the origin's limits left no slot within max_wait.",
         );
         let _ = writeln!(out, "anteroom_origin_shed_total {}", self.origin_shed.load(Relaxed));
+        header(&mut out, "anteroom_store_errors_total", "counter", "Store calls that failed or timed out.");
+        let _ = writeln!(out, "anteroom_store_errors_total {}", self.store_errors.load(Relaxed));
+        self.render_rooms(&mut out);
         out
+    }
+
+    fn render_rooms(&self, out: &mut String) {
+        let families: [RoomFamily; 5] = [
+            ("anteroom_queue_length", "gauge", "Visitors waiting in the room's line.", |m| &m.queue_length),
+            ("anteroom_active_sessions", "gauge", "Sessions holding the room's capacity.", |m| &m.active_sessions),
+            ("anteroom_admitted_total", "counter", "Visitors this instance admitted.", |m| &m.admitted),
+            ("anteroom_joins_total", "counter", "Places in line this instance handed out.", |m| &m.joins),
+            (
+                "anteroom_abandoned_total",
+                "counter",
+                "Waiters this instance dropped for missing heartbeats or unclaimed turns.",
+                |m| &m.abandoned,
+            ),
+        ];
+        for (name, kind, help, field) in families {
+            header(out, name, kind, help);
+            for (room, m) in &self.rooms {
+                let _ = writeln!(out, "{name}{{room=\"{room}\"}} {}", field(m).load(Relaxed));
+            }
+        }
+        header(
+            out,
+            "anteroom_tokens_rejected_total",
+            "counter",
+            "Admission tokens not accepted (treated as no token), by reason.",
+        );
+        for (room, m) in &self.rooms {
+            for (reason, count) in TOKEN_REJECTIONS.iter().zip(&m.tokens_rejected) {
+                let count = count.load(Relaxed);
+                if count > 0 {
+                    let _ =
+                        writeln!(out, "anteroom_tokens_rejected_total{{room=\"{room}\",reason=\"{reason}\"}} {count}");
+                }
+            }
+        }
     }
 }
 
@@ -153,5 +247,17 @@ mod tests {
         assert!(text.contains("anteroom_origin_latency_seconds_bucket{le=\"+Inf\"} 3"));
         assert!(text.contains("anteroom_origin_shed_total 1"));
         assert!(text.contains("anteroom_origin_delayed_total 0"));
+    }
+
+    #[test]
+    fn rooms_are_labelled_and_rejections_counted_by_reason() {
+        let m = Metrics::with_rooms(["sale", "vip"]);
+        m.room(1).queue_length.store(42, Relaxed);
+        m.room(0).token_rejected("expired");
+        m.room(0).token_rejected("expired");
+        let text = m.render();
+        assert!(text.contains("anteroom_queue_length{room=\"vip\"} 42"), "{text}");
+        assert!(text.contains("anteroom_tokens_rejected_total{room=\"sale\",reason=\"expired\"} 2"));
+        assert!(text.contains("anteroom_store_errors_total 0"));
     }
 }

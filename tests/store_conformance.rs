@@ -54,7 +54,7 @@ fn slow() -> Policy {
 }
 
 fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
-    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0 }
+    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
 }
 
 fn names(range: std::ops::Range<usize>) -> Vec<String> {
@@ -88,6 +88,7 @@ conformance!(
     without_a_wipe_an_old_cookie_does_not_jump_the_line,
     live_limits_override_the_configured_ones,
     ticks_running_at_once_admit_no_more_than_one_would,
+    a_visit_without_joining_holds_no_place,
 );
 
 async fn a_quiet_room_admits_at_once(h: Harness) {
@@ -217,7 +218,7 @@ async fn the_prequeue_is_reordered_at_opening(h: Harness) {
     let visitors = names(0..10);
     for (i, v) in visitors.iter().enumerate() {
         // The caller draws the random score; reversed here so the order is checkable.
-        let visit = anteroom::store::Visit { visitor: v, restore: None, prequeue_score: 100 - i as u64 };
+        let visit = anteroom::store::Visit { visitor: v, restore: None, prequeue_score: 100 - i as u64, join: true };
         let standing = h.store.visit(ROOM, &visit, &policy).await.unwrap();
         assert_eq!((standing.state, standing.position), (QueueState::Scheduled, None), "nobody is let in early");
     }
@@ -259,6 +260,7 @@ async fn after_a_wipe_a_signed_cookie_restores_the_place(mut h: Harness) {
         visitor: v,
         restore: Some(Restore { epoch: s.epoch, seq: s.seq }),
         prequeue_score: 0,
+        join: true,
     };
     assert_eq!(h.store.visit(ROOM, &back(&b, "b"), &slow()).await.unwrap().position, Some(1));
     assert_eq!(h.store.visit(ROOM, &back(&a, "a"), &slow()).await.unwrap().position, Some(1));
@@ -275,6 +277,7 @@ async fn without_a_wipe_an_old_cookie_does_not_jump_the_line(h: Harness) {
         visitor: "a",
         restore: Some(Restore { epoch: a.epoch, seq: a.seq }),
         prequeue_score: 0,
+        join: true,
     };
     assert_eq!(h.store.visit(ROOM, &visit, &slow()).await.unwrap().position, Some(2));
 }
@@ -304,4 +307,18 @@ async fn ticks_running_at_once_admit_no_more_than_one_would(h: Harness) {
     }
     // 1 s of ticking plus the 1 s look-ahead, at ten a second: about 20, never 40.
     assert!((15..=22).contains(&given), "slots given: {given}");
+}
+
+async fn a_visit_without_joining_holds_no_place(h: Harness) {
+    fn probe(visitor: &str) -> anteroom::store::Visit<'_> {
+        anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: false }
+    }
+    let first = h.store.visit(ROOM, &probe("first"), &slow()).await.unwrap();
+    assert_eq!(first.state, QueueState::Admitted, "an open room still admits at once");
+    for i in 0..50 {
+        let v = format!("cookieless-{i}");
+        let standing = h.store.visit(ROOM, &probe(&v), &slow()).await.unwrap();
+        assert_eq!((standing.state, standing.position), (QueueState::Waiting, None));
+    }
+    assert_eq!(h.store.stats(ROOM, &slow()).await.unwrap().queue_length, 0, "nobody took a place");
 }

@@ -16,6 +16,9 @@ pub struct Tokens {
     pub audience: String,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway: HumanDuration,
+    /// Mark anteroom's cookies `Secure` even on plain HTTP (TLS ends at a proxy in front).
+    /// They always are when served over anteroom's own TLS listener.
+    pub secure_cookies: bool,
 }
 
 impl Default for Tokens {
@@ -26,6 +29,7 @@ impl Default for Tokens {
             issuer: "anteroom".into(),
             audience: "anteroom".into(),
             leeway: HumanDuration::secs(5),
+            secure_cookies: false,
         }
     }
 }

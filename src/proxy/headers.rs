@@ -132,6 +132,14 @@ pub fn strip_anteroom_headers(headers: &mut HeaderMap) {
 
 /// The client's address: the peer, or — behind trusted proxies — the right-most address
 /// in `X-Forwarded-For` that is not itself a trusted proxy.
+/// Tells the origin which room admitted this visitor, and their session.
+pub fn set_session(headers: &mut HeaderMap, room: &str, session: &str) {
+    if let (Ok(room), Ok(session)) = (HeaderValue::from_str(room), HeaderValue::from_str(session)) {
+        headers.insert("x-anteroom-room", room);
+        headers.insert("x-anteroom-session", session);
+    }
+}
+
 pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -> IpAddr {
     let peer = peer.to_canonical();
     if !is_trusted(peer, trusted_proxies) {

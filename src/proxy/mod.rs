@@ -89,12 +89,14 @@ impl Proxy {
 
     /// Forwards `req` to the origin. `trusted`: the peer is one of `listen.trusted_proxies`
     /// (its forwarding headers are kept). `tunnel` allows `Upgrade` (WebSocket) passthrough.
+    /// `session`: the admitted visitor's room and session id, told to the origin.
     pub async fn forward(
         &self,
         mut req: Request<Incoming>,
         peer: &Peer,
         trusted: bool,
         tunnel: bool,
+        session: Option<(&str, &str)>,
     ) -> Result<Response<Body>, ProxyError> {
         let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
@@ -103,6 +105,10 @@ impl Proxy {
 
         headers::strip_hop_by_hop(&mut parts.headers);
         headers::strip_anteroom_headers(&mut parts.headers);
+        crate::room::cookies::strip(&mut parts.headers);
+        if let Some((room, id)) = session {
+            headers::set_session(&mut parts.headers, room, id);
+        }
         headers::set_forwarding(&mut parts.headers, peer, trusted, client_host.as_ref());
         let host = match (self.host_header, client_host) {
             (HostHeader::Preserve, Some(host)) => host,

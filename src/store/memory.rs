@@ -187,6 +187,14 @@ impl MemoryStore {
                 }
             }
 
+            if !visit.join {
+                let state = match (scheduled, r.paused) {
+                    (true, _) => QueueState::Scheduled,
+                    (false, true) => QueueState::Paused,
+                    (false, false) => QueueState::Waiting,
+                };
+                return answer(r, state, None, 0, false);
+            }
             let restorable = visit.restore.filter(|restore| {
                 restore.epoch != r.epoch && restore.seq >= now_us.saturating_sub(RESTORE_MAX_AGE_MS * 1000)
             });

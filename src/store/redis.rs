@@ -97,7 +97,8 @@ impl RedisStore {
             .arg(policy.max_active_users)
             .arg(policy.session_ms)
             .arg(policy.opens_at_ms.unwrap_or(0))
-            .arg(RESTORE_MAX_AGE_MS);
+            .arg(RESTORE_MAX_AGE_MS)
+            .arg(if visit.join { "1" } else { "0" });
         let reply = self.numbers(&call, 6).await?;
         let state = match reply[0] {
             1 => QueueState::Waiting,

@@ -82,7 +82,7 @@ impl Sim {
 }
 
 fn plain(visitor: &str) -> Visit<'_> {
-    Visit { visitor, restore: None, prequeue_score: 0 }
+    Visit { visitor, restore: None, prequeue_score: 0, join: true }
 }
 
 /// The most admissions in any window of `window_ms` (half-open).

@@ -34,6 +34,10 @@ pub struct Visit<'a> {
     /// The order score to use if the visitor joins before `opens_at` (random, so that
     /// arriving early gives no advantage).
     pub prequeue_score: u64,
+    /// Take a place if the visitor holds none. `false`: only an admission at once in an
+    /// open room (a visitor without a queue cookie holds no place, so cookie-less
+    /// clients cannot grow the line).
+    pub join: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

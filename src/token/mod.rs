@@ -15,6 +15,18 @@ use rustls::pki_types::PrivateKeyDer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// A secret for another purpose, derived from a configured key: HMAC-SHA256 keyed with
+/// the key material over `label`.
+fn derive_secret(key: &KeySpec, label: &[u8]) -> [u8; 32] {
+    let material = match &key.material {
+        KeyMaterial::Secret(bytes) | KeyMaterial::PrivateKeyPem(bytes) => bytes,
+    };
+    let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, material), label);
+    let mut out = [0; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 /// The signing algorithms anteroom accepts (design §3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TokenAlgorithm {
@@ -114,6 +126,10 @@ pub struct TokenKeys {
     audience: String,
     /// Public keys as JWKs (asymmetric algorithms only).
     jwks: Vec<serde_json::Value>,
+    /// One secret per key, derived from it, for signing queue cookies: the first signs,
+    /// all verify, so a key rotation does not cost waiting visitors their place.
+    cookie_secrets: Vec<[u8; 32]>,
+    leeway_secs: u64,
 }
 
 impl TokenKeys {
@@ -128,7 +144,9 @@ impl TokenKeys {
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
         let mut signing = None;
+        let mut cookie_secrets = Vec::new();
         for key in keys {
+            cookie_secrets.push(derive_secret(key, b"anteroom queue cookie v1"));
             let bad = |problem: String| KeyError::Bad { kid: key.kid.clone(), problem };
             let (encoding, decoding, jwk) = load_key(algorithm, key).map_err(bad)?;
             if verifying.insert(key.kid.clone(), decoding).is_some() {
@@ -156,7 +174,18 @@ impl TokenKeys {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             jwks,
+            cookie_secrets,
+            leeway_secs,
         })
+    }
+
+    /// Secrets for signing queue cookies (first signs, all verify).
+    pub fn cookie_secrets(&self) -> &[[u8; 32]] {
+        &self.cookie_secrets
+    }
+
+    pub fn leeway_secs(&self) -> u64 {
+        self.leeway_secs
     }
 
     /// A token for `visitor` in `room`, valid from `now` (Unix seconds) for `ttl_secs`.

@@ -1,7 +1,8 @@
 -- visit: join (idempotent) or report on a visitor's place; also the heartbeat.
 -- ARGV: 1 visitor, 2 restore epoch ('' if none), 3 restore seq, 4 pre-queue score,
 --       5 admit_per_minute, 6 max_active_users, 7 session ms, 8 opens_at ms (0: none),
---       9 restore max age ms
+--       9 restore max age ms, 10 join ('1': take a place if none; '0': only an
+--       admission at once, so that callers without a queue cookie hold no place)
 -- Returns {state, position (-1 unknown), queue_length, seq, epoch, immediate}
 -- state: 1 waiting, 2 admitted, 3 scheduled, 4 paused
 local v = ARGV[1]
@@ -70,6 +71,10 @@ if not paused and not scheduled and apm > 0 and queue_length() == 0 then
     start_session()
     return answer(2, -1, 0, 1)
   end
+end
+
+if ARGV[10] ~= '1' then
+  return answer(scheduled and 3 or (paused and 4 or 1), -1, 0, 0)
 end
 
 local restore_seq = tonumber(ARGV[3])

@@ -1,0 +1,184 @@
+//! anteroom's cookies: finding them, signing the queue cookie, writing and clearing them,
+//! and removing them before a request reaches the origin.
+//!
+//! - `anteroom_q_{ROOM}`: the visitor id with the store epoch and join sequence, signed
+//!   (HMAC-SHA256, truncated to 128 bits), so a place can be restored after data loss
+//!   but never invented.
+//! - `anteroom_t_{ROOM}`: the admission token (a JWT).
+
+use aws_lc_rs::hmac;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use http::header::{HeaderMap, HeaderValue, COOKIE};
+
+/// Every anteroom cookie starts with this; all of them are removed before forwarding.
+pub const PREFIX: &str = "anteroom_";
+
+pub fn queue_cookie_name(room: &str) -> String {
+    format!("{PREFIX}q_{room}")
+}
+
+pub fn token_cookie_name(room: &str) -> String {
+    format!("{PREFIX}t_{room}")
+}
+
+/// The value of cookie `name` from any `Cookie` header.
+pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Removes anteroom's cookies from the `Cookie` headers (the origin never sees them).
+pub fn strip(headers: &mut HeaderMap) {
+    let lines: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
+    if !lines.iter().any(|v| v.as_bytes().windows(PREFIX.len()).any(|w| w == PREFIX.as_bytes())) {
+        return;
+    }
+    headers.remove(COOKIE);
+    for line in lines {
+        let Ok(text) = line.to_str() else {
+            headers.append(COOKIE, line);
+            continue;
+        };
+        let kept: Vec<&str> =
+            text.split(';').map(str::trim).filter(|pair| !pair.is_empty() && !pair.starts_with(PREFIX)).collect();
+        if !kept.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
+                headers.append(COOKIE, value);
+            }
+        }
+    }
+}
+
+/// `Set-Cookie` for one of anteroom's cookies: whole site, HttpOnly, SameSite=Lax, Secure
+/// over TLS. No Max-Age: it lives as long as the browser session (the token inside has
+/// its own expiry).
+pub fn set(name: &str, value: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"))
+        .unwrap_or(HeaderValue::from_static("anteroom_invalid=; Max-Age=0"))
+}
+
+/// `Set-Cookie` that deletes the cookie.
+pub fn clear(name: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"))
+        .unwrap_or(HeaderValue::from_static("anteroom_invalid=; Max-Age=0"))
+}
+
+/// A fresh visitor id: 128 random bits, URL-safe.
+pub fn new_visitor_id() -> String {
+    let mut bytes = [0u8; 16];
+    // The system RNG failing leaves nothing sensible to do; zero ids would collide, so the
+    // time is mixed in as a last resort.
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        bytes[..8].copy_from_slice(&crate::store::unix_us().to_le_bytes());
+    }
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the queue cookie carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueTicket {
+    pub visitor: String,
+    /// Store epoch and join sequence of the visitor's place (0 until they hold one).
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+/// Signs and checks queue cookies with secrets derived from the token keys.
+pub struct QueueCookieSigner {
+    keys: Vec<hmac::Key>,
+}
+
+impl QueueCookieSigner {
+    pub fn new(secrets: &[[u8; 32]]) -> Self {
+        Self { keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s)).collect() }
+    }
+
+    fn mac(key: &hmac::Key, room: &str, body: &str) -> String {
+        let mut context = hmac::Context::with_key(key);
+        context.update(room.as_bytes());
+        context.update(b"|");
+        context.update(body.as_bytes());
+        URL_SAFE_NO_PAD.encode(&context.sign().as_ref()[..16])
+    }
+
+    /// `v1.{visitor}.{epoch}.{seq}.{mac}`; the room is inside the MAC, so a cookie of one
+    /// room is worthless in another.
+    pub fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
+        let body = format!("v1.{}.{}.{}", ticket.visitor, ticket.epoch, ticket.seq);
+        let mac = self.keys.first().map(|k| Self::mac(k, room, &body)).unwrap_or_default();
+        format!("{body}.{mac}")
+    }
+
+    pub fn decode(&self, room: &str, value: &str) -> Option<QueueTicket> {
+        let (body, mac) = value.rsplit_once('.')?;
+        let genuine = self.keys.iter().any(|key| {
+            let expected = Self::mac(key, room, body);
+            // Constant time: the MAC must not be guessable byte by byte.
+            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), mac.as_bytes()).is_ok()
+        });
+        if !genuine {
+            return None;
+        }
+        let mut parts = body.split('.');
+        if parts.next()? != "v1" {
+            return None;
+        }
+        let visitor = parts.next()?;
+        let epoch = parts.next()?.parse().ok()?;
+        let seq = parts.next()?.parse().ok()?;
+        let well_formed =
+            visitor.len() == 22 && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (well_formed && parts.next().is_none()).then(|| QueueTicket { visitor: visitor.to_owned(), epoch, seq })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for line in lines {
+            h.append(COOKIE, HeaderValue::from_str(line).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_in_any_cookie_header() {
+        let h = headers(&["a=1; anteroom_t_sale=tok", "anteroom_q_sale=q"]);
+        assert_eq!(find(&h, "anteroom_t_sale"), Some("tok"));
+        assert_eq!(find(&h, "anteroom_q_sale"), Some("q"));
+        assert_eq!(find(&h, "anteroom_t_sal"), None);
+    }
+
+    #[test]
+    fn anteroom_cookies_never_reach_the_origin() {
+        let mut h = headers(&["a=1; anteroom_t_sale=tok; b=2", "anteroom_q_sale=q"]);
+        strip(&mut h);
+        let lines: Vec<_> = h.get_all(COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert_eq!(lines, ["a=1; b=2"]);
+    }
+
+    #[test]
+    fn a_queue_cookie_round_trips_and_resists_tampering() {
+        let signer = QueueCookieSigner::new(&[[7; 32]]);
+        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234 };
+        let value = signer.encode("sale", &ticket);
+        assert_eq!(signer.decode("sale", &value), Some(ticket.clone()));
+        assert_eq!(signer.decode("vip", &value), None, "bound to its room");
+        let earlier = value.replacen(".1234.", ".1.", 1);
+        assert_eq!(signer.decode("sale", &earlier), None, "a better place cannot be forged");
+        assert_eq!(QueueCookieSigner::new(&[[8; 32]]).decode("sale", &value), None);
+        let rotated = QueueCookieSigner::new(&[[8; 32], [7; 32]]);
+        assert_eq!(rotated.decode("sale", &value), Some(ticket), "old key still verifies");
+        assert_eq!(signer.decode("sale", "garbage"), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! A request to a protected path: with a valid token it goes on to the origin (renewing
+//! the token at half its life); without one, the visitor visits the store and is either
+//! admitted now or gets the queue page (HTML) or the status object (JSON).
+
+use super::cache::Cached;
+use super::cookies::{self, QueueTicket};
+use super::status::{self, StatusBody};
+use super::{jitter, page, random_u64, unix_secs, Room, WaitingRoom};
+use crate::config::OnFailure;
+use crate::response::{full, Body};
+use crate::store::{QueueState, Restore, Standing, Visit};
+use crate::token::Claims;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode, Uri};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// An admitted visitor's session, as the origin and the revoke command see it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub room: usize,
+    pub id: String,
+    /// The token that carried it (to refuse it after a revoke).
+    pub token: String,
+    pub expires_at: u64,
+}
+
+pub enum Gate {
+    /// On to the origin; `set_cookies` go onto its response (a new or renewed token).
+    Forward { session: Option<Session>, set_cookies: Vec<HeaderValue>, admitted_now: bool },
+    /// Answered here: the queue page or status object.
+    Queued(Response<Body>),
+}
+
+/// How the caller wants the status: the page, or JSON (apps, the page's own polling).
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+impl WaitingRoom {
+    pub async fn gate(&self, room: &Room, uri: &Uri, headers: &HeaderMap, tls: bool) -> Gate {
+        let secure = self.secure(tls);
+        let mut set_cookies = Vec::new();
+        if uri.query().is_some_and(|q| q.contains(cookies::PREFIX)) {
+            // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
+            self.room_metrics(room).token_rejected("in_url");
+        }
+        if let Some(token) = cookies::find(headers, &room.token_cookie) {
+            match self.session_from_token(room, token, secure, &mut set_cookies).await {
+                Some(session) => return Gate::Forward { session: Some(session), set_cookies, admitted_now: false },
+                None => set_cookies.push(cookies::clear(&room.token_cookie, secure)),
+            }
+        }
+
+        let return_to = status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
+        let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
+        match self.visit(room, ticket, true, secure, &mut set_cookies).await {
+            Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
+                let session = self.admit(room, &ticket.visitor, secure, &mut set_cookies);
+                Gate::Forward { session: Some(session), set_cookies, admitted_now: true }
+            }
+            Ok((_, standing)) => {
+                let body = self.status_body(room, Some(&standing), None, return_to);
+                Gate::Queued(self.queued(room, body, wants_json(headers), set_cookies))
+            }
+            Err(()) if self.on_failure == OnFailure::Open => {
+                Gate::Forward { session: None, set_cookies, admitted_now: false }
+            }
+            Err(()) => {
+                let body = self.status_body(room, None, Some("paused"), return_to);
+                Gate::Queued(self.queued(room, body, wants_json(headers), set_cookies))
+            }
+        }
+    }
+
+    /// A valid token's session, renewed when past half its life. `None`: treat as no token.
+    pub(super) async fn session_from_token(
+        &self,
+        room: &Room,
+        token: &str,
+        secure: bool,
+        set_cookies: &mut Vec<HeaderValue>,
+    ) -> Option<Session> {
+        let now = unix_secs();
+        let claims = self.verified(room, token, now)?;
+        let mut session =
+            Session { room: room.index, id: claims.sid.clone(), token: token.to_owned(), expires_at: claims.exp };
+        let ttl = room.token_ttl_secs();
+        if now >= claims.iat + ttl / 2 {
+            let expires_ms = (now + ttl) * 1000;
+            match self.store.renew(&room.name, &claims.sid, expires_ms).await {
+                Ok(true) => {
+                    let renewed = self.tokens.issue(&claims.sub, &room.name, &claims.sid, now, ttl);
+                    set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));
+                    session.token = renewed;
+                    session.expires_at = now + ttl;
+                }
+                Ok(false) => {
+                    self.cache.put(token, Cached::Revoked, claims.exp + self.tokens.leeway_secs(), now);
+                    self.room_metrics(room).token_rejected("revoked");
+                    return None;
+                }
+                // The store is away: the token is still good, renew another time.
+                Err(e) => self.store_failed(&e),
+            }
+        }
+        Some(session)
+    }
+
+    /// The claims of a token valid for `room`, from the cache or verified now.
+    fn verified(&self, room: &Room, token: &str, now: u64) -> Option<Arc<Claims>> {
+        match self.cache.get(token, now) {
+            Some(Cached::Valid(claims)) if claims.room == room.name => return Some(claims),
+            Some(Cached::Valid(_)) => {
+                self.room_metrics(room).token_rejected("other_room");
+                return None;
+            }
+            Some(Cached::Revoked) => {
+                self.room_metrics(room).token_rejected("revoked");
+                return None;
+            }
+            None => {}
+        }
+        match self.tokens.verify(token, &room.name) {
+            Ok(claims) => {
+                let claims = Arc::new(claims);
+                let until = claims.exp + self.tokens.leeway_secs();
+                self.cache.put(token, Cached::Valid(claims.clone()), until, now);
+                Some(claims)
+            }
+            Err(rejection) => {
+                self.room_metrics(room).token_rejected(rejection.reason());
+                None
+            }
+        }
+    }
+
+    /// One store visit: with a queue cookie the visitor takes (or keeps) a place; without
+    /// one they get a cookie and, unless the room lets them in at once, no place yet.
+    pub(super) async fn visit(
+        &self,
+        room: &Room,
+        ticket: Option<QueueTicket>,
+        join: bool,
+        secure: bool,
+        set_cookies: &mut Vec<HeaderValue>,
+    ) -> Result<(QueueTicket, Standing), ()> {
+        let had_cookie = ticket.is_some();
+        let mut ticket = ticket.unwrap_or_else(|| QueueTicket { visitor: cookies::new_visitor_id(), epoch: 0, seq: 0 });
+        let restore = (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq });
+        let visit =
+            Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: join && had_cookie };
+        let standing = match self.store.visit(&room.name, &visit, &room.policy).await {
+            Ok(standing) => standing,
+            Err(e) => {
+                self.store_failed(&e);
+                if !had_cookie {
+                    set_cookies.push(cookies::set(
+                        &room.queue_cookie,
+                        &self.signer.encode(&room.name, &ticket),
+                        secure,
+                    ));
+                }
+                return Err(());
+            }
+        };
+        let placed = standing.seq > 0 && (standing.seq, standing.epoch) != (ticket.seq, ticket.epoch);
+        if placed {
+            self.room_metrics(room).joins.fetch_add(1, Relaxed);
+            ticket.seq = standing.seq;
+            ticket.epoch = standing.epoch;
+        }
+        if standing.immediate {
+            self.room_metrics(room).admitted.fetch_add(1, Relaxed);
+        }
+        if placed || !had_cookie {
+            set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
+        }
+        Ok((ticket, standing))
+    }
+
+    /// The visitor's turn: a token for their session (the store has opened it).
+    pub(super) fn admit(
+        &self,
+        room: &Room,
+        visitor: &str,
+        secure: bool,
+        set_cookies: &mut Vec<HeaderValue>,
+    ) -> Session {
+        let now = unix_secs();
+        let ttl = room.token_ttl_secs();
+        let token = self.tokens.issue(visitor, &room.name, visitor, now, ttl);
+        set_cookies.push(cookies::set(&room.token_cookie, &token, secure));
+        tracing::info!(target: "anteroom::admission", room = %room.name, visitor, "admitted: token issued");
+        Session { room: room.index, id: visitor.to_owned(), token, expires_at: now + ttl }
+    }
+
+    pub(super) fn store_failed(&self, error: &crate::store::StoreError) {
+        self.metrics.store_error();
+        if self.health.set_store_reachable(false) {
+            tracing::warn!(%error, "store unreachable: new visitors get the on_failure answer; token holders go on");
+        }
+    }
+
+    /// The status object for a standing (or, without one, a bare `state`).
+    pub(super) fn status_body(
+        &self,
+        room: &Room,
+        standing: Option<&Standing>,
+        state: Option<&'static str>,
+        return_to: String,
+    ) -> StatusBody {
+        let state = state.unwrap_or(match standing.map(|s| s.state) {
+            Some(QueueState::Admitted) => "admitted",
+            Some(QueueState::Paused) => "paused",
+            Some(QueueState::Scheduled) => "scheduled",
+            _ => "waiting",
+        });
+        let position = standing.and_then(|s| s.position);
+        let queue_length =
+            standing.map_or_else(|| self.room_metrics(room).queue_length.load(Relaxed), |s| s.queue_length);
+        let eta = if state == "waiting" { status::eta_seconds(position, room.admission_rate()) } else { None };
+        StatusBody {
+            room: room.name.clone(),
+            state,
+            position,
+            queue_length,
+            eta_seconds: eta,
+            poll_after_ms: status::poll_after_ms(position, room.policy.abandon_ms, jitter()),
+            opens_at: room.config.opens_at.clone(),
+            return_to,
+        }
+    }
+
+    /// The queued answer: the room's `queueing_status`, never cached, `X-Anteroom-State`.
+    pub(super) fn queued(
+        &self,
+        room: &Room,
+        body: StatusBody,
+        json: bool,
+        set_cookies: Vec<HeaderValue>,
+    ) -> Response<Body> {
+        let (content, content_type) = if json {
+            (serde_json::to_string(&body).unwrap_or_default(), "application/json")
+        } else {
+            (page::render(room.config.display_title(), &body), "text/html; charset=utf-8")
+        };
+        let mut response = Response::new(full(content));
+        *response.status_mut() = StatusCode::from_u16(room.config.queueing_status).unwrap_or(StatusCode::OK);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert("x-anteroom-state", HeaderValue::from_static(body.state));
+        if matches!(room.config.queueing_status, 429 | 503) {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(body.poll_after_ms.div_ceil(1000).max(1)));
+        }
+        for cookie in set_cookies {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// The origin answered `X-Anteroom-Command: revoke`: end the session everywhere.
+    pub async fn revoke(&self, session: &Session) -> Option<HeaderValue> {
+        let room = self.rooms.get(session.room)?;
+        let until_ms = (session.expires_at + self.tokens.leeway_secs()) * 1000;
+        let now = unix_secs();
+        self.cache.put(&session.token, Cached::Revoked, session.expires_at + self.tokens.leeway_secs(), now);
+        if let Err(e) = self.store.end_session(&room.name, &session.id, until_ms).await {
+            self.store_failed(&e);
+        }
+        tracing::info!(target: "anteroom::admission", room = %room.name, session = %session.id, "session revoked by the origin");
+        Some(cookies::clear(&room.token_cookie, self.secure_cookies))
+    }
+}

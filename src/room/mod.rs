@@ -1,0 +1,188 @@
+//! The waiting room: routing a request to its room, the admission decision for each
+//! visitor, the queue page and status API, and the tick that lets people in.
+//!
+//! - [`routing`]  normalized paths → room; bypass rules
+//! - [`cookies`]  the queue and token cookies; signing, stripping
+//! - [`gate`]     a request to a protected path: token → forward, else visit the store
+//! - [`api`]      `/_anteroom/status`, `/_anteroom/join`, `/_anteroom/leave`
+//! - [`status`]   the status object; poll interval, ETA, `return_to` (pure functions)
+//! - [`page`]     the queue page (HTML)
+//! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
+//! - [`ticker`]   the per-room admission tick, gauges, store health
+
+pub mod api;
+pub mod cache;
+pub mod cookies;
+pub mod gate;
+pub mod page;
+pub mod routing;
+pub mod status;
+pub mod ticker;
+
+use crate::admin::Health;
+use crate::config::{BypassRule, Config, OnFailure, RoomConfig};
+use crate::metrics::{Metrics, RoomMetrics};
+use crate::store::{Policy, Store};
+use crate::token::TokenKeys;
+use cache::VerifiedTokens;
+use cookies::QueueCookieSigner;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use gate::{Gate, Session};
+
+/// One configured room and what this instance knows of it.
+pub struct Room {
+    pub index: usize,
+    pub name: String,
+    pub config: RoomConfig,
+    pub policy: Policy,
+    prefixes: Vec<String>,
+    hosts: Vec<String>,
+    bypass: Vec<BypassRule>,
+    pub queue_cookie: String,
+    pub token_cookie: String,
+    /// Admissions per second, a moving average over the store's global count.
+    rate_bits: AtomicU64,
+    /// Last known from the store (ticker), for answers that need no store call.
+    paused: AtomicBool,
+}
+
+impl Room {
+    fn new(index: usize, config: &RoomConfig) -> Self {
+        let session_ms = config.session_duration.0.as_millis() as u64;
+        Self {
+            index,
+            name: config.name.clone(),
+            policy: Policy {
+                admit_per_minute: config.admit_per_minute,
+                max_active_users: config.max_active_users,
+                session_ms,
+                abandon_ms: config.abandon_after.0.as_millis() as u64,
+                opens_at_ms: config.opens_at_ms(),
+            },
+            prefixes: config.paths.iter().map(|p| routing::normalize_path(p)).collect(),
+            hosts: config.hosts.iter().map(|h| routing::host_name(h)).collect(),
+            bypass: config.bypass.iter().filter_map(|b| BypassRule::parse(b).ok()).collect(),
+            queue_cookie: cookies::queue_cookie_name(&config.name),
+            token_cookie: cookies::token_cookie_name(&config.name),
+            rate_bits: AtomicU64::new(f64::NAN.to_bits()),
+            paused: AtomicBool::new(false),
+            config: config.clone(),
+        }
+    }
+
+    /// Token lifetime: the session duration (renewed at half-life while the buyer is active).
+    pub fn token_ttl_secs(&self) -> u64 {
+        self.config.session_duration.0.as_secs().max(1)
+    }
+
+    /// Measured admissions per second; until measured, the configured rate.
+    pub fn admission_rate(&self) -> Option<f64> {
+        if self.paused.load(Ordering::Relaxed) {
+            return None;
+        }
+        let measured = f64::from_bits(self.rate_bits.load(Ordering::Relaxed));
+        if measured.is_finite() && measured > 0.01 {
+            Some(measured)
+        } else {
+            Some(f64::from(self.policy.admit_per_minute) / 60.0)
+        }
+    }
+
+    fn matches_host(&self, host: Option<&str>) -> bool {
+        self.hosts.is_empty() || host.is_some_and(|h| self.hosts.iter().any(|mine| *mine == routing::host_name(h)))
+    }
+}
+
+/// Everything the waiting room needs, shared by the gateway, the API and the tickers.
+pub struct WaitingRoom {
+    pub rooms: Vec<Room>,
+    pub store: Arc<Store>,
+    pub tokens: TokenKeys,
+    signer: QueueCookieSigner,
+    cache: VerifiedTokens,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    on_failure: OnFailure,
+    secure_cookies: bool,
+}
+
+impl WaitingRoom {
+    pub fn new(
+        config: &Config,
+        store: Arc<Store>,
+        tokens: TokenKeys,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            rooms: config.rooms.iter().enumerate().map(|(i, r)| Room::new(i, r)).collect(),
+            store,
+            signer: QueueCookieSigner::new(tokens.cookie_secrets()),
+            tokens,
+            cache: VerifiedTokens::default(),
+            metrics,
+            health,
+            on_failure: config.store.on_failure,
+            secure_cookies: config.tokens.secure_cookies,
+        }
+    }
+
+    /// The room protecting this path (and host): the most specific prefix wins.
+    pub fn route(&self, path: &str, host: Option<&str>) -> Option<&Room> {
+        if self.rooms.is_empty() {
+            return None;
+        }
+        let path = routing::normalize_path(path);
+        self.rooms
+            .iter()
+            .filter(|room| room.matches_host(host))
+            .flat_map(|room| room.prefixes.iter().map(move |prefix| (room, prefix)))
+            .filter(|(_, prefix)| routing::covers(prefix, &path))
+            .max_by_key(|(room, prefix)| (prefix.len(), !room.hosts.is_empty()))
+            .map(|(room, _)| room)
+    }
+
+    /// Does this request skip the room's queue (bypass rules, monitoring secret)?
+    pub fn bypassed(&self, room: &Room, path: &str, client: IpAddr, headers: &http::HeaderMap) -> bool {
+        if let Some(secret) = &room.config.bypass_secret {
+            let offered = headers.get("x-anteroom-bypass").map(|v| v.as_bytes()).unwrap_or_default();
+            if aws_lc_rs::constant_time::verify_slices_are_equal(offered, secret.expose().as_bytes()).is_ok() {
+                return true;
+            }
+        }
+        !room.bypass.is_empty() && routing::bypassed(&room.bypass, &routing::normalize_path(path), client)
+    }
+
+    pub fn room_by_name(&self, name: &str) -> Option<&Room> {
+        self.rooms.iter().find(|r| r.name == name)
+    }
+
+    fn room_metrics(&self, room: &Room) -> &RoomMetrics {
+        self.metrics.room(room.index)
+    }
+
+    /// Whether cookies get `Secure`: over TLS, or when configured (TLS ends before anteroom).
+    fn secure(&self, tls: bool) -> bool {
+        tls || self.secure_cookies
+    }
+}
+
+/// Random bits for pre-queue order and poll jitter.
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        return crate::store::unix_us();
+    }
+    u64::from_le_bytes(bytes)
+}
+
+fn jitter() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn unix_secs() -> u64 {
+    crate::store::unix_ms() / 1000
+}

@@ -1,0 +1,123 @@
+//! The status object of design §4 and the plain arithmetic behind it: how often to poll,
+//! the wait estimate, and where to send the visitor back to.
+
+use serde::Serialize;
+
+/// `GET /_anteroom/status` and the body of a queued JSON request.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StatusBody {
+    pub room: String,
+    /// `waiting`, `admitted`, `open`, `paused`, `scheduled` or `closed`.
+    pub state: &'static str,
+    pub position: Option<u64>,
+    pub queue_length: u64,
+    pub eta_seconds: Option<u64>,
+    pub poll_after_ms: u64,
+    pub opens_at: Option<String>,
+    pub return_to: String,
+}
+
+/// Polls come at least every second and at most every 30 s, and always well inside
+/// `abandon_after` (a poll is the heartbeat). Far back in line, polling rarely costs
+/// nothing: the visitor cannot be admitted sooner than their position allows.
+pub fn poll_after_ms(position: Option<u64>, abandon_after_ms: u64, jitter: f64) -> u64 {
+    let base = match position {
+        Some(p) => 1_000 + p.saturating_mul(10),
+        None => 1_000,
+    };
+    let ceiling = (abandon_after_ms / 3).clamp(300, 30_000);
+    let base = base.min(ceiling) as f64;
+    // ±20 %, so that a crowd that arrived together does not poll together.
+    (base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))).round() as u64
+}
+
+/// Seconds until a visitor at `position` is admitted, at `rate_per_second`.
+pub fn eta_seconds(position: Option<u64>, rate_per_second: Option<f64>) -> Option<u64> {
+    let (position, rate) = (position?, rate_per_second?);
+    (rate > 0.0).then(|| (position as f64 / rate).ceil() as u64)
+}
+
+/// Where to send the visitor when admitted: only a same-site relative path. Anything else
+/// (`//evil.example`, `/\evil`, `https:evil`, control characters, spaces) falls back to
+/// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts.
+pub fn sanitize_return_to(raw: Option<&str>) -> String {
+    let Some(path) = raw else { return "/".to_owned() };
+    let safe = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && path.len() <= 2048
+        && path.bytes().all(|b| b.is_ascii_graphic())
+        && !path.to_ascii_lowercase().contains("%5c")
+        && !path[1..].starts_with("%2f")
+        && !path[1..].starts_with("%2F");
+    if safe {
+        path.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// The value of query parameter `name`, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| decode_component(value))
+    })
+}
+
+fn decode_component(value: &str) -> String {
+    super::routing::percent_decode(&value.replace('+', " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_open_redirect_falls_back_to_the_root() {
+        for evil in [
+            "//evil.example",
+            "/\\evil.example",
+            "https:evil.example",
+            "https://evil.example/",
+            "/x\r\nLocation: //evil",
+            "/\t/evil.example",
+            "/%2F/evil.example",
+            "/%5Cevil",
+            "evil",
+            "",
+        ] {
+            assert_eq!(sanitize_return_to(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(sanitize_return_to(None), "/");
+        assert_eq!(sanitize_return_to(Some("/tickets/42?seat=A%2012")), "/tickets/42?seat=A%2012");
+    }
+
+    #[test]
+    fn polling_slows_with_the_position_but_keeps_the_heartbeat() {
+        assert_eq!(poll_after_ms(Some(1), 60_000, 0.5), 1_010);
+        assert_eq!(poll_after_ms(Some(1_000), 60_000, 0.5), 11_000);
+        assert_eq!(poll_after_ms(Some(1_000_000), 60_000, 0.5), 20_000, "a third of abandon_after");
+        assert_eq!(poll_after_ms(Some(1_000_000), 600_000, 0.5), 30_000);
+        let (low, high) = (poll_after_ms(Some(100), 60_000, 0.0), poll_after_ms(Some(100), 60_000, 1.0));
+        assert_eq!((low, high), (1_600, 2_400), "±20 % jitter");
+    }
+
+    #[test]
+    fn the_estimate_is_position_over_rate() {
+        assert_eq!(eta_seconds(Some(100), Some(10.0)), Some(10));
+        assert_eq!(eta_seconds(Some(1), Some(0.5)), Some(2));
+        assert_eq!(eta_seconds(None, Some(10.0)), None);
+        assert_eq!(eta_seconds(Some(5), Some(0.0)), None);
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        assert_eq!(
+            query_param(Some("room=sale&return_to=%2Ftickets%3Fa%3D1"), "return_to").as_deref(),
+            Some("/tickets?a=1")
+        );
+        assert_eq!(query_param(Some("room=sale"), "return_to"), None);
+        assert_eq!(query_param(None, "room"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! The admission tick: every instance runs one per room, a few times a second. The store
+//! makes concurrent ticks safe; each reports the room's numbers, which feed the gauges,
+//! the admission-rate estimate behind the ETA, and `/readyz`.
+
+use super::{Room, WaitingRoom};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// How often each instance ticks each room (with ±20 % jitter so instances interleave).
+pub const TICK_PERIOD: Duration = Duration::from_millis(250);
+
+/// Time constant of the admission-rate moving average.
+const RATE_WINDOW_SECS: f64 = 30.0;
+
+impl WaitingRoom {
+    /// Starts one ticker per room; abort the handles to stop them.
+    pub fn spawn_tickers(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        (0..self.rooms.len())
+            .map(|index| {
+                let waiting = self.clone();
+                tokio::spawn(async move { waiting.run_ticker(index).await })
+            })
+            .collect()
+    }
+
+    async fn run_ticker(&self, index: usize) {
+        let room = &self.rooms[index];
+        let mut last: Option<(Instant, u64)> = None;
+        loop {
+            self.tick_once(room, &mut last).await;
+            let jittered = TICK_PERIOD.mul_f64(0.8 + 0.4 * super::jitter());
+            tokio::time::sleep(jittered).await;
+        }
+    }
+
+    async fn tick_once(&self, room: &Room, last: &mut Option<(Instant, u64)>) {
+        let report = match self.store.tick(&room.name, &room.policy).await {
+            Ok(report) => report,
+            Err(e) => {
+                self.store_failed(&e);
+                return;
+            }
+        };
+        if self.health.set_store_reachable(true) {
+            tracing::info!("store reachable again");
+        }
+        let metrics = self.room_metrics(room);
+        let stats = &report.stats;
+        metrics.queue_length.store(stats.queue_length, Relaxed);
+        metrics.active_sessions.store(stats.active_sessions, Relaxed);
+        metrics.admitted.fetch_add(report.admitted, Relaxed);
+        metrics.abandoned.fetch_add(report.abandoned, Relaxed);
+        room.paused.store(stats.paused, Relaxed);
+        if report.admitted > 0 || report.abandoned > 0 {
+            tracing::info!(
+                target: "anteroom::admission",
+                room = %room.name,
+                admitted = report.admitted,
+                abandoned = report.abandoned,
+                expired_sessions = report.expired_sessions,
+                queue_length = stats.queue_length,
+                active_sessions = stats.active_sessions,
+                "tick"
+            );
+        }
+        let now = Instant::now();
+        if let Some((then, total)) = *last {
+            let elapsed = now.duration_since(then).as_secs_f64();
+            if elapsed > 0.0 && stats.admitted_total >= total {
+                let instant_rate = (stats.admitted_total - total) as f64 / elapsed;
+                let old = f64::from_bits(room.rate_bits.load(Relaxed));
+                let weight = 1.0 - (-elapsed / RATE_WINDOW_SECS).exp();
+                let rate = if old.is_finite() { old + weight * (instant_rate - old) } else { instant_rate };
+                room.rate_bits.store(rate.to_bits(), Relaxed);
+            }
+        }
+        *last = Some((now, stats.admitted_total));
+    }
+}
