@@ -15,6 +15,20 @@ use rustls::pki_types::PrivateKeyDer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// Why a header jsonwebtoken cannot parse is refused: an algorithm it does not know
+/// (`none`, say) is an algorithm problem, anything else is malformed.
+fn unparsed_header_rejection(token: &str) -> Rejection {
+    let header = token.split('.').next().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok());
+    let alg = header
+        .and_then(|h| serde_json::from_slice::<serde_json::Value>(&h).ok())
+        .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(str::to_owned));
+    if alg.is_some() && token.split('.').count() == 3 {
+        Rejection::Algorithm
+    } else {
+        Rejection::Malformed
+    }
+}
+
 /// A secret for another purpose, derived from a configured key: HMAC-SHA256 keyed with
 /// the key material over `label`.
 fn derive_secret(key: &KeySpec, label: &[u8]) -> [u8; 32] {
@@ -209,7 +223,7 @@ impl TokenKeys {
 
     /// The claims of `token` if it is valid for `room`.
     pub fn verify(&self, token: &str, room: &str) -> Result<Claims, Rejection> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Rejection::Malformed)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| unparsed_header_rejection(token))?;
         if header.alg != self.algorithm.jwt() {
             return Err(Rejection::Algorithm);
         }

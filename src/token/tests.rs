@@ -56,7 +56,7 @@ fn alg_none_is_rejected() {
         e = now() + 600
     );
     let token = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT","kid":"k1"}"#), b64(claims.as_bytes()));
-    assert_eq!(keys.verify(&token, "sale"), Err(Rejection::Malformed));
+    assert_eq!(keys.verify(&token, "sale"), Err(Rejection::Algorithm));
 }
 
 #[test]

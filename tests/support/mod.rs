@@ -5,6 +5,7 @@ pub mod client;
 pub mod origin;
 pub mod redis;
 pub mod tls;
+pub mod visitor;
 
 use anteroom::config::Config;
 use std::net::SocketAddr;

@@ -2,7 +2,8 @@
 //!
 //! Behaviour is chosen by path, so each test reads as the request it makes:
 //! `/slow/MS`, `/hang`, `/bytes/N` (streams N bytes), `/upload` (counts the body),
-//! `/ws` (answers `101` and echoes bytes), anything else: `200 hello`.
+//! `/ws` (answers `101` and echoes bytes), `…/revoke` (`200` with
+//! `X-Anteroom-Command: revoke`, as a shop does after checkout), anything else: `200 hello`.
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
@@ -143,6 +144,11 @@ impl Origin {
             ["hang"] => std::future::pending().await,
             ["bytes", n] => stream_bytes(n.parse().unwrap_or(0)),
             ["upload"] => text(StatusCode::OK, &body_len.to_string()),
+            [.., "revoke"] => {
+                let mut r = text(StatusCode::OK, "thank you for your order");
+                r.headers_mut().insert("x-anteroom-command", "revoke".parse().expect("value"));
+                r
+            }
             ["ws"] => {
                 if let Some(upgrade) = upgrade {
                     tokio::spawn(async move {

@@ -1,0 +1,104 @@
+//! A browser-like visitor: one keep-alive connection, a cookie jar, and helpers for the
+//! waiting-room API.
+
+use super::client::Answer;
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+
+pub struct Visitor {
+    pub addr: SocketAddr,
+    pub cookies: BTreeMap<String, String>,
+    /// Ask for JSON instead of the queue page (as apps and the page's script do).
+    pub json: bool,
+    connection: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Visitor {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self { addr, cookies: BTreeMap::new(), json: false, connection: None }
+    }
+
+    pub fn json(addr: SocketAddr) -> Self {
+        Self { json: true, ..Self::new(addr) }
+    }
+
+    /// The same cookies, talking to another gateway instance.
+    pub fn moved_to(&self, addr: SocketAddr) -> Self {
+        Self { addr, cookies: self.cookies.clone(), json: self.json, connection: None }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.request(Method::GET, path).await
+    }
+
+    pub async fn post(&mut self, path: &str) -> Answer {
+        self.request(Method::POST, path).await
+    }
+
+    /// `GET /_anteroom/status?room=ROOM` as JSON.
+    pub async fn status(&mut self, room: &str) -> serde_json::Value {
+        let answer = self.get(&format!("/_anteroom/status?room={room}")).await;
+        serde_json::from_slice(&answer.body)
+            .unwrap_or_else(|e| panic!("status is not JSON ({e}): {}", answer.body_text()))
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
+    pub async fn request(&mut self, method: Method, path: &str) -> Answer {
+        let mut builder = Request::builder().method(method).uri(path).header("host", "shop.example");
+        if self.json {
+            builder = builder.header("accept", "application/json");
+        }
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            builder = builder.header("cookie", jar.join("; "));
+        }
+        let req = builder.body(Full::new(Bytes::new())).expect("request");
+        let answer = self.send(req).await;
+        for line in answer.headers.get_all("set-cookie") {
+            let line = line.to_str().expect("set-cookie text");
+            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        answer
+    }
+
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Answer {
+        for _ in 0..3 {
+            if self.connection.as_ref().is_none_or(|c| c.is_closed()) {
+                let stream = TcpStream::connect(self.addr).await.expect("connect");
+                let (sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+                tokio::spawn(conn);
+                self.connection = Some(sender);
+            }
+            let sender = self.connection.as_mut().expect("connection");
+            if sender.ready().await.is_err() {
+                self.connection = None;
+                continue;
+            }
+            match sender.send_request(req.clone()).await {
+                Ok(response) => {
+                    let (parts, body) = response.into_parts();
+                    let body = body.collect().await.expect("body").to_bytes();
+                    return Answer { status: parts.status, headers: parts.headers, body };
+                }
+                Err(_) => self.connection = None,
+            }
+        }
+        panic!("the gateway did not answer");
+    }
+}

@@ -1,0 +1,392 @@
+//! The visitor's side of the waiting room, on the memory store: a quiet shop shows no
+//! queue, a busy one queues fairly, tokens and cookies are handled as design §3 says.
+
+mod support;
+
+use anteroom::token::{KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
+use std::time::Duration;
+use support::origin::Origin;
+use support::visitor::Visitor;
+use support::{metric, Gateway};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// Tokens signed with a known key, and one room `sale` on `/tickets`.
+fn room(room_keys: &str) -> String {
+    format!(
+        "[tokens]\nkeys = [{{ kid = \"k1\", secret = \"{SECRET}\" }}]\n\
+         [[rooms]]\nname = \"sale\"\ntitle = \"The Big Show\"\npaths = [\"/tickets\"]\n{room_keys}\n"
+    )
+}
+
+/// A room that lets one visitor in per minute: after the first, everyone queues.
+fn one_a_minute() -> String {
+    room("admit_per_minute = 1\nbypass = [\"/tickets/static/\", \".css\"]")
+}
+
+fn keys() -> TokenKeys {
+    let spec = KeySpec { kid: "k1".into(), material: KeyMaterial::Secret(SECRET.as_bytes().to_vec()) };
+    TokenKeys::new(TokenAlgorithm::Hs256, &[spec], "anteroom", "anteroom", 5).unwrap()
+}
+
+fn now() -> u64 {
+    anteroom::store::unix_ms() / 1000
+}
+
+/// Lets the first visitor in, so that the room has a line from now on.
+async fn take_the_only_slot(gw: &Gateway) -> Visitor {
+    let mut first = Visitor::new(gw.addr);
+    assert_eq!(first.get("/tickets/1").await.body_text(), "hello");
+    first
+}
+
+#[tokio::test]
+async fn a_quiet_shop_shows_no_queue_and_the_origin_never_sees_our_cookies() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("")).await;
+    let mut buyer = Visitor::new(gw.addr);
+    buyer.cookies.insert("shop_session".into(), "abc".into());
+    let answer = buyer.get("/tickets/42").await;
+    assert_eq!((answer.status.as_u16(), answer.body_text().as_str()), (200, "hello"));
+    assert!(buyer.cookie("anteroom_t_sale").is_some(), "admitted: the token cookie is set");
+    let set_cookie = answer.header("set-cookie").unwrap();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax") && set_cookie.contains("Path=/"));
+
+    assert_eq!(buyer.get("/tickets/43").await.body_text(), "hello");
+    let seen = origin.seen();
+    let last = &seen.last().unwrap().headers;
+    assert_eq!(last.get("cookie").unwrap(), "shop_session=abc", "anteroom's cookies are stripped");
+    assert_eq!(last.get("x-anteroom-room").unwrap(), "sale");
+    let claims = keys().verify(buyer.cookie("anteroom_t_sale").unwrap(), "sale").unwrap();
+    assert_eq!(last.get("x-anteroom-session").unwrap().to_str().unwrap(), claims.sid);
+    assert!(gw.metrics().await.contains("anteroom_admitted_total{room=\"sale\"} 1"));
+}
+
+#[tokio::test]
+async fn paths_outside_every_room_and_bypassed_paths_skip_the_queue() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    for path in ["/", "/about", "/ticketsx", "/tickets/static/app.js", "/tickets/site.css"] {
+        let answer = Visitor::new(gw.addr).get(path).await;
+        assert_eq!(answer.body_text(), "hello", "{path}");
+    }
+    for path in [
+        "/tickets/2",
+        "/Tickets/2",
+        "//tickets/2",
+        "/x/../tickets/2",
+        "/tick%65ts/2",
+        "/tickets;x=1/2",
+        "/tickets/buy;.css",
+    ] {
+        let answer = Visitor::new(gw.addr).get(path).await;
+        assert_eq!(answer.header("x-anteroom-state"), Some("waiting"), "{path} must be queued");
+    }
+}
+
+#[tokio::test]
+async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 30")).await;
+    take_the_only_slot(&gw).await;
+    let mut buyer = Visitor::new(gw.addr);
+    let page = buyer.get("/tickets/7?seat=A12").await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert_eq!(page.header("x-anteroom-state"), Some("waiting"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    let html = page.body_text();
+    assert!(html.contains("The Big Show") && html.contains("You are in line"), "{html}");
+    assert!(html.contains(r#"data-return-to="/tickets/7?seat=A12""#));
+    assert!(buyer.cookie("anteroom_q_sale").is_some());
+    let before = origin.count();
+
+    // The page's script polls; the first poll with the cookie takes the place.
+    buyer.json = true;
+    let status = buyer.get("/_anteroom/status?room=sale&return_to=%2Ftickets%2F7%3Fseat%3DA12").await;
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!((status["state"].as_str(), status["position"].as_u64()), (Some("waiting"), Some(1)));
+    assert_eq!(status["room"], "sale");
+    assert!(status["eta_seconds"].as_u64().is_some() && status["poll_after_ms"].as_u64().unwrap() >= 800);
+    for field in ["queue_length", "opens_at", "return_to"] {
+        assert!(status.get(field).is_some(), "{field} missing");
+    }
+
+    let mut last_position = 1;
+    let admitted = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let s = buyer.get("/_anteroom/status?room=sale&return_to=%2Ftickets%2F7%3Fseat%3DA12").await;
+        let s: serde_json::Value = serde_json::from_slice(&s.body).unwrap();
+        if s["state"] == "admitted" {
+            break s;
+        }
+        let position = s["position"].as_u64().unwrap();
+        assert!(position <= last_position, "positions never go up");
+        last_position = position;
+    };
+    assert_eq!(admitted["return_to"], "/tickets/7?seat=A12");
+    assert!(buyer.cookie("anteroom_t_sale").is_some());
+    assert_eq!(origin.count(), before, "nothing reached the shop while waiting");
+    buyer.json = false;
+    assert_eq!(buyer.get("/tickets/7?seat=A12").await.body_text(), "hello");
+}
+
+#[tokio::test]
+async fn ten_tabs_hold_one_place() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let mut ahead = Visitor::json(gw.addr);
+    ahead.get("/tickets/1").await;
+    ahead.get("/tickets/1").await;
+    let mut tabs = Visitor::json(gw.addr);
+    tabs.get("/tickets/1").await; // the cookie
+    for _ in 0..10 {
+        let answer: serde_json::Value = serde_json::from_slice(&tabs.get("/tickets/1").await.body).unwrap();
+        assert_eq!((answer["position"].as_u64(), answer["queue_length"].as_u64()), (Some(2), Some(2)));
+    }
+}
+
+#[tokio::test]
+async fn a_cookieless_client_hammering_a_protected_path_does_not_grow_the_queue() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    for _ in 0..300 {
+        let answer = support::client::get(gw.addr, "/tickets/1").await;
+        assert_eq!(answer.header("x-anteroom-state"), Some("waiting"));
+    }
+    let mut real = Visitor::json(gw.addr);
+    real.get("/tickets/1").await;
+    let status: serde_json::Value = serde_json::from_slice(&real.get("/tickets/1").await.body).unwrap();
+    assert_eq!(status["position"].as_u64(), Some(1), "300 cookie-less hits hold no place");
+    assert_eq!(status["queue_length"].as_u64(), Some(1));
+}
+
+#[tokio::test]
+async fn forged_and_broken_tokens_are_treated_as_no_token_and_counted() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let real = keys().issue("visitor-1", "sale", "visitor-1", now(), 600);
+    let (head, rest) = real.split_once('.').unwrap();
+    let (_payload, signature) = rest.split_once('.').unwrap();
+    let b64 = |json: &str| base64_url(json.as_bytes());
+    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#), b64(&claims_json("sale", 600)));
+    let other_key = {
+        let spec =
+            KeySpec { kid: "k1".into(), material: KeyMaterial::Secret(b"another-secret-another-secret-32".to_vec()) };
+        TokenKeys::new(TokenAlgorithm::Hs256, &[spec], "anteroom", "anteroom", 5).unwrap().issue(
+            "v",
+            "sale",
+            "v",
+            now(),
+            600,
+        )
+    };
+    let tampered = format!("{head}.{}.{signature}", b64(&claims_json("sale", 6000)));
+    let cases = [
+        ("alg none", alg_none, "algorithm"),
+        ("wrong key", other_key, "signature"),
+        ("other room", keys().issue("v", "vip", "v", now(), 600), "other_room"),
+        ("expired beyond the leeway", keys().issue("v", "sale", "v", now() - 700, 600), "expired"),
+        ("tampered payload", tampered, "signature"),
+        ("truncated", real[..real.len() - 10].to_owned(), "signature"),
+        ("garbage", "not-a-token".to_owned(), "malformed"),
+    ];
+    for (what, token, reason) in cases {
+        let mut forger = Visitor::new(gw.addr);
+        forger.cookies.insert("anteroom_t_sale".into(), token);
+        let before = origin.count();
+        let answer = forger.get("/tickets/1").await;
+        assert_eq!(answer.header("x-anteroom-state"), Some("waiting"), "{what}: must be queued");
+        assert_eq!(origin.count(), before, "{what}: nothing reached the origin");
+        assert!(forger.cookie("anteroom_t_sale").is_none(), "{what}: the bad cookie is cleared");
+        let series = format!("anteroom_tokens_rejected_total{{room=\"sale\",reason=\"{reason}\"}}");
+        assert!(metric(&gw.metrics().await, &series) >= 1, "{what}: {series} not counted");
+    }
+
+    // A valid token in the URL is not a token.
+    let answer = Visitor::new(gw.addr).get(&format!("/tickets/1?anteroom_t_sale={real}")).await;
+    assert_eq!(answer.header("x-anteroom-state"), Some("waiting"));
+    assert_eq!(metric(&gw.metrics().await, "anteroom_tokens_rejected_total{room=\"sale\",reason=\"in_url\"}"), 1);
+
+    // And the real one works.
+    let mut holder = Visitor::new(gw.addr);
+    holder.cookies.insert("anteroom_t_sale".into(), real);
+    assert_eq!(holder.get("/tickets/1").await.body_text(), "hello");
+}
+
+#[tokio::test]
+async fn an_hs256_token_made_with_an_asymmetric_public_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("ed25519.pem");
+    std::fs::write(&key_path, anteroom::token::generate_key(TokenAlgorithm::EdDsa).unwrap()).unwrap();
+    let config = format!(
+        "[tokens]\nalgorithm = \"EdDSA\"\nkeys = [{{ kid = \"ed\", private_key_file = \"{}\" }}]\n\
+         [[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 1\n",
+        key_path.display()
+    );
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    take_the_only_slot(&gw).await;
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&Visitor::new(gw.addr).get("/_anteroom/jwks.json").await.body).unwrap();
+    let public = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let spec = KeySpec { kid: "ed".into(), material: KeyMaterial::Secret(public.into_bytes()) };
+    let forged = TokenKeys::new(TokenAlgorithm::Hs256, &[spec], "anteroom", "anteroom", 5).unwrap().issue(
+        "v",
+        "sale",
+        "v",
+        now(),
+        600,
+    );
+    let mut forger = Visitor::new(gw.addr);
+    forger.cookies.insert("anteroom_t_sale".into(), forged);
+    assert_eq!(forger.get("/tickets/1").await.header("x-anteroom-state"), Some("waiting"));
+    assert_eq!(metric(&gw.metrics().await, "anteroom_tokens_rejected_total{room=\"sale\",reason=\"algorithm\"}"), 1);
+}
+
+#[tokio::test]
+async fn a_token_past_half_its_life_is_renewed_on_a_forwarded_request() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("session_duration = \"60s\"")).await;
+    let old = keys().issue("visitor-9", "sale", "visitor-9", now() - 40, 60);
+    let mut buyer = Visitor::new(gw.addr);
+    buyer.cookies.insert("anteroom_t_sale".into(), old.clone());
+    assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
+    let renewed = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
+    assert_ne!(renewed, old);
+    let claims = keys().verify(&renewed, "sale").unwrap();
+    assert!(claims.exp >= now() + 59 && claims.sid == "visitor-9");
+
+    // A young token is left alone (no store write per request).
+    let answer = buyer.get("/tickets/2").await;
+    assert!(answer.header("set-cookie").is_none());
+}
+
+#[tokio::test]
+async fn the_origin_ends_a_session_with_a_revoke_command() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("max_active_users = 1")).await;
+    let mut buyer = take_the_only_slot(&gw).await;
+    let token = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
+    let mut next = Visitor::json(gw.addr);
+    next.get("/tickets/1").await;
+    assert_eq!(next.get("/tickets/1").await.header("x-anteroom-state"), Some("waiting"), "the house is full");
+
+    let answer = buyer.get("/tickets/revoke").await;
+    assert_eq!(answer.body_text(), "thank you for your order");
+    assert!(answer.header("x-anteroom-command").is_none(), "the command is for anteroom only");
+    assert!(buyer.cookie("anteroom_t_sale").is_none(), "the token cookie is cleared");
+
+    let mut replay = Visitor::new(gw.addr);
+    replay.cookies.insert("anteroom_t_sale".into(), token);
+    assert_eq!(
+        replay.get("/tickets/1").await.header("x-anteroom-state"),
+        Some("waiting"),
+        "a revoked token is refused"
+    );
+    assert_eq!(metric(&gw.metrics().await, "anteroom_tokens_rejected_total{room=\"sale\",reason=\"revoked\"}"), 1);
+
+    // The freed place goes to the next in line.
+    let status = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let s: serde_json::Value = serde_json::from_slice(&next.get("/_anteroom/status?room=sale").await.body).unwrap();
+        if s["state"] != "waiting" {
+            break s;
+        }
+    };
+    assert_eq!(status["state"], "admitted");
+}
+
+#[tokio::test]
+async fn leaving_gives_the_place_up() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let mut first = Visitor::json(gw.addr);
+    first.get("/tickets/1").await;
+    first.get("/tickets/1").await;
+    let mut second = Visitor::json(gw.addr);
+    second.get("/tickets/1").await;
+    assert_eq!(second.status("sale").await["position"].as_u64(), Some(2));
+    let left = first.post("/_anteroom/leave?room=sale").await;
+    assert_eq!(left.status.as_u16(), 200);
+    assert!(first.cookie("anteroom_q_sale").is_none());
+    assert_eq!(second.status("sale").await["position"].as_u64(), Some(1));
+}
+
+#[tokio::test]
+async fn the_api_refuses_what_it_does_not_know() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("")).await;
+    let mut v = Visitor::json(gw.addr);
+    assert_eq!(v.get("/_anteroom/status").await.status.as_u16(), 400);
+    assert_eq!(v.get("/_anteroom/status?room=nope").await.status.as_u16(), 404);
+    assert_eq!(v.get("/_anteroom/join?room=sale").await.status.as_u16(), 405);
+    assert_eq!(v.get("/_anteroom/other").await.status.as_u16(), 404);
+    assert_eq!(origin.count(), 0);
+    // An app joins with POST: in a quiet room that is an admission at once.
+    let joined: serde_json::Value = serde_json::from_slice(&v.post("/_anteroom/join?room=sale").await.body).unwrap();
+    assert_eq!(joined["state"], "admitted");
+}
+
+#[tokio::test]
+async fn every_open_redirect_variant_falls_back_to_the_root() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let mut v = Visitor::json(gw.addr);
+    for evil in [
+        "%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+        "https%3Aevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2Fx%0D%0ALocation%3A%20%2F%2Fevil",
+        "%2F%09%2Fevil.example",
+        "evil.example",
+    ] {
+        let s: serde_json::Value =
+            serde_json::from_slice(&v.get(&format!("/_anteroom/status?room=sale&return_to={evil}")).await.body)
+                .unwrap();
+        assert_eq!(s["return_to"], "/", "{evil}");
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&v.get("/_anteroom/status?room=sale&return_to=%2Ftickets%2F9").await.body).unwrap();
+    assert_eq!(s["return_to"], "/tickets/9");
+}
+
+#[tokio::test]
+async fn the_queue_status_and_json_are_configurable() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 1\nqueueing_status = 503")).await;
+    take_the_only_slot(&gw).await;
+    let answer = Visitor::json(gw.addr).get("/tickets/1").await;
+    assert_eq!(answer.status.as_u16(), 503);
+    assert!(answer.header("retry-after").is_some());
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!((body["state"].as_str(), body["position"].as_u64()), (Some("waiting"), None));
+}
+
+fn claims_json(room: &str, ttl: u64) -> String {
+    let now = now();
+    format!(
+        r#"{{"iss":"anteroom","aud":"anteroom","sub":"v","room":"{room}","sid":"v","iat":{now},"nbf":{now},"exp":{}}}"#,
+        now + ttl
+    )
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
