@@ -229,7 +229,7 @@ impl WaitingRoom {
             position,
             queue_length,
             eta_seconds: eta,
-            poll_after_ms: status::poll_after_ms(position, room.policy.abandon_ms, jitter()),
+            poll_after_ms: status::poll_after_ms(position, eta, room.policy.abandon_ms, jitter()),
             opens_at: room.config.opens_at.clone(),
             return_to,
         }

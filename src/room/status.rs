@@ -19,11 +19,14 @@ pub struct StatusBody {
 
 /// Polls come at least every second and at most every 30 s, and always well inside
 /// `abandon_after` (a poll is the heartbeat). Far back in line, polling rarely costs
-/// nothing: the visitor cannot be admitted sooner than their position allows.
-pub fn poll_after_ms(position: Option<u64>, abandon_after_ms: u64, jitter: f64) -> u64 {
-    let base = match position {
-        Some(p) => 1_000 + p.saturating_mul(10),
-        None => 1_000,
+/// nothing: the next poll comes at half the estimated wait, so the interval shrinks as
+/// the turn nears and an admitted visitor hears of it within about a second. Without an
+/// estimate it grows with the position.
+pub fn poll_after_ms(position: Option<u64>, eta_seconds: Option<u64>, abandon_after_ms: u64, jitter: f64) -> u64 {
+    let base = match (eta_seconds, position) {
+        (Some(eta), _) => eta.saturating_mul(500).max(1_000),
+        (None, Some(p)) => 1_000 + p.saturating_mul(10),
+        (None, None) => 1_000,
     };
     let ceiling = (abandon_after_ms / 3).clamp(300, 30_000);
     let base = base.min(ceiling) as f64;
@@ -95,12 +98,14 @@ mod tests {
 
     #[test]
     fn polling_slows_with_the_position_but_keeps_the_heartbeat() {
-        assert_eq!(poll_after_ms(Some(1), 60_000, 0.5), 1_010);
-        assert_eq!(poll_after_ms(Some(1_000), 60_000, 0.5), 11_000);
-        assert_eq!(poll_after_ms(Some(1_000_000), 60_000, 0.5), 20_000, "a third of abandon_after");
-        assert_eq!(poll_after_ms(Some(1_000_000), 600_000, 0.5), 30_000);
-        let (low, high) = (poll_after_ms(Some(100), 60_000, 0.0), poll_after_ms(Some(100), 60_000, 1.0));
+        assert_eq!(poll_after_ms(Some(1), None, 60_000, 0.5), 1_010);
+        assert_eq!(poll_after_ms(Some(1_000), None, 60_000, 0.5), 11_000);
+        assert_eq!(poll_after_ms(Some(1_000_000), None, 60_000, 0.5), 20_000, "a third of abandon_after");
+        assert_eq!(poll_after_ms(Some(1_000_000), None, 600_000, 0.5), 30_000);
+        let (low, high) = (poll_after_ms(Some(100), None, 60_000, 0.0), poll_after_ms(Some(100), None, 60_000, 1.0));
         assert_eq!((low, high), (1_600, 2_400), "±20 % jitter");
+        assert_eq!(poll_after_ms(Some(1_000), Some(10), 60_000, 0.5), 5_000, "half the estimated wait");
+        assert_eq!(poll_after_ms(Some(3), Some(1), 60_000, 0.5), 1_000, "at least a second");
     }
 
     #[test]

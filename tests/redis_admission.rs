@@ -1,0 +1,336 @@
+//! Admission through a real `redis-server` (started per test on a free port): order, rate
+//! and capacity under a burst, two gateways sharing one line, abandonment, and what
+//! happens when Redis dies, restarts or loses its data.
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::origin::Origin;
+use support::redis::RedisServer;
+use support::visitor::Visitor;
+use support::{client, metric, Gateway};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn config(redis: &RedisServer, on_failure: &str, room_keys: &str) -> String {
+    format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\non_failure = \"{on_failure}\"\n\
+         [tokens]\nkeys = [{{ kid = \"k1\", secret = \"{SECRET}\" }}]\n\
+         [[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n{room_keys}\n",
+        redis.url()
+    )
+}
+
+/// Polls the status until admitted, as the queue page does (faster near the head, so the
+/// moment of admission is seen within ~200 ms). Returns when, and the positions seen.
+async fn wait_for_turn(v: &mut Visitor, started: Instant) -> (Duration, Vec<u64>) {
+    let mut positions = Vec::new();
+    loop {
+        let s = v.status("sale").await;
+        match s["state"].as_str() {
+            Some("admitted") => return (started.elapsed(), positions),
+            Some("waiting") => {}
+            other => panic!("unexpected state {other:?}: {s}"),
+        }
+        let position = s["position"].as_u64();
+        if let Some(p) = position {
+            positions.push(p);
+        }
+        let advised = s["poll_after_ms"].as_u64().unwrap();
+        let wait = if position.is_none_or(|p| p <= 30) { advised.min(200) } else { advised };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        assert!(started.elapsed() < Duration::from_secs(90), "never admitted");
+    }
+}
+
+/// Takes a place: the first request brings the queue cookie, the second the place.
+/// A visitor let in (forwarded to the shop) reads as `{"state": "admitted"}`.
+async fn join(v: &mut Visitor) -> serde_json::Value {
+    for _ in 0..2 {
+        let answer = v.get("/tickets/1").await;
+        if answer.header("x-anteroom-state").is_none() {
+            assert_eq!(answer.body_text(), "hello");
+            return serde_json::json!({ "state": "admitted" });
+        }
+        if v.cookie("anteroom_q_sale").is_some() && answer.body_text().contains("\"position\":null") {
+            continue;
+        }
+        return serde_json::from_slice(&answer.body).unwrap();
+    }
+    panic!("no place after two requests");
+}
+
+fn assert_positions_never_rise(positions: &[u64], who: usize) {
+    assert!(positions.windows(2).all(|w| w[1] <= w[0]), "visitor {who}: positions rose: {positions:?}");
+}
+
+/// Admission times, in join order, may be out of order only by the polling lag.
+fn assert_join_order(admitted_at: &[Duration], lag: Duration) {
+    let mut latest = Duration::ZERO;
+    for (i, at) in admitted_at.iter().enumerate() {
+        assert!(*at + lag >= latest, "visitor {i} admitted at {at:?}, after someone behind them at {latest:?}");
+        latest = latest.max(*at);
+    }
+}
+
+/// The most admissions in any window of `window`.
+fn busiest(admitted_at: &[Duration], window: Duration) -> usize {
+    let mut sorted = admitted_at.to_vec();
+    sorted.sort();
+    (0..sorted.len()).map(|i| sorted[i..].iter().take_while(|t| **t < sorted[i] + window).count()).max().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_is_admitted_in_join_order_at_the_rate_never_above_capacity() {
+    let redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let room = "admit_per_minute = 6000\nmax_active_users = 40\nabandon_after = \"30s\"";
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let started = Instant::now();
+    let mut visitors = Vec::new();
+    for i in 0..1000 {
+        let mut v = Visitor::json(gw.addr);
+        let joined = join(&mut v).await;
+        visitors.push((i, v, joined));
+    }
+    let joined_in = started.elapsed();
+
+    let shopping = Arc::new(AtomicUsize::new(0));
+    let most_shopping = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for (i, mut v, joined) in visitors {
+        let (shopping, most_shopping) = (shopping.clone(), most_shopping.clone());
+        tasks.push(tokio::spawn(async move {
+            let (at, mut positions) = if joined["state"] == "admitted" {
+                (started.elapsed(), Vec::new())
+            } else {
+                let first = joined["position"].as_u64().expect("a position");
+                let (at, mut seen) = wait_for_turn(&mut v, started).await;
+                seen.insert(0, first);
+                (at, seen)
+            };
+            let now = shopping.fetch_add(1, Ordering::SeqCst) + 1;
+            most_shopping.fetch_max(now, Ordering::SeqCst);
+            // Shop a little, then check out: the shop ends the session.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            shopping.fetch_sub(1, Ordering::SeqCst);
+            let bought = v.get("/tickets/revoke").await;
+            assert_eq!(bought.body_text(), "thank you for your order", "visitor {i}");
+            positions.dedup();
+            (i, at, positions)
+        }));
+    }
+    let mut admitted_at = vec![Duration::ZERO; 1000];
+    for task in tasks {
+        let (i, at, positions) = task.await.unwrap();
+        assert_positions_never_rise(&positions, i);
+        admitted_at[i] = at;
+    }
+    let total = started.elapsed();
+    println!(
+        "joined in {joined_in:?}, all admitted by {total:?}, at most {} shopping",
+        most_shopping.load(Ordering::SeqCst)
+    );
+
+    assert!(most_shopping.load(Ordering::SeqCst) <= 40, "never more active than max_active_users");
+    assert_join_order(&admitted_at, Duration::from_millis(2_000));
+    // 100 a second: 1,000 take about 10 s; never much faster.
+    let last = admitted_at.iter().max().unwrap();
+    assert!(*last >= Duration::from_millis(9_000), "1,000 admitted in {last:?}: faster than the rate");
+    assert!(
+        busiest(&admitted_at, Duration::from_secs(2)) <= 260,
+        "a burst: {}",
+        busiest(&admitted_at, Duration::from_secs(2))
+    );
+    let text = gw.metrics().await;
+    assert_eq!(metric(&text, "anteroom_admitted_total{room=\"sale\"}"), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_redis_keep_one_line_and_one_rate() {
+    let redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let room = "admit_per_minute = 1200\nmax_active_users = 10000";
+    let a = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let b = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    // Hold the room busy so that everyone below queues.
+    let mut first = Visitor::json(a.addr);
+    join(&mut first).await;
+
+    let started = Instant::now();
+    let mut visitors = Vec::new();
+    for i in 0..200 {
+        let (here, there) = if i % 2 == 0 { (a.addr, b.addr) } else { (b.addr, a.addr) };
+        let mut v = Visitor::json(here);
+        let joined = join(&mut v).await;
+        // Joined on one instance, polls the other: the line is one.
+        visitors.push((i, v.moved_to(there), joined));
+    }
+    let positions: Vec<Option<u64>> = visitors.iter().map(|(_, _, j)| j["position"].as_u64()).collect();
+    let mut tasks = Vec::new();
+    for (i, mut v, joined) in visitors {
+        tasks.push(tokio::spawn(async move {
+            if joined["state"] == "admitted" {
+                return (i, started.elapsed());
+            }
+            let (at, seen) = wait_for_turn(&mut v, started).await;
+            assert_positions_never_rise(&seen, i);
+            (i, at)
+        }));
+    }
+    let mut admitted_at = vec![Duration::ZERO; 200];
+    for task in tasks {
+        let (i, at) = task.await.unwrap();
+        admitted_at[i] = at;
+    }
+    // One global order: places handed out by either instance count up together.
+    let numbered: Vec<u64> = positions.iter().flatten().copied().collect();
+    assert!(numbered.windows(2).all(|w| w[1] >= w[0]), "one line across both instances: {numbered:?}");
+    assert_join_order(&admitted_at, Duration::from_millis(2_000));
+    // One global rate: 20 a second for both together, so ~10 s for 200 (two separate
+    // rates would take ~5 s).
+    let last = *admitted_at.iter().max().unwrap();
+    assert!(last >= Duration::from_millis(8_500), "200 admitted in {last:?}: more than one rate");
+    let sum = metric(&a.metrics().await, "anteroom_admitted_total{room=\"sale\"}")
+        + metric(&b.metrics().await, "anteroom_admitted_total{room=\"sale\"}");
+    assert_eq!(sum, 201, "both instances' admissions add up to everyone, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_who_stop_polling_do_not_hold_up_the_line() {
+    let redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let room = "admit_per_minute = 600\nmax_active_users = 10000\nabandon_after = \"2s\"";
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let mut queued = Vec::new();
+    while queued.len() < 120 {
+        let mut v = Visitor::json(gw.addr);
+        if join(&mut v).await["state"] == "waiting" {
+            queued.push(v);
+        }
+    }
+    let started = Instant::now();
+    let behind = queued.split_off(100);
+    drop(queued); // the first 100 close their tabs
+    let mut tasks = Vec::new();
+    for (i, mut v) in behind.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move { (i, wait_for_turn(&mut v, started).await.0) }));
+    }
+    let mut last = Duration::ZERO;
+    for task in tasks {
+        last = last.max(task.await.unwrap().1);
+    }
+    // Waiting out 100 people at 10 a second would take 10 s; dropping them takes
+    // abandon_after (2 s) plus the 20 slots (2 s).
+    println!("the 20 behind were all admitted after {last:?}");
+    assert!(last < Duration::from_secs(9), "the 20 behind waited {last:?}");
+    let abandoned = metric(&gw.metrics().await, "anteroom_abandoned_total{room=\"sale\"}");
+    assert!(abandoned >= 70, "abandoned: {abandoned}");
+}
+
+async fn readyz(gw: &Gateway) -> u16 {
+    client::get(gw.admin, "/readyz").await.status.as_u16()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} did not happen");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_dies_buyers_keep_shopping_newcomers_get_a_fast_paused_page_and_all_recovers() {
+    let mut redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 6000")).await;
+    let mut buyer = Visitor::new(gw.addr);
+    assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
+    assert_eq!(readyz(&gw).await, 200);
+
+    redis.kill();
+    for _ in 0..20 {
+        assert_eq!(buyer.get("/tickets/2").await.body_text(), "hello", "a token holder keeps shopping");
+    }
+    let before = origin.count();
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let answer = Visitor::json(gw.addr).get("/tickets/3").await;
+        assert!(asked.elapsed() < Duration::from_secs(3), "no request hangs on a dead store");
+        let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(body["state"], "paused", "on_failure = closed");
+    }
+    assert_eq!(origin.count(), before, "no newcomer reached the shop");
+    eventually("readyz reporting the store", async || readyz(&gw).await == 503).await;
+    assert!(metric(&gw.metrics().await, "anteroom_store_errors_total") > 0);
+
+    redis.restart();
+    eventually("readyz recovering", async || readyz(&gw).await == 200).await;
+    let mut newcomer = Visitor::new(gw.addr);
+    eventually("newcomers admitted again", async || newcomer.get("/tickets/3").await.body_text() == "hello").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_on_failure_open_newcomers_are_forwarded_while_redis_is_away() {
+    let mut redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "open", "admit_per_minute = 1")).await;
+    redis.kill();
+    let answer = Visitor::new(gw.addr).get("/tickets/3").await;
+    assert_eq!(answer.body_text(), "hello", "on_failure = open forwards, within origin protection");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_restart_with_persistence_nobody_loses_their_place() {
+    let mut redis = RedisServer::start_persistent();
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 1")).await;
+    join(&mut Visitor::json(gw.addr)).await; // admitted: the room is busy from now on
+    let mut line = Vec::new();
+    for _ in 0..4 {
+        let mut v = Visitor::json(gw.addr);
+        join(&mut v).await;
+        line.push(v);
+    }
+    redis.kill();
+    redis.restart();
+    for (i, v) in line.iter_mut().enumerate() {
+        let mut position = None;
+        eventually("the store answering again", async || {
+            position = v.status("sale").await["position"].as_u64();
+            position.is_some()
+        })
+        .await;
+        assert_eq!(position, Some(i as u64 + 1));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_wipe_the_signed_queue_cookie_restores_each_place() {
+    let redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 1")).await;
+    join(&mut Visitor::json(gw.addr)).await;
+    let mut line = Vec::new();
+    for _ in 0..4 {
+        let mut v = Visitor::json(gw.addr);
+        join(&mut v).await;
+        line.push(v);
+    }
+    redis.flushall();
+    join(&mut Visitor::json(gw.addr)).await; // admitted: the room is busy again
+    let mut newcomer = Visitor::json(gw.addr);
+    assert_eq!(join(&mut newcomer).await["position"].as_u64(), Some(1));
+    // The old line comes back in reverse order, and still ends up in its original order,
+    // ahead of the newcomer.
+    for v in line.iter_mut().rev() {
+        v.status("sale").await;
+    }
+    for (i, v) in line.iter_mut().enumerate() {
+        assert_eq!(v.status("sale").await["position"].as_u64(), Some(i as u64 + 1));
+    }
+    assert_eq!(newcomer.status("sale").await["position"].as_u64(), Some(5));
+}
