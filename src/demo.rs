@@ -76,7 +76,11 @@ async fn shop_page(req: Request<Incoming>, checkout: &Semaphore) -> Response<Bod
             return html(StatusCode::SERVICE_UNAVAILABLE, "Overloaded", "<h1>The shop is overloaded</h1>");
         };
         tokio::time::sleep(SHOP_CHECKOUT_TIME).await;
-        return html(StatusCode::OK, "Thank you", "<h1>Your ticket is booked</h1><p><a href=\"/\">Back</a></p>");
+        let mut booked =
+            html(StatusCode::OK, "Thank you", "<h1>Your ticket is booked</h1><p><a href=\"/\">Back</a></p>");
+        // Done buying: the shop gives the buyer's place in the shop to the next in line.
+        booked.headers_mut().insert("x-anteroom-command", HeaderValue::from_static("revoke"));
+        return booked;
     }
     response::text(StatusCode::NOT_FOUND, "not found")
 }
@@ -92,11 +96,15 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response<Body> {
     response
 }
 
-/// The demo's gateway config: small limits in front of the sample shop.
+/// The demo's gateway config: small limits in front of the sample shop, and one room on
+/// the memory store covering the event pages and the checkout (the event list stays open).
 pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config {
     let text = format!(
         "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n\
-         [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n"
+         [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n\
+         [store]\nbackend = \"memory\"\n\
+         [[rooms]]\nname = \"show\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
+         admit_per_minute = 12\nmax_active_users = 3\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
     );
     // The text above is fixed apart from addresses, which are always valid here.
     Config::from_toml(&text, []).unwrap_or_else(|e| panic!("demo config is invalid: {e}"))

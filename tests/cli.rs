@@ -37,6 +37,17 @@ fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
             "[origin]\nurl = \"http://a:1\"\n[listen]\nhttps = \"0.0.0.0:8443\"\ntls_cert = \"/no/cert.pem\"\ntls_key = \"/no/key.pem\"\n",
             "listen.tls_cert: cannot read /no/cert.pem",
         ),
+        ("[origin]\nurl = \"http://a:1\"\n[store]\nbackend = \"redis\"\nredis_url = \"http://x\"\n", "store.redis_url: `http://x` must start with redis://"),
+        ("[origin]\nurl = \"http://a:1\"\n[store]\non_failure = \"maybe\"\n", "store.on_failure:"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"Big Sale\"\npaths = [\"/t\"]\n", "rooms[Big Sale].name: use 1 to 64 lowercase"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"t\"]\n", "rooms[a].paths: `t` must start with /"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\n[[rooms]]\nname = \"b\"\npaths = [\"/t/\"]\n", "rooms[b].paths: `/t/` is already covered by another room"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmit_per_minute = 0\n", "rooms[a].admit_per_minute: must be at least 1"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nqueueing_status = 302\n", "rooms[a].queueing_status: must be 200, 202, 429 or 503"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nopens_at = \"tomorrow\"\n", "rooms[a].opens_at: `tomorrow` is not an RFC 3339 time"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nbypass = [\"static\"]\n", "rooms[a].bypass: `static` is neither"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nabandon_after = \"0s\"\n", "rooms[a].abandon_after: must be at least 1s"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\n", "rooms[0].paths: missing"),
     ];
     for (text, expected) in cases {
         let out = check_config(text, &[]);
@@ -207,6 +218,13 @@ fn the_demo_serves_the_sample_shop_through_the_gateway() {
     std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("Sample Ticket Shop"));
+    // The event pages are a waiting room; quiet now, so the visitor walks straight in.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /events/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("The Exclusive Show"), "{answer}");
+    assert!(answer.contains("set-cookie: anteroom_t_show="), "{answer}");
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
