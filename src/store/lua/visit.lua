@@ -6,39 +6,39 @@
 -- Returns {state, position (-1 unknown), queue_length, seq, epoch, immediate}
 -- state: 1 waiting, 2 admitted, 3 scheduled, 4 paused
 local v = ARGV[1]
-local apm = effective('admit_per_minute', ARGV[5])
-local capacity = effective('max_active_users', ARGV[6])
-local session_ms = tonumber(ARGV[7])
 local opens_at = tonumber(ARGV[8])
 local scheduled = opens_at > now
-local paused = is_paused()
-
-local epoch = redis.call('HGET', state, 'epoch')
+-- One read of the room's settings: this script runs on every poll of every visitor.
+local settings = redis.call('HMGET', state, 'paused', 'epoch', 'admit_per_minute', 'max_active_users', 'next_slot')
+local paused = settings[1] == '1'
+local epoch = settings[2]
 if not epoch then
   epoch = int(now_us)
   redis.call('HSET', state, 'epoch', epoch)
 end
 
-local function answer(code, position, seq, immediate)
-  return {code, position, queue_length(), seq, tonumber(epoch), immediate}
+local function answer(code, position, seq, immediate, ahead_pending)
+  local length = redis.call('ZCARD', waiting) + (ahead_pending or pending())
+  return {code, position, length, seq, tonumber(epoch), immediate}
 end
 
 local function start_session()
   redis.call('ZREM', revoked, v)
-  redis.call('ZADD', active, now + session_ms, v)
+  redis.call('ZADD', active, now + tonumber(ARGV[7]), v)
 end
 
 local function in_line(score)
   redis.call('ZADD', seen, now, v)
   if scheduled then return answer(3, -1, score, 0) end
-  local position = pending() + redis.call('ZRANK', waiting, v) + 1
-  return answer(paused and 4 or 1, position, score, 0)
+  local ahead = pending()
+  local position = ahead + redis.call('ZRANK', waiting, v) + 1
+  return answer(paused and 4 or 1, position, score, 0, ahead)
 end
 
--- Already shopping (the token was lost, or this is a retried call): admitted again.
-if redis.call('ZSCORE', active, v) then
-  start_session()
-  return answer(2, -1, 0, 0)
+-- The common case first: a waiter polling.
+local score = redis.call('ZSCORE', waiting, v)
+if score then
+  return in_line(tonumber(score))
 end
 
 -- Given a slot by a tick: claim it once it has come.
@@ -56,14 +56,17 @@ if slot then
   return answer(1, ahead + 1, 0, 0)
 end
 
-local score = redis.call('ZSCORE', waiting, v)
-if score then
-  return in_line(tonumber(score))
+-- Already shopping (the token was lost, or this is a retried call): admitted again.
+if redis.call('ZSCORE', active, v) then
+  start_session()
+  return answer(2, -1, 0, 0)
 end
 
 -- Joining. An open room (nobody ahead, capacity and rate budget left) lets them in at once.
+local apm = tonumber(settings[3] or ARGV[5])
+local capacity = tonumber(settings[4] or ARGV[6])
 if not paused and not scheduled and apm > 0 and queue_length() == 0 then
-  local next_slot = tonumber(redis.call('HGET', state, 'next_slot') or '0')
+  local next_slot = tonumber(settings[5] or '0')
   local used = redis.call('ZCARD', active) + redis.call('ZCARD', admitted)
   if next_slot <= now and used < capacity then
     redis.call('HSET', state, 'next_slot', string.format('%.3f', now + 60000 / apm))

@@ -1,0 +1,335 @@
+//! Queue throughput and memory, on this machine, one gateway and Redis on the same box.
+//!
+//! Run: `cargo bench --bench queue_load` (env: VISITORS=100000, CONNECTIONS=64,
+//! MILLION=1000000). It starts its own `redis-server` and the release `anteroom` binary,
+//! then measures and prints:
+//!
+//! 1. Redis memory per waiting visitor at 100k and 1M (joined through the store API, with
+//!    real 22-character visitor ids; `used_memory` before and after).
+//! 2. Through the gateway (HTTP keep-alive, CONNECTIONS clients): cookie-less status
+//!    (no store call), joins (`POST /_anteroom/join`, one store script each) and status
+//!    polls of joined visitors (`GET /_anteroom/status`).
+//! 3. The ceiling: `redis-benchmark` running the very same visit script (EVALSHA) with
+//!    the same number of clients, in the same run.
+//! 4. Gateway resident memory with VISITORS waiting, on the Redis store and on the
+//!    memory store.
+
+use anteroom::store::{Policy, RedisStore, Store, Visit};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+const PRELUDE: &str = include_str!("../src/store/lua/prelude.lua");
+const VISIT: &str = include_str!("../src/store/lua/visit.lua");
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let visitors = env_usize("VISITORS", 100_000);
+    let connections = env_usize("CONNECTIONS", 64);
+    let million = env_usize("MILLION", 1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(run(visitors, connections, million));
+}
+
+struct Redis {
+    port: u16,
+    child: Child,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let redis = Self { port, child };
+        for _ in 0..200 {
+            if redis.cli(&["PING"]) == "PONG" {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn used_memory(&self) -> u64 {
+        self.cli(&["INFO", "memory"])
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("used_memory")
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port()
+}
+
+fn policy() -> Policy {
+    Policy { admit_per_minute: 1, max_active_users: 1, session_ms: 900_000, abandon_ms: 3_600_000, opens_at_ms: None }
+}
+
+fn visitor_id(i: usize) -> String {
+    // 22 characters, as real (base64url of 128 random bits) ids are.
+    format!("{:0>22}", format!("{i:x}"))
+}
+
+async fn run(visitors: usize, connections: usize, million: usize) {
+    println!("# anteroom queue benchmark: {visitors} visitors, {connections} connections, {} cores", num_cpus());
+
+    // 1. Redis memory per waiting visitor.
+    let redis = Redis::start();
+    let store = Arc::new(Store::Redis(Box::new(RedisStore::connect(&format!("redis://127.0.0.1:{}/", redis.port), &[]).expect("store"))));
+    store.set_paused("mem", true).await.expect("pause");
+    let before = redis.used_memory();
+    let mut joined = 0;
+    for target in [visitors.min(million), million] {
+        join_directly(&store, "mem", joined, target).await;
+        joined = target;
+        let per = (redis.used_memory() - before) as f64 / target as f64;
+        println!("redis memory per waiting visitor at {target}: {per:.0} bytes");
+    }
+    redis.cli(&["FLUSHALL"]);
+
+    // 2. Through the gateway on the Redis store.
+    let gateway = Gateway::start(&format!("backend = \"redis\"\nredis_url = \"redis://127.0.0.1:{}/\"", redis.port));
+    let rss_idle = gateway.rss_kib();
+    let (cookies, rate) = fetch_cookies(gateway.addr, visitors, connections).await;
+    println!("gateway, cookie-less status (no store call): {rate:.0} req/s");
+    let joins = drive(gateway.addr, &cookies, connections, "POST", "/_anteroom/join?room=bench", cookies.len()).await;
+    println!("gateway, joins: {joins:.0} req/s");
+    let status = drive(gateway.addr, &cookies, connections, "GET", "/_anteroom/status?room=bench", cookies.len() * 2).await;
+    println!("gateway, status polls of waiting visitors: {status:.0} req/s");
+    let rss_redis = gateway.rss_kib();
+    println!("gateway RSS, Redis store: {} MiB idle, {} MiB with {visitors} waiting", rss_idle / 1024, rss_redis / 1024);
+    drop(gateway);
+
+    // 3. The ceiling: redis-benchmark running the same script.
+    let sha = redis.cli(&["SCRIPT", "LOAD", &format!("{PRELUDE}\n{VISIT}")]);
+    let join_ceiling = redis_benchmark(&redis, &sha, connections, 200_000, 100_000_000);
+    println!("redis-benchmark, visit script as a join: {join_ceiling:.0} calls/s");
+    redis_benchmark(&redis, &sha, connections, 250_000, 50_000); // warm: joins most of 50k ids
+    let status_ceiling = redis_benchmark(&redis, &sha, connections, 300_000, 50_000);
+    println!("redis-benchmark, visit script as a status of a waiting visitor: {status_ceiling:.0} calls/s");
+    println!("ratio gateway/redis-benchmark: joins {:.2}, status {:.2}", joins / join_ceiling, status / status_ceiling);
+    drop(redis);
+
+    // 4. Gateway memory with the line held in-process.
+    let gateway = Gateway::start("backend = \"memory\"");
+    let (cookies, _) = fetch_cookies(gateway.addr, visitors, connections).await;
+    let joins_memory = drive(gateway.addr, &cookies, connections, "POST", "/_anteroom/join?room=bench", cookies.len()).await;
+    let status_memory =
+        drive(gateway.addr, &cookies, connections, "GET", "/_anteroom/status?room=bench", cookies.len()).await;
+    println!("gateway, memory store: joins {joins_memory:.0} req/s, status {status_memory:.0} req/s");
+    println!("gateway RSS, memory store: {} MiB with {visitors} waiting", gateway.rss_kib() / 1024);
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
+    let next = Arc::new(AtomicUsize::new(from));
+    let mut tasks = Vec::new();
+    for _ in 0..256 {
+        let (store, next, room) = (store.clone(), next.clone(), room.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= to {
+                    return;
+                }
+                let id = visitor_id(i);
+                let visit = Visit { visitor: &id, restore: None, prequeue_score: 0, join: true };
+                store.visit(&room, &visit, &policy()).await.expect("visit");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+}
+
+fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, keyspace: usize) -> f64 {
+    let keys: Vec<String> =
+        ["waiting", "seen", "admitted", "active", "revoked", "state", "seq"].iter().map(|k| format!("anteroom:{{rb}}:{k}")).collect();
+    let mut args: Vec<String> = vec![
+        "-p".into(),
+        redis.port.to_string(),
+        "-c".into(),
+        clients.to_string(),
+        "-n".into(),
+        requests.to_string(),
+        "-r".into(),
+        keyspace.to_string(),
+        "-q".into(),
+        "EVALSHA".into(),
+        sha.into(),
+        "7".into(),
+    ];
+    args.extend(keys);
+    // visitor, restore epoch, restore seq, pre-queue score, admit_per_minute, capacity,
+    // session ms, opens_at, restore max age, join
+    for a in ["v:__rand_int__", "", "", "0", "1", "1", "900000", "0", "43200000", "1"] {
+        args.push(a.into());
+    }
+    let out = Command::new("redis-benchmark").args(&args).output().expect("redis-benchmark");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "EVALSHA ...: 61349.69 requests per second, p50=..." (the last \r-separated part)
+    let last = text.rsplit('\r').next().unwrap_or(&text);
+    last.split("requests per second").next().and_then(|s| s.rsplit(' ').nth(1).or(s.rsplit(": ").next()))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("cannot read redis-benchmark output: {text}"))
+}
+
+struct Gateway {
+    addr: SocketAddr,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    fn start(store: &str) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let (http, admin) = (free_port(), free_port());
+        let config = format!(
+            "[listen]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\n\
+             [origin]\nurl = \"http://127.0.0.1:9\"\n[store]\n{store}\n\
+             [[rooms]]\nname = \"bench\"\npaths = [\"/q\"]\nadmit_per_minute = 1\nmax_active_users = 1\nabandon_after = \"1h\"\n"
+        );
+        let path = dir.path().join("anteroom.toml");
+        std::fs::write(&path, config).expect("config");
+        let child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("anteroom");
+        let addr = SocketAddr::from(([127, 0, 0, 1], http));
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return Self { addr, child, _dir: dir };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("anteroom did not start");
+    }
+
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").to_owned())))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Cookie-less status calls: each hands out a signed queue cookie and touches no store.
+async fn fetch_cookies(addr: SocketAddr, n: usize, connections: usize) -> (Arc<Vec<String>>, f64) {
+    let cookies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (cookies, next) = (cookies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let req = Request::get("/_anteroom/status?room=bench").header("host", "bench").body(Empty::<Bytes>::new()).expect("req");
+                let response = sender.send_request(req).await.expect("response");
+                let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+                let pair = cookie.split(';').next().expect("pair").to_owned();
+                response.into_body().collect().await.expect("body");
+                cookies.lock().expect("lock").push(pair);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    let cookies = std::mem::take(&mut *cookies.lock().expect("lock"));
+    (Arc::new(cookies), rate)
+}
+
+/// `total` requests over `connections` keep-alive connections, each with the next cookie.
+async fn drive(addr: SocketAddr, cookies: &Arc<Vec<String>>, connections: usize, method: &str, path: &str, total: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (cookies, next, failures) = (cookies.clone(), next.clone(), failures.clone());
+        let (method, path) = (method.to_owned(), path.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(addr).await;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return;
+                }
+                let req = Request::builder()
+                    .method(method.as_str())
+                    .uri(path.as_str())
+                    .header("host", "bench")
+                    .header("cookie", &cookies[i % cookies.len()])
+                    .body(Empty::<Bytes>::new())
+                    .expect("req");
+                let response = sender.send_request(req).await.expect("response");
+                if response.status() != 200 || response.headers().get("x-anteroom-state").is_none_or(|s| s == "paused") {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                response.into_body().collect().await.expect("body");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let failed = failures.load(Ordering::Relaxed);
+    if failed > 0 {
+        println!("  ({failed} of {total} answers were not a normal queue answer)");
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn connect(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
