@@ -65,7 +65,8 @@ impl Redis {
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
+        let out =
+            Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
@@ -103,7 +104,9 @@ async fn run(visitors: usize, connections: usize, million: usize) {
 
     // 1. Redis memory per waiting visitor.
     let redis = Redis::start();
-    let store = Arc::new(Store::Redis(Box::new(RedisStore::connect(&format!("redis://127.0.0.1:{}/", redis.port), &[]).expect("store"))));
+    let store = Arc::new(Store::Redis(Box::new(
+        RedisStore::connect(&format!("redis://127.0.0.1:{}/", redis.port), &[]).expect("store"),
+    )));
     store.set_paused("mem", true).await.expect("pause");
     let before = redis.used_memory();
     let mut joined = 0;
@@ -122,10 +125,15 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     println!("gateway, cookie-less status (no store call): {rate:.0} req/s");
     let joins = drive(gateway.addr, &cookies, connections, "POST", "/_anteroom/join?room=bench", cookies.len()).await;
     println!("gateway, joins: {joins:.0} req/s");
-    let status = drive(gateway.addr, &cookies, connections, "GET", "/_anteroom/status?room=bench", cookies.len() * 2).await;
+    let status =
+        drive(gateway.addr, &cookies, connections, "GET", "/_anteroom/status?room=bench", cookies.len() * 2).await;
     println!("gateway, status polls of waiting visitors: {status:.0} req/s");
     let rss_redis = gateway.rss_kib();
-    println!("gateway RSS, Redis store: {} MiB idle, {} MiB with {visitors} waiting", rss_idle / 1024, rss_redis / 1024);
+    println!(
+        "gateway RSS, Redis store: {} MiB idle, {} MiB with {visitors} waiting",
+        rss_idle / 1024,
+        rss_redis / 1024
+    );
     drop(gateway);
 
     // 3. The ceiling: redis-benchmark running the same script.
@@ -141,7 +149,8 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     // 4. Gateway memory with the line held in-process.
     let gateway = Gateway::start("backend = \"memory\"");
     let (cookies, _) = fetch_cookies(gateway.addr, visitors, connections).await;
-    let joins_memory = drive(gateway.addr, &cookies, connections, "POST", "/_anteroom/join?room=bench", cookies.len()).await;
+    let joins_memory =
+        drive(gateway.addr, &cookies, connections, "POST", "/_anteroom/join?room=bench", cookies.len()).await;
     let status_memory =
         drive(gateway.addr, &cookies, connections, "GET", "/_anteroom/status?room=bench", cookies.len()).await;
     println!("gateway, memory store: joins {joins_memory:.0} req/s, status {status_memory:.0} req/s");
@@ -175,8 +184,10 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
 }
 
 fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, keyspace: usize) -> f64 {
-    let keys: Vec<String> =
-        ["waiting", "seen", "admitted", "active", "revoked", "state", "seq"].iter().map(|k| format!("anteroom:{{rb}}:{k}")).collect();
+    let keys: Vec<String> = ["waiting", "seen", "admitted", "active", "revoked", "state", "seq"]
+        .iter()
+        .map(|k| format!("anteroom:{{rb}}:{k}"))
+        .collect();
     let mut args: Vec<String> = vec![
         "-p".into(),
         redis.port.to_string(),
@@ -201,7 +212,9 @@ fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, ke
     let text = String::from_utf8_lossy(&out.stdout);
     // "EVALSHA ...: 61349.69 requests per second, p50=..." (the last \r-separated part)
     let last = text.rsplit('\r').next().unwrap_or(&text);
-    last.split("requests per second").next().and_then(|s| s.rsplit(' ').nth(1).or(s.rsplit(": ").next()))
+    last.split("requests per second")
+        .next()
+        .and_then(|s| s.rsplit(' ').nth(1).or(s.rsplit(": ").next()))
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("cannot read redis-benchmark output: {text}"))
 }
@@ -244,7 +257,9 @@ impl Gateway {
     fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").to_owned())))
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").to_owned()))
+            })
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     }
@@ -268,7 +283,10 @@ async fn fetch_cookies(addr: SocketAddr, n: usize, connections: usize) -> (Arc<V
         tasks.push(tokio::spawn(async move {
             let mut sender = connect(addr).await;
             while next.fetch_add(1, Ordering::Relaxed) < n {
-                let req = Request::get("/_anteroom/status?room=bench").header("host", "bench").body(Empty::<Bytes>::new()).expect("req");
+                let req = Request::get("/_anteroom/status?room=bench")
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .expect("req");
                 let response = sender.send_request(req).await.expect("response");
                 let cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
                 let pair = cookie.split(';').next().expect("pair").to_owned();
@@ -286,7 +304,14 @@ async fn fetch_cookies(addr: SocketAddr, n: usize, connections: usize) -> (Arc<V
 }
 
 /// `total` requests over `connections` keep-alive connections, each with the next cookie.
-async fn drive(addr: SocketAddr, cookies: &Arc<Vec<String>>, connections: usize, method: &str, path: &str, total: usize) -> f64 {
+async fn drive(
+    addr: SocketAddr,
+    cookies: &Arc<Vec<String>>,
+    connections: usize,
+    method: &str,
+    path: &str,
+    total: usize,
+) -> f64 {
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -309,7 +334,8 @@ async fn drive(addr: SocketAddr, cookies: &Arc<Vec<String>>, connections: usize,
                     .body(Empty::<Bytes>::new())
                     .expect("req");
                 let response = sender.send_request(req).await.expect("response");
-                if response.status() != 200 || response.headers().get("x-anteroom-state").is_none_or(|s| s == "paused") {
+                if response.status() != 200 || response.headers().get("x-anteroom-state").is_none_or(|s| s == "paused")
+                {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
                 response.into_body().collect().await.expect("body");

@@ -2,6 +2,7 @@
 //! embedded default and `anteroom demo`). Its data lives as long as the process; after a
 //! restart the epoch changes, so visitors' signed queue cookies restore their places.
 
+use super::ranked::RankedSet;
 use super::types::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,13 +45,6 @@ impl ZSet {
         self.scores.len() as u64
     }
 
-    /// 0-based rank. Walks the set up to the member: fine for one instance's queue, and
-    /// visitors far back poll rarely.
-    fn rank(&self, member: &str) -> Option<u64> {
-        let score = self.score(member)?;
-        Some(self.order.range(..(score, member.to_owned())).count() as u64)
-    }
-
     /// Members with `min < score`, counted.
     fn count_above(&self, min: u64) -> u64 {
         self.order.range((min + 1, String::new())..).count() as u64
@@ -60,15 +54,11 @@ impl ZSet {
     fn up_to(&self, max: u64, limit: u64) -> Vec<String> {
         self.order.iter().take_while(|(s, _)| *s <= max).take(limit as usize).map(|(_, m)| m.clone()).collect()
     }
-
-    fn first(&self, n: u64) -> Vec<String> {
-        self.order.iter().take(n as usize).map(|(_, m)| m.clone()).collect()
-    }
 }
 
 #[derive(Default)]
 struct Room {
-    waiting: ZSet,
+    waiting: RankedSet,
     seen: ZSet,
     admitted: ZSet,
     active: ZSet,

@@ -18,6 +18,7 @@
 //! `ceil(admit_per_minute / 6)` admissions.
 
 mod memory;
+mod ranked;
 mod redis;
 mod types;
 
