@@ -236,7 +236,7 @@ impl Gateway {
         );
         let path = dir.path().join("anteroom.toml");
         std::fs::write(&path, config).expect("config");
-        let child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
             .arg("run")
             .arg("--config")
             .arg(&path)
@@ -251,6 +251,8 @@ impl Gateway {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("anteroom did not start");
     }
 
