@@ -105,7 +105,7 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     // 1. Redis memory per waiting visitor.
     let redis = Redis::start();
     let store = Arc::new(Store::Redis(Box::new(
-        RedisStore::connect(&format!("redis://127.0.0.1:{}/", redis.port), &[]).expect("store"),
+        RedisStore::connect(&format!("redis://127.0.0.1:{}/", redis.port), &[], None).expect("store"),
     )));
     store.set_paused("mem", true).await.expect("pause");
     let before = redis.used_memory();

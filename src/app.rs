@@ -63,7 +63,14 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
     Ok(match config.store.backend {
         Backend::Memory => Store::Memory(MemoryStore::default()),
         Backend::Redis => {
-            Store::Redis(Box::new(RedisStore::connect(&config.store.redis_url, &config.store.redis_cluster)?))
+            let ca_pem = match &config.store.redis_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    StoreError::Unavailable(format!("store.redis_ca_file: cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            let store = RedisStore::connect(&config.store.redis_url, &config.store.redis_cluster, ca_pem)?;
+            Store::Redis(Box::new(store))
         }
     })
 }

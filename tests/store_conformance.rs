@@ -19,7 +19,7 @@ impl Harness {
 
     fn redis() -> Self {
         let server = RedisServer::start();
-        let store = Store::Redis(Box::new(RedisStore::connect(&server.url(), &[]).unwrap()));
+        let store = Store::Redis(Box::new(RedisStore::connect(&server.url(), &[], None).unwrap()));
         Self { store, redis: Some(server) }
     }
 

@@ -18,6 +18,8 @@ pub struct StoreConfig {
     /// Node URLs of a Redis Cluster; when set, used instead of `redis_url`.
     #[serde(serialize_with = "masked_urls")]
     pub redis_cluster: Vec<String>,
+    /// CA certificates (PEM) to trust for `rediss://`, instead of the system's.
+    pub redis_ca_file: Option<PathBuf>,
     pub on_failure: OnFailure,
 }
 
@@ -27,6 +29,7 @@ impl Default for StoreConfig {
             backend: Backend::Memory,
             redis_url: "redis://127.0.0.1:6379/".into(),
             redis_cluster: Vec::new(),
+            redis_ca_file: None,
             on_failure: OnFailure::Closed,
         }
     }
@@ -138,6 +141,11 @@ impl StoreConfig {
                     "store.redis_url: `{}` must start with redis://, rediss:// or unix://",
                     mask_url_password(&self.redis_url)
                 ));
+            }
+            if let Some(ca) = &self.redis_ca_file {
+                if !ca.is_file() {
+                    problems.push(format!("store.redis_ca_file: {} is not a readable file", ca.display()));
+                }
             }
             for url in &self.redis_cluster {
                 if !url.starts_with("redis://") && !url.starts_with("rediss://") {

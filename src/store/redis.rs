@@ -10,7 +10,7 @@ use super::types::*;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, RedisError, Script, ScriptInvocation, Value};
+use redis::{Client, RedisError, Script, ScriptInvocation, TlsCertificates, Value};
 use std::time::Duration;
 
 /// Socket-level limits: a dead Redis shows up within these, not at the kernel's leisure.
@@ -46,10 +46,16 @@ fn script(body: &str) -> Script {
 
 impl RedisStore {
     /// `url`: `redis://` or `rediss://` (TLS); `cluster`: node URLs of a Redis Cluster
-    /// (used instead of `url` when non-empty). Does not wait for Redis to be up.
-    pub fn connect(url: &str, cluster: &[String]) -> Result<Self, StoreError> {
+    /// (used instead of `url` when non-empty); `ca_pem`: CA certificates to trust for TLS
+    /// instead of the system's. Does not wait for Redis to be up.
+    pub fn connect(url: &str, cluster: &[String], ca_pem: Option<Vec<u8>>) -> Result<Self, StoreError> {
+        let certificates = || TlsCertificates { client_tls: None, root_cert: ca_pem.clone() };
         let connection = if cluster.is_empty() {
-            let client = Client::open(url).map_err(|e| StoreError::Unavailable(format!("store.redis_url: {e}")))?;
+            let client = match &ca_pem {
+                Some(_) => Client::build_with_tls(url, certificates()),
+                None => Client::open(url),
+            }
+            .map_err(|e| StoreError::Unavailable(format!("store.redis_url: {e}")))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -60,12 +66,14 @@ impl RedisStore {
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             Connection::Single(manager)
         } else {
-            let client = ClusterClientBuilder::new(cluster.iter().map(String::as_str))
+            let mut builder = ClusterClientBuilder::new(cluster.iter().map(String::as_str))
                 .connection_timeout(CONNECT_TIMEOUT)
                 .response_timeout(RESPONSE_TIMEOUT)
-                .retries(2)
-                .build()
-                .map_err(|e| StoreError::Unavailable(format!("store.redis_cluster: {e}")))?;
+                .retries(2);
+            if ca_pem.is_some() {
+                builder = builder.certs(certificates());
+            }
+            let client = builder.build().map_err(|e| StoreError::Unavailable(format!("store.redis_cluster: {e}")))?;
             let connection = client.get_pending_async_connection_with_config(redis::cluster::ClusterConfig::new());
             Connection::Cluster(connection)
         };

@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 pub struct RedisServer {
     pub port: u16,
+    /// The TLS port, when started with `start_tls`.
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     persistent: bool,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -24,10 +27,36 @@ impl RedisServer {
         Self::launch(true)
     }
 
+    /// Also listening with TLS (certificate from `cert`/`key`), on `tls_port`.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let tls_port = free_port();
+        let extra = [
+            "--tls-port".into(),
+            tls_port.to_string(),
+            "--tls-cert-file".into(),
+            cert.display().to_string(),
+            "--tls-key-file".into(),
+            key.display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        Self::launch_with(false, extra.to_vec(), Some(tls_port))
+    }
+
+    /// A node for a Redis Cluster (see `RedisCluster`).
+    fn start_cluster_node() -> Self {
+        let extra =
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
+        Self::launch_with(false, extra.iter().map(|s| s.to_string()).collect(), None)
+    }
+
     fn launch(persistent: bool) -> Self {
-        // `--port 0` would disable TCP: take a free port from the kernel first.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = Self { port, dir: tempfile::tempdir().unwrap(), persistent, child: None };
+        Self::launch_with(persistent, Vec::new(), None)
+    }
+
+    fn launch_with(persistent: bool, extra: Vec<String>, tls_port: Option<u16>) -> Self {
+        let mut server =
+            Self { port: free_port(), tls_port, dir: tempfile::tempdir().unwrap(), persistent, extra, child: None };
         server.restart();
         server
     }
@@ -56,6 +85,7 @@ impl RedisServer {
             .args(["--daemonize", "no", "--loglevel", "warning"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        command.args(&self.extra);
         if self.persistent {
             command.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
@@ -96,6 +126,58 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A Redis Cluster of `n` masters on free ports, slots spread evenly.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..n).map(|_| RedisServer::start_cluster_node()).collect();
+        let addresses: Vec<String> = nodes.iter().map(|node| format!("127.0.0.1:{}", node.port)).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &nodes {
+            while !node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+                assert!(Instant::now() < deadline, "cluster did not become ok");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Self { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The node serving `key`'s slot.
+    pub fn node_of(&self, key: &str) -> &RedisServer {
+        let slot: u16 = self.nodes[0].cli(&["CLUSTER", "KEYSLOT", key]).parse().expect("slot");
+        let serves = |node: &RedisServer| {
+            let nodes = node.cli(&["CLUSTER", "NODES"]);
+            let me = nodes.lines().find(|l| l.contains("myself")).unwrap_or_default().to_owned();
+            // Fields 9 on: the slot ranges this node serves, as "0-5460" or "42".
+            me.split_whitespace().skip(8).any(|range| {
+                let (start, end) = range.split_once('-').unwrap_or((range, range));
+                matches!((start.parse::<u16>(), end.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+            })
+        };
+        self.nodes.iter().find(|n| serves(n)).unwrap_or_else(|| panic!("no node serves slot {slot}"))
+    }
+}
+
+fn free_port() -> u16 {
+    // `--port 0` would disable TCP: take a free port from the kernel first.
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn binary() -> &'static str {

@@ -1,0 +1,74 @@
+//! The Redis store over TLS (`rediss://` with a private CA) and on a Redis Cluster (every
+//! key of a room under one hash tag, so each room's scripts run on one node).
+
+mod support;
+
+use support::origin::Origin;
+use support::redis::{RedisCluster, RedisServer};
+use support::tls::TestPki;
+use support::visitor::Visitor;
+use support::Gateway;
+
+fn rooms(names: &[&str]) -> String {
+    names.iter().map(|n| format!("[[rooms]]\nname = \"{n}\"\npaths = [\"/{n}\"]\nadmit_per_minute = 1\n")).collect()
+}
+
+/// The first visitor walks in; the second queues. Returns the second's status.
+async fn busy_room(gw: &Gateway, room: &str) -> serde_json::Value {
+    let mut first = Visitor::new(gw.addr);
+    assert_eq!(first.get(&format!("/{room}/1")).await.body_text(), "hello", "{room}: a quiet room admits");
+    let mut second = Visitor::json(gw.addr);
+    second.get(&format!("/{room}/1")).await;
+    serde_json::from_slice(&second.get(&format!("/{room}/1")).await.body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_speaks_tls_to_redis_with_a_private_ca() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let pki = TestPki::new();
+    let redis = RedisServer::start_tls(&pki.cert_pem, &pki.key_pem);
+    let origin = Origin::start().await;
+    let store = format!(
+        "[store]\nbackend = \"redis\"\nredis_url = \"rediss://localhost:{}/\"\nredis_ca_file = \"{}\"\n",
+        redis.tls_port.unwrap(),
+        pki.ca_pem.display()
+    );
+    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&["sale"]))).await;
+    let status = busy_room(&gw, "sale").await;
+    assert_eq!((status["state"].as_str(), status["position"].as_u64()), (Some("waiting"), Some(1)));
+    assert_eq!(redis.cli(&["ZCARD", "anteroom:{sale}:waiting"]), "1", "the place is in Redis, written over TLS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_redis_with_an_untrusted_certificate_is_a_store_failure_not_a_hang() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let pki = TestPki::new();
+    let redis = RedisServer::start_tls(&pki.cert_pem, &pki.key_pem);
+    let origin = Origin::start().await;
+    let store =
+        format!("[store]\nbackend = \"redis\"\nredis_url = \"rediss://localhost:{}/\"\n", redis.tls_port.unwrap());
+    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&["sale"]))).await;
+    let answer = Visitor::json(gw.addr).get("/sale/1").await;
+    let status: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(status["state"], "paused", "on_failure = closed");
+    assert_eq!(origin.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_work_on_a_redis_cluster_each_on_the_node_of_its_hash_tag() {
+    let cluster = RedisCluster::start(3);
+    let origin = Origin::start().await;
+    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let store = format!("[store]\nbackend = \"redis\"\nredis_cluster = [{}]\n", nodes.join(", "));
+    let names = ["sale", "vip", "late"];
+    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&names))).await;
+    for room in names {
+        let status = busy_room(&gw, room).await;
+        assert_eq!(status["position"].as_u64(), Some(1), "{room}");
+        let key = format!("anteroom:{{{room}}}:waiting");
+        assert_eq!(cluster.node_of(&key).cli(&["ZCARD", &key]), "1", "{room}");
+    }
+    let used: std::collections::HashSet<u16> =
+        names.iter().map(|r| cluster.node_of(&format!("anteroom:{{{r}}}:state")).port).collect();
+    assert!(used.len() > 1, "the rooms should spread over the nodes");
+}
