@@ -93,7 +93,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         proxy,
         protection,
         metrics.clone(),
-        waiting,
+        waiting.clone(),
         config.listen.trusted_proxies.clone(),
         config.limits.allow_upgrade,
     ));
@@ -116,7 +116,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
-    let admin = Arc::new(Server::new(Arc::new(Admin::new(metrics, health.clone())), &config.limits, None));
+    let admin = Admin::new(metrics, health.clone(), waiting, config.admin.token.clone());
+    let admin = Arc::new(Server::new(Arc::new(admin), &config.limits, None));
     let admin = tokio::spawn(admin.run(listeners.admin, admin_stopped));
     tracing::info!(
         http = http_addr.as_deref().unwrap_or("off"),

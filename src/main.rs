@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, default_value = "hs256")]
         alg: String,
     },
+    /// Talk to a running gateway's admin API (listen.admin, with admin.token).
+    Admin {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
         /// Where the demo gateway listens.
@@ -49,6 +56,27 @@ enum Command {
         /// Where the demo admin listener (metrics) listens.
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Live numbers of every room, or of one.
+    Status { room: Option<String> },
+    /// Stop admitting in a room (the line keeps its order; shoppers keep shopping).
+    Pause { room: String },
+    /// Admit again.
+    Resume { room: String },
+    /// Change a room's admission rate and/or capacity, for every instance, until restart
+    /// of the store's data (the config file is not changed).
+    Set {
+        room: String,
+        /// New admit_per_minute.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// New max_active_users.
+        #[arg(long)]
+        capacity: Option<u32>,
     },
 }
 
@@ -111,12 +139,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            match anteroom::admin::probe_health(config.listen.admin) {
+            match anteroom::admin::client::probe_health(config.listen.admin) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("unhealthy: {e}");
                     Ok(ExitCode::FAILURE)
                 }
+            }
+        }
+        Command::Admin { config, action } => {
+            let config = match Config::load(&config_path(config)) {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let (method, path, body) = match &action {
+                AdminAction::Status { room: None } => ("GET", "/admin/rooms".to_owned(), None),
+                AdminAction::Status { room: Some(room) } => ("GET", format!("/admin/rooms/{room}"), None),
+                AdminAction::Pause { room } => ("POST", format!("/admin/rooms/{room}/pause"), None),
+                AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
+                AdminAction::Set { room, rate, capacity } => {
+                    let body = serde_json::json!({ "admit_per_minute": rate, "max_active_users": capacity });
+                    ("PATCH", format!("/admin/rooms/{room}"), Some(body.to_string()))
+                }
+            };
+            let token = config.admin.token.as_ref().map(|t| t.expose().to_owned());
+            let (status, answer) =
+                anteroom::admin::client::request(config.listen.admin, method, &path, token.as_deref(), body.as_deref())
+                    .map_err(anyhow::Error::msg)
+                    .context("cannot reach the admin listener")?;
+            let pretty = serde_json::from_str::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(answer);
+            if (200..300).contains(&status) {
+                println!("{pretty}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("admin API answered {status}: {pretty}");
+                Ok(ExitCode::FAILURE)
             }
         }
         Command::Keygen { alg } => {

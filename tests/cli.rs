@@ -292,3 +292,53 @@ fn rust_log_sets_the_level() {
     assert!(logs.contains("WARN") && logs.contains("forwarding failed"), "warnings are kept: {logs}");
     assert!(!logs.contains("anteroom::access") && !logs.contains("INFO"), "info lines are filtered out: {logs}");
 }
+
+#[test]
+fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n";
+    let (mut child, mut lines) = spawn_run(dir.path(), room, ConfigFrom::Flag);
+    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
+    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let cli = dir.path().join("cli.toml");
+    std::fs::write(&cli, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n{room}"))
+        .unwrap();
+    let admin_cmd = |args: &[&str], token: &str| {
+        Command::new(BIN)
+            .arg("admin")
+            .arg("--config")
+            .arg(&cli)
+            .args(args)
+            .env("ANTEROOM_ADMIN_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    // The running gateway has no token: the API says how to turn it on.
+    let off = admin_cmd(&["status"], "whatever");
+    assert!(!off.status.success());
+    assert!(stderr(&off).contains("admin.token"), "{}", stderr(&off));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap();
+
+    let (mut child, mut lines) =
+        spawn_run(dir.path(), &format!("[admin]\ntoken = \"t0ken\"\n{room}"), ConfigFrom::Flag);
+    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
+    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    std::fs::write(&cli, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n{room}"))
+        .unwrap();
+    let json = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", stderr(out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(json(&admin_cmd(&["pause", "sale"], "t0ken"))["paused"], true);
+    assert_eq!(json(&admin_cmd(&["resume", "sale"], "t0ken"))["paused"], false);
+    let set = json(&admin_cmd(&["set", "sale", "--rate", "90", "--capacity", "7"], "t0ken"));
+    assert_eq!((set["admit_per_minute"].as_u64(), set["max_active_users"].as_u64()), (Some(90), Some(7)));
+    assert_eq!(json(&admin_cmd(&["status"], "t0ken"))["rooms"][0]["admit_per_minute"], 90);
+    let wrong = admin_cmd(&["status"], "nope");
+    assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap();
+}

@@ -91,6 +91,11 @@ impl Room {
         }
     }
 
+    /// What this instance believes until its next tick reads the store.
+    pub fn note_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
+    }
+
     fn matches_host(&self, host: Option<&str>) -> bool {
         self.hosts.is_empty() || host.is_some_and(|h| self.hosts.iter().any(|mine| *mine == routing::host_name(h)))
     }

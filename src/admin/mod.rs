@@ -1,8 +1,17 @@
-//! The admin listener: liveness, readiness and metrics. Never served on the public port.
+//! The admin listener: liveness, readiness, metrics, and the room controls. Never served
+//! on the public port.
+//!
+//! - [`rooms`]  `/admin/rooms…`: live stats, pause/resume, rate and capacity (bearer token)
+//! - [`client`] the other end, for `anteroom admin` and `anteroom healthcheck`
 
+pub mod client;
+mod rooms;
+
+use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::proxy::Peer;
 use crate::response::{self, full, Body};
+use crate::room::WaitingRoom;
 use crate::server::Handler;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -44,11 +53,14 @@ impl Health {
 pub struct Admin {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    waiting: Arc<WaitingRoom>,
+    /// Bearer token of `/admin/…`; without one the room controls are off.
+    token: Option<Secret>,
 }
 
 impl Admin {
-    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>) -> Self {
-        Self { metrics, health }
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, waiting: Arc<WaitingRoom>, token: Option<Secret>) -> Self {
+        Self { metrics, health, waiting, token }
     }
 
     fn answer(&self, method: &Method, path: &str) -> Response<Body> {
@@ -76,29 +88,9 @@ impl Admin {
 
 impl Handler for Admin {
     async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+        if req.uri().path() == "/admin" || req.uri().path().starts_with("/admin/") {
+            return self.rooms(req).await;
+        }
         self.answer(req.method(), req.uri().path())
-    }
-}
-
-/// Asks a running gateway's admin listener for `/healthz` (blocking, 2 s budget). An
-/// unspecified listen address (`0.0.0.0`) is reached through loopback.
-pub fn probe_health(admin: std::net::SocketAddr) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let mut target = admin;
-    if target.ip().is_unspecified() {
-        target.set_ip(if admin.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
-    }
-    let budget = std::time::Duration::from_secs(2);
-    let mut stream = std::net::TcpStream::connect_timeout(&target, budget).map_err(|e| format!("{target}: {e}"))?;
-    stream.set_read_timeout(Some(budget)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(budget)).map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
-    match answer.lines().next() {
-        Some(status) if status.starts_with("HTTP/1.1 200") => Ok(()),
-        other => Err(format!("{target} answered {:?}", other.unwrap_or(""))),
     }
 }

@@ -1,0 +1,156 @@
+//! `/admin/rooms…`: live stats of each room, pause and resume, and live changes of the
+//! admission rate and capacity. Changes live in the store, so every instance follows them
+//! (at its next tick). All of it requires `Authorization: Bearer <admin.token>`.
+
+use super::Admin;
+use crate::response::{full, Body};
+use crate::room::Room;
+use crate::store::LimitOverrides;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+/// The largest PATCH body read.
+const MAX_BODY: usize = 4096;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    admit_per_minute: Option<u32>,
+    max_active_users: Option<u32>,
+}
+
+impl Admin {
+    pub(super) async fn rooms(&self, req: Request<Incoming>) -> Response<Body> {
+        let Some(token) = &self.token else {
+            return error(StatusCode::FORBIDDEN, "the admin API is off: set admin.token (or ANTEROOM_ADMIN_TOKEN)");
+        };
+        let offered = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if aws_lc_rs::constant_time::verify_slices_are_equal(offered.as_bytes(), token.expose().as_bytes()).is_err() {
+            let mut answer = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+            answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return answer;
+        }
+        let path = req.uri().path().trim_end_matches('/').to_owned();
+        let segments: Vec<&str> = path.split('/').skip(2).collect();
+        let method = req.method().clone();
+        let room = match segments.get(1) {
+            Some(name) => match self.waiting.room_by_name(name) {
+                Some(room) => Some(room),
+                None => return error(StatusCode::NOT_FOUND, "no such room"),
+            },
+            None => None,
+        };
+        match (&method, segments.as_slice(), room) {
+            (&Method::GET, ["rooms"], _) => {
+                let mut all = Vec::new();
+                for room in &self.waiting.rooms {
+                    match self.stats(room).await {
+                        Ok(stats) => all.push(stats),
+                        Err(answer) => return answer,
+                    }
+                }
+                ok(json!({ "rooms": all }))
+            }
+            (&Method::GET, [_, _], Some(room)) => self.stats(room).await.map_or_else(|e| e, ok),
+            (&Method::POST, [_, _, action @ ("pause" | "resume")], Some(room)) => {
+                let paused = *action == "pause";
+                if let Err(e) = self.waiting.store.set_paused(&room.name, paused).await {
+                    return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
+                }
+                room.note_paused(paused);
+                tracing::info!(target: "anteroom::admin", room = %room.name, paused, "room {action}d");
+                self.stats(room).await.map_or_else(|e| e, ok)
+            }
+            (&Method::PATCH, [_, _], Some(room)) => self.patch(room, req).await,
+            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume"], _) => {
+                error(StatusCode::METHOD_NOT_ALLOWED, "see docs/API.md for the admin API")
+            }
+            _ => error(StatusCode::NOT_FOUND, "unknown admin path"),
+        }
+    }
+
+    async fn patch(&self, room: &Room, req: Request<Incoming>) -> Response<Body> {
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+        };
+        let patch: Patch = match serde_json::from_slice(&body) {
+            Ok(patch) => patch,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("expected {{\"admit_per_minute\", \"max_active_users\"}}: {e}"),
+                )
+            }
+        };
+        if patch.admit_per_minute == Some(0) || patch.max_active_users == Some(0) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "admit_per_minute and max_active_users must be at least 1 (pause instead)",
+            );
+        }
+        if patch.admit_per_minute.is_none() && patch.max_active_users.is_none() {
+            return error(StatusCode::BAD_REQUEST, "nothing to change: give admit_per_minute and/or max_active_users");
+        }
+        let limits =
+            LimitOverrides { admit_per_minute: patch.admit_per_minute, max_active_users: patch.max_active_users };
+        if let Err(e) = self.waiting.store.set_limits(&room.name, limits).await {
+            return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
+        }
+        tracing::info!(
+            target: "anteroom::admin",
+            room = %room.name,
+            admit_per_minute = ?patch.admit_per_minute,
+            max_active_users = ?patch.max_active_users,
+            "room limits changed"
+        );
+        self.stats(room).await.map_or_else(|e| e, ok)
+    }
+
+    async fn stats(&self, room: &Room) -> Result<serde_json::Value, Response<Body>> {
+        let stats = self
+            .waiting
+            .store
+            .stats(&room.name, &room.policy)
+            .await
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}")))?;
+        Ok(json!({
+            "room": room.name,
+            "title": room.config.display_title(),
+            "paths": room.config.paths,
+            "paused": stats.paused,
+            "queue_length": stats.queue_length,
+            "active_sessions": stats.active_sessions,
+            "admitted_unclaimed": stats.admitted_unclaimed,
+            "admitted_total": stats.admitted_total,
+            "admit_per_minute": stats.admit_per_minute,
+            "max_active_users": stats.max_active_users,
+            "measured_admissions_per_minute": room.admission_rate().map(|r| (r * 60.0).round()),
+            "opens_at": room.config.opens_at,
+        }))
+    }
+}
+
+fn ok(body: serde_json::Value) -> Response<Body> {
+    respond(StatusCode::OK, body)
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    respond(status, json!({ "error": message }))
+}
+
+fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut answer = Response::new(full(format!("{body}\n")));
+    *answer.status_mut() = status;
+    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    answer
+}
