@@ -58,22 +58,13 @@ async fn pausing_stops_admissions_and_resuming_lets_the_line_move() {
     assert_eq!((status, body["paused"].as_bool()), (200, Some(true)));
 
     let mut buyer = Visitor::json(gw.addr);
-    buyer.get("/tickets/1").await;
-    let queued: serde_json::Value = serde_json::from_slice(&buyer.get("/tickets/1").await.body).unwrap();
+    let queued = buyer.join("/tickets/1").await;
     assert_eq!((queued["state"].as_str(), queued["position"].as_u64()), (Some("paused"), Some(1)));
     tokio::time::sleep(Duration::from_millis(600)).await; // ticks come and go: nobody is let in
     assert_eq!(buyer.status("sale").await["state"], "paused");
 
     admin(&gw, "POST", "/admin/rooms/sale/resume", Some(TOKEN), "").await;
-    let mut state = String::new();
-    for _ in 0..50 {
-        state = buyer.status("sale").await["state"].as_str().unwrap().to_owned();
-        if state == "admitted" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "admitted");
+    buyer.wait_until_admitted("sale", Duration::from_secs(5)).await;
 }
 
 #[tokio::test]
@@ -82,23 +73,14 @@ async fn capacity_and_rate_change_live() {
     let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
     assert_eq!(Visitor::new(gw.addr).get("/tickets/1").await.body_text(), "hello");
     let mut second = Visitor::json(gw.addr);
-    second.get("/tickets/1").await;
-    assert_eq!(second.get("/tickets/1").await.header("x-anteroom-state"), Some("waiting"), "capacity 1 is taken");
+    assert_eq!(second.join("/tickets/1").await["state"], "waiting", "capacity 1 is taken");
 
     let (status, body) =
         admin(&gw, "PATCH", "/admin/rooms/sale", Some(TOKEN), r#"{"max_active_users": 2, "admit_per_minute": 120}"#)
             .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["max_active_users"].as_u64(), body["admit_per_minute"].as_u64()), (Some(2), Some(120)));
-    let mut state = String::new();
-    for _ in 0..50 {
-        state = second.status("sale").await["state"].as_str().unwrap().to_owned();
-        if state == "admitted" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "admitted", "the second place opened");
+    second.wait_until_admitted("sale", Duration::from_secs(5)).await; // the second place opened
 }
 
 #[tokio::test]

@@ -45,21 +45,20 @@ async fn wait_for_turn(v: &mut Visitor, started: Instant) -> (Duration, Vec<u64>
     }
 }
 
-/// Takes a place: the first request brings the queue cookie, the second the place.
-/// A visitor let in (forwarded to the shop) reads as `{"state": "admitted"}`.
 async fn join(v: &mut Visitor) -> serde_json::Value {
-    for _ in 0..2 {
-        let answer = v.get("/tickets/1").await;
-        if answer.header("x-anteroom-state").is_none() {
-            assert_eq!(answer.body_text(), "hello");
-            return serde_json::json!({ "state": "admitted" });
-        }
-        if v.cookie("anteroom_q_sale").is_some() && answer.body_text().contains("\"position\":null") {
-            continue;
-        }
-        return serde_json::from_slice(&answer.body).unwrap();
+    v.join("/tickets/1").await
+}
+
+/// One visitor let in (the room is busy from then on), then `n` in line behind them.
+async fn busy_line(gw: &Gateway, n: usize) -> Vec<Visitor> {
+    join(&mut Visitor::json(gw.addr)).await;
+    let mut line = Vec::new();
+    for _ in 0..n {
+        let mut v = Visitor::json(gw.addr);
+        join(&mut v).await;
+        line.push(v);
     }
-    panic!("no place after two requests");
+    line
 }
 
 fn assert_positions_never_rise(positions: &[u64], who: usize) {
@@ -288,13 +287,7 @@ async fn after_a_redis_restart_with_persistence_nobody_loses_their_place() {
     let mut redis = RedisServer::start_persistent();
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 1")).await;
-    join(&mut Visitor::json(gw.addr)).await; // admitted: the room is busy from now on
-    let mut line = Vec::new();
-    for _ in 0..4 {
-        let mut v = Visitor::json(gw.addr);
-        join(&mut v).await;
-        line.push(v);
-    }
+    let mut line = busy_line(&gw, 4).await;
     redis.kill();
     redis.restart();
     for (i, v) in line.iter_mut().enumerate() {
@@ -313,13 +306,7 @@ async fn after_a_redis_wipe_the_signed_queue_cookie_restores_each_place() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 1")).await;
-    join(&mut Visitor::json(gw.addr)).await;
-    let mut line = Vec::new();
-    for _ in 0..4 {
-        let mut v = Visitor::json(gw.addr);
-        join(&mut v).await;
-        line.push(v);
-    }
+    let mut line = busy_line(&gw, 4).await;
     redis.flushall();
     join(&mut Visitor::json(gw.addr)).await; // admitted: the room is busy again
     let mut newcomer = Visitor::json(gw.addr);

@@ -137,9 +137,7 @@ async fn ten_tabs_hold_one_place() {
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
     take_the_only_slot(&gw).await;
-    let mut ahead = Visitor::json(gw.addr);
-    ahead.get("/tickets/1").await;
-    ahead.get("/tickets/1").await;
+    Visitor::json(gw.addr).join("/tickets/1").await;
     let mut tabs = Visitor::json(gw.addr);
     tabs.get("/tickets/1").await; // the cookie
     for _ in 0..10 {
@@ -273,8 +271,7 @@ async fn the_origin_ends_a_session_with_a_revoke_command() {
     let mut buyer = take_the_only_slot(&gw).await;
     let token = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
     let mut next = Visitor::json(gw.addr);
-    next.get("/tickets/1").await;
-    assert_eq!(next.get("/tickets/1").await.header("x-anteroom-state"), Some("waiting"), "the house is full");
+    assert_eq!(next.join("/tickets/1").await["state"], "waiting", "the house is full");
 
     let answer = buyer.get("/tickets/revoke").await;
     assert_eq!(answer.body_text(), "thank you for your order");
@@ -290,15 +287,7 @@ async fn the_origin_ends_a_session_with_a_revoke_command() {
     );
     assert_eq!(metric(&gw.metrics().await, "anteroom_tokens_rejected_total{room=\"sale\",reason=\"revoked\"}"), 1);
 
-    // The freed place goes to the next in line.
-    let status = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let s: serde_json::Value = serde_json::from_slice(&next.get("/_anteroom/status?room=sale").await.body).unwrap();
-        if s["state"] != "waiting" {
-            break s;
-        }
-    };
-    assert_eq!(status["state"], "admitted");
+    next.wait_until_admitted("sale", Duration::from_secs(5)).await; // the freed place goes to the next in line
 }
 
 #[tokio::test]
@@ -307,10 +296,9 @@ async fn leaving_gives_the_place_up() {
     let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
     take_the_only_slot(&gw).await;
     let mut first = Visitor::json(gw.addr);
-    first.get("/tickets/1").await;
-    first.get("/tickets/1").await;
+    first.join("/tickets/1").await;
     let mut second = Visitor::json(gw.addr);
-    second.get("/tickets/1").await;
+    second.get("/tickets/1").await; // the cookie; the status call takes the place
     assert_eq!(second.status("sale").await["position"].as_u64(), Some(2));
     let left = first.post("/_anteroom/leave?room=sale").await;
     assert_eq!(left.status.as_u16(), 200);

@@ -48,6 +48,35 @@ impl Visitor {
             .unwrap_or_else(|e| panic!("status is not JSON ({e}): {}", answer.body_text()))
     }
 
+    /// Takes a place in the room protecting `path`: the first request brings the queue
+    /// cookie, the second (with it) the place. A visitor let in (forwarded to the shop)
+    /// reads as `{"state": "admitted"}`; otherwise the status object.
+    pub async fn join(&mut self, path: &str) -> serde_json::Value {
+        let json = std::mem::replace(&mut self.json, true);
+        let mut answer = self.get(path).await;
+        if answer.header("x-anteroom-state").is_some() {
+            answer = self.get(path).await;
+        }
+        self.json = json;
+        if answer.header("x-anteroom-state").is_none() {
+            return serde_json::json!({ "state": "admitted", "body": answer.body_text() });
+        }
+        serde_json::from_slice(&answer.body).expect("status JSON")
+    }
+
+    /// Polls the room's status (every 100 ms) until the visitor is admitted.
+    pub async fn wait_until_admitted(&mut self, room: &str, within: std::time::Duration) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let status = self.status(room).await;
+            if status["state"] == "admitted" {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "not admitted within {within:?}: {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
