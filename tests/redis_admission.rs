@@ -348,8 +348,23 @@ async fn after_a_redis_wipe_the_signed_queue_cookie_restores_each_place() {
     for v in line.iter_mut().rev() {
         v.status("sale").await;
     }
-    for (i, v) in line.iter_mut().enumerate() {
-        assert_eq!(v.status("sale").await["position"].as_u64(), Some(i as u64 + 1));
-    }
-    assert_eq!(newcomer.status("sale").await["position"].as_u64(), Some(5));
+    let visitor_of = |v: &Visitor| v.cookie("anteroom_q_sale").unwrap().split('.').nth(1).unwrap().to_owned();
+    let mut expected: Vec<String> = line.iter().map(visitor_of).collect();
+    expected.push(visitor_of(&newcomer));
+    let order: Vec<String> =
+        redis.cli(&["ZRANGE", "anteroom:{sale}:waiting", "0", "-1"]).lines().map(str::to_owned).collect();
+    assert_eq!(order, expected, "the original order, the newcomer behind it");
+    // Positions shown never go up: the first back (the fourth) saw 1 and keeps it, the
+    // others see theirs, and the newcomer, now fifth in the store, keeps seeing 1 until
+    // the people ahead have gone in.
+    let shown: Vec<Option<u64>> = {
+        let mut shown = Vec::new();
+        for v in line.iter_mut() {
+            shown.push(v.status("sale").await["position"].as_u64());
+        }
+        shown
+    };
+    assert_eq!(shown, [Some(1), Some(1), Some(1), Some(1)]);
+    let newcomer_now = newcomer.status("sale").await;
+    assert_eq!((newcomer_now["position"].as_u64(), newcomer_now["queue_length"].as_u64()), (Some(1), Some(5)));
 }

@@ -87,7 +87,7 @@ impl WaitingRoom {
         // A status call without a queue cookie only looks: it hands out the cookie (the
         // place is taken on the next call that brings it back) and writes nothing.
         if call == Call::Status && ticket.is_none() {
-            let ticket = cookies::QueueTicket { visitor: cookies::new_visitor_id(), epoch: 0, seq: 0 };
+            let ticket = cookies::QueueTicket::new_visitor();
             set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
             let quiet = room.admission_rate().is_some() && self.room_metrics(room).queue_length.load(Relaxed) == 0;
             let state = if room.admission_rate().is_none() {

@@ -88,6 +88,14 @@ pub struct QueueTicket {
     /// Store epoch and join sequence of the visitor's place (0 until they hold one).
     pub epoch: u64,
     pub seq: u64,
+    /// The last position shown for this place (0: none yet), so that it never goes up.
+    pub shown: u64,
+}
+
+impl QueueTicket {
+    pub fn new_visitor() -> Self {
+        Self { visitor: new_visitor_id(), epoch: 0, seq: 0, shown: 0 }
+    }
 }
 
 /// Signs and checks queue cookies with secrets derived from the token keys.
@@ -108,10 +116,10 @@ impl QueueCookieSigner {
         URL_SAFE_NO_PAD.encode(&context.sign().as_ref()[..16])
     }
 
-    /// `v1.{visitor}.{epoch}.{seq}.{mac}`; the room is inside the MAC, so a cookie of one
-    /// room is worthless in another.
+    /// `v1.{visitor}.{epoch}.{seq}.{shown}.{mac}`; the room is inside the MAC, so a cookie
+    /// of one room is worthless in another.
     pub fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
-        let body = format!("v1.{}.{}.{}", ticket.visitor, ticket.epoch, ticket.seq);
+        let body = format!("v1.{}.{}.{}.{}", ticket.visitor, ticket.epoch, ticket.seq, ticket.shown);
         let mac = self.keys.first().map(|k| Self::mac(k, room, &body)).unwrap_or_default();
         format!("{body}.{mac}")
     }
@@ -133,9 +141,10 @@ impl QueueCookieSigner {
         let visitor = parts.next()?;
         let epoch = parts.next()?.parse().ok()?;
         let seq = parts.next()?.parse().ok()?;
+        let shown = parts.next()?.parse().ok()?;
         let well_formed =
             visitor.len() == 22 && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (well_formed && parts.next().is_none()).then(|| QueueTicket { visitor: visitor.to_owned(), epoch, seq })
+        (well_formed && parts.next().is_none()).then(|| QueueTicket { visitor: visitor.to_owned(), epoch, seq, shown })
     }
 }
 
@@ -170,7 +179,7 @@ mod tests {
     #[test]
     fn a_queue_cookie_round_trips_and_resists_tampering() {
         let signer = QueueCookieSigner::new(&[[7; 32]]);
-        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234 };
+        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234, shown: 17 };
         let value = signer.encode("sale", &ticket);
         assert_eq!(signer.decode("sale", &value), Some(ticket.clone()));
         assert_eq!(signer.decode("vip", &value), None, "bound to its room");

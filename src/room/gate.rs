@@ -149,11 +149,11 @@ impl WaitingRoom {
         set_cookies: &mut Vec<HeaderValue>,
     ) -> Result<(QueueTicket, Standing), ()> {
         let had_cookie = ticket.is_some();
-        let mut ticket = ticket.unwrap_or_else(|| QueueTicket { visitor: cookies::new_visitor_id(), epoch: 0, seq: 0 });
+        let mut ticket = ticket.unwrap_or_else(QueueTicket::new_visitor);
         let restore = (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq });
         let visit =
             Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: join && had_cookie };
-        let standing = match self.store.visit(&room.name, &visit, &room.policy).await {
+        let mut standing = match self.store.visit(&room.name, &visit, &room.policy).await {
             Ok(standing) => standing,
             Err(e) => {
                 self.store_failed(&e);
@@ -167,7 +167,17 @@ impl WaitingRoom {
                 return Err(());
             }
         };
+        let same_place = standing.seq > 0 && standing.seq == ticket.seq;
         let placed = standing.seq > 0 && (standing.seq, standing.epoch) != (ticket.seq, ticket.epoch);
+        // Positions shown never go up for one place. (They can only rise when visitors
+        // ahead are restored after a store wipe; the shown one then waits for reality.)
+        let mut shown_changed = false;
+        if let Some(position) = standing.position {
+            let shown = if same_place && ticket.shown > 0 { position.min(ticket.shown) } else { position };
+            standing.position = Some(shown);
+            shown_changed = shown != ticket.shown;
+            ticket.shown = shown;
+        }
         if placed {
             self.room_metrics(room).joins.fetch_add(1, Relaxed);
             ticket.seq = standing.seq;
@@ -176,7 +186,7 @@ impl WaitingRoom {
         if standing.immediate {
             self.room_metrics(room).admitted.fetch_add(1, Relaxed);
         }
-        if placed || !had_cookie {
+        if placed || !had_cookie || shown_changed {
             set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
         }
         Ok((ticket, standing))
