@@ -378,3 +378,25 @@ fn base64_url(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn a_forged_queue_cookie_buys_no_better_place() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    Visitor::json(gw.addr).join("/tickets/1").await;
+    let mut cheat = Visitor::json(gw.addr);
+    assert_eq!(cheat.join("/tickets/1").await["position"].as_u64(), Some(2));
+    // Claim an earlier sequence: v1.{visitor}.{epoch}.{seq}.{shown}.{mac}
+    let cookie = cheat.cookie("anteroom_q_sale").unwrap().to_owned();
+    let mut parts: Vec<&str> = cookie.split('.').collect();
+    parts[3] = "1";
+    let forged = parts.join(".");
+    cheat.cookies.insert("anteroom_q_sale".into(), forged.clone());
+    let answer: serde_json::Value = serde_json::from_slice(&cheat.get("/tickets/1").await.body).unwrap();
+    assert_eq!(answer["position"], serde_json::Value::Null, "a forged cookie is no cookie: no place at all");
+    assert_ne!(cheat.cookie("anteroom_q_sale"), Some(forged.as_str()), "a fresh cookie replaces it");
+    let status = cheat.status("sale").await;
+    assert_eq!(status["position"].as_u64(), Some(3), "back of the line, never ahead");
+    assert_eq!(origin.count(), 1, "only the first visitor ever reached the shop");
+}
