@@ -87,7 +87,7 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
     }
     let tokens = config.tokens.load()?;
     let store = Arc::new(open_store(&config)?);
-    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone(), health.clone()));
+    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone(), health.clone())?);
     let tickers = waiting.spawn_tickers();
     let gateway = Arc::new(Gateway::new(
         proxy,

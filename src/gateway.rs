@@ -105,6 +105,9 @@ impl Gateway {
     ) -> (Response<Body>, Decision) {
         let path = req.uri().path();
         if path.starts_with(RESERVED_PREFIX) {
+            if let Some(asset) = crate::room::page::assets::serve(path, req.headers()) {
+                return (asset, Decision::Reserved);
+            }
             let api = self.waiting.api(req.method(), path, req.uri(), req.headers(), peer.tls).await;
             return (api.unwrap_or_else(|| self.reserved(path)), Decision::Reserved);
         }

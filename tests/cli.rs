@@ -342,3 +342,22 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_broken_room_template_stops_the_start_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("sale.html");
+    std::fs::write(&template, "<h1>{{ title }}</h1>\n<p>{% if position %}{{ position }}</p>\n").unwrap();
+    let text = format!(
+        "[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/t\"]\ntemplate = \"{}\"\n",
+        template.display()
+    );
+    let out = check_config(&text, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("rooms[sale].template: {}: line", template.display())), "{err}");
+
+    std::fs::write(&template, "<h1>{{ title }}</h1><p>{{ position }}</p>{{ scripts|safe }}\n").unwrap();
+    let out = check_config(&text, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -98,7 +98,7 @@ async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() 
     assert!(page.header("content-type").unwrap().starts_with("text/html"));
     let html = page.body_text();
     assert!(html.contains("The Big Show") && html.contains("You are in line"), "{html}");
-    assert!(html.contains(r#"data-return-to="/tickets/7?seat=A12""#));
+    assert!(html.contains(r#"data-anteroom-return-to="/tickets/7?seat=A12""#));
     assert!(buyer.cookie("anteroom_q_sale").is_some());
     let before = origin.count();
 
@@ -399,4 +399,78 @@ async fn a_forged_queue_cookie_buys_no_better_place() {
     let status = cheat.status("sale").await;
     assert_eq!(status["position"].as_u64(), Some(3), "back of the line, never ahead");
     assert_eq!(origin.count(), 1, "only the first visitor ever reached the shop");
+}
+
+#[tokio::test]
+async fn the_page_speaks_the_visitors_language_and_loads_nothing_from_elsewhere() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let page = |accept: &'static str, path: &'static str| {
+        let addr = gw.addr;
+        async move {
+            let req = http::Request::get(path)
+                .header("host", "shop.example")
+                .header("accept-language", accept)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            support::client::send(addr, req).await
+        }
+    };
+    let german = page("de-DE,de;q=0.9,en;q=0.5", "/tickets/1").await.body_text();
+    assert!(german.contains(r#"<html lang="de">"#) && german.contains("Sie sind in der Warteschlange"), "{german}");
+    let english = page("de-DE", "/tickets/1?lang=en").await.body_text();
+    assert!(english.contains(r#"<html lang="en">"#) && english.contains("You are in line"));
+    let fallback = page("fr-FR", "/tickets/1").await.body_text();
+    assert!(fallback.contains(r#"<html lang="en">"#));
+
+    // Everything the page loads is ours, versioned, and cacheable.
+    let mut weight = english.len();
+    for asset in ["queue.css", "queue.js"] {
+        let marker = format!("/_anteroom/assets/{asset}?v=");
+        let start = english.find(&marker).unwrap_or_else(|| panic!("{asset} is linked"));
+        let url: String = english[start..].chars().take_while(|c| *c != '"').collect();
+        let answer = Visitor::new(gw.addr).get(&url).await;
+        assert_eq!(answer.status.as_u16(), 200);
+        assert_eq!(answer.header("cache-control"), Some("public, max-age=31536000, immutable"));
+        let etag = answer.header("etag").unwrap().to_owned();
+        let req = http::Request::get(&url)
+            .header("host", "shop.example")
+            .header("if-none-match", &etag)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        assert_eq!(support::client::send(gw.addr, req).await.status.as_u16(), 304);
+        weight += answer.body.len();
+        let text = answer.body_text();
+        assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("//cdn"), "{asset}");
+    }
+    for external in ["http://", "https://", "src=\"//", "href=\"//"] {
+        assert!(!english.contains(external), "the page refers to another host: {external}");
+    }
+    assert!(weight < 50 * 1024, "page weight {weight} bytes");
+    assert_eq!(origin.count(), 1, "assets and pages never touch the shop");
+}
+
+#[tokio::test]
+async fn a_room_can_have_its_own_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("sale.html");
+    std::fs::write(
+        &template,
+        "<!doctype html><html lang=\"{{ lang }}\"><head>{{ head|safe }}</head><body><main {{ hooks|safe }}>\
+         <h1>Welcome to {{ title }}</h1><p>Place <b data-anteroom=\"position\">{{ position }}</b> of {{ queue_length }}, \
+         {{ eta_text }}</p><p>{{ t.calm }}</p></main>{{ scripts|safe }}</body></html>",
+    )
+    .unwrap();
+    let origin = Origin::start().await;
+    let config = room(&format!("admit_per_minute = 1\ntemplate = \"{}\"", template.display()));
+    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    take_the_only_slot(&gw).await;
+    let mut buyer = Visitor::new(gw.addr);
+    buyer.get("/tickets/1").await;
+    let html = buyer.get("/tickets/1?lang=de").await.body_text();
+    assert!(html.contains("Welcome to The Big Show"), "{html}");
+    assert!(html.contains("Place <b data-anteroom=\"position\">1</b> of 1"), "{html}");
+    assert!(html.contains("Ihr Platz bleibt erhalten"), "the texts follow the language");
+    assert!(html.contains("/_anteroom/assets/queue.js?v="), "the updater script comes with `scripts`");
 }

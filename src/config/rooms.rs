@@ -247,7 +247,14 @@ pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
             check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
         }
         if let Some(template) = &room.template {
-            check(template.is_file(), format!("{at}.template: {} is not a readable file", template.display()));
+            match std::fs::read_to_string(template) {
+                Ok(text) => {
+                    if let Err(e) = crate::room::page::check_template(&template.display().to_string(), &text) {
+                        check(false, format!("{at}.template: {}: {e}", template.display()));
+                    }
+                }
+                Err(e) => check(false, format!("{at}.template: cannot read {}: {e}", template.display())),
+            }
         }
     }
 }

@@ -90,11 +90,13 @@ pub struct QueueTicket {
     pub seq: u64,
     /// The last position shown for this place (0: none yet), so that it never goes up.
     pub shown: u64,
+    /// The first position shown for this place (0: none yet): the progress bar's start.
+    pub first: u64,
 }
 
 impl QueueTicket {
     pub fn new_visitor() -> Self {
-        Self { visitor: new_visitor_id(), epoch: 0, seq: 0, shown: 0 }
+        Self { visitor: new_visitor_id(), epoch: 0, seq: 0, shown: 0, first: 0 }
     }
 }
 
@@ -116,10 +118,11 @@ impl QueueCookieSigner {
         URL_SAFE_NO_PAD.encode(&context.sign().as_ref()[..16])
     }
 
-    /// `v1.{visitor}.{epoch}.{seq}.{shown}.{mac}`; the room is inside the MAC, so a cookie
-    /// of one room is worthless in another.
+    /// `v1.{visitor}.{epoch}.{seq}.{shown}.{first}.{mac}`; the room is inside the MAC, so a
+    /// cookie of one room is worthless in another.
     pub fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
-        let body = format!("v1.{}.{}.{}.{}", ticket.visitor, ticket.epoch, ticket.seq, ticket.shown);
+        let t = ticket;
+        let body = format!("v1.{}.{}.{}.{}.{}", t.visitor, t.epoch, t.seq, t.shown, t.first);
         let mac = self.keys.first().map(|k| Self::mac(k, room, &body)).unwrap_or_default();
         format!("{body}.{mac}")
     }
@@ -142,9 +145,16 @@ impl QueueCookieSigner {
         let epoch = parts.next()?.parse().ok()?;
         let seq = parts.next()?.parse().ok()?;
         let shown = parts.next()?.parse().ok()?;
+        let first = parts.next()?.parse().ok()?;
         let well_formed =
             visitor.len() == 22 && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (well_formed && parts.next().is_none()).then(|| QueueTicket { visitor: visitor.to_owned(), epoch, seq, shown })
+        (well_formed && parts.next().is_none()).then(|| QueueTicket {
+            visitor: visitor.to_owned(),
+            epoch,
+            seq,
+            shown,
+            first,
+        })
     }
 }
 
@@ -179,7 +189,7 @@ mod tests {
     #[test]
     fn a_queue_cookie_round_trips_and_resists_tampering() {
         let signer = QueueCookieSigner::new(&[[7; 32]]);
-        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234, shown: 17 };
+        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234, shown: 17, first: 40 };
         let value = signer.encode("sale", &ticket);
         assert_eq!(signer.decode("sale", &value), Some(ticket.clone()));
         assert_eq!(signer.decode("vip", &value), None, "bound to its room");

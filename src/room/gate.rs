@@ -4,8 +4,9 @@
 
 use super::cache::Cached;
 use super::cookies::{self, QueueTicket};
+use super::page::PageInput;
 use super::status::{self, StatusBody};
-use super::{jitter, page, random_u64, unix_secs, Room, WaitingRoom};
+use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::response::{full, Body};
 use crate::store::{QueueState, Restore, Standing, Visit};
@@ -30,6 +31,25 @@ pub enum Gate {
     Forward { session: Option<Session>, set_cookies: Vec<HeaderValue>, admitted_now: bool },
     /// Answered here: the queue page or status object.
     Queued(Response<Body>),
+}
+
+/// How to answer a queued request: JSON or the page, and in which language.
+pub(super) struct Answer<'a> {
+    json: bool,
+    lang_query: Option<String>,
+    accept_language: Option<&'a str>,
+    first_position: Option<u64>,
+}
+
+impl<'a> Answer<'a> {
+    fn new(uri: &Uri, headers: &'a HeaderMap, first_position: Option<u64>) -> Self {
+        Self {
+            json: wants_json(headers),
+            lang_query: status::query_param(uri.query(), "lang"),
+            accept_language: headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+            first_position,
+        }
+    }
 }
 
 /// How the caller wants the status: the page, or JSON (apps, the page's own polling).
@@ -62,16 +82,17 @@ impl WaitingRoom {
                 let session = self.admit(room, &ticket.visitor, secure, &mut set_cookies);
                 Gate::Forward { session: Some(session), set_cookies, admitted_now: true }
             }
-            Ok((_, standing)) => {
+            Ok((ticket, standing)) => {
                 let body = self.status_body(room, Some(&standing), None, return_to);
-                Gate::Queued(self.queued(room, body, wants_json(headers), set_cookies))
+                let first = (ticket.first > 0).then_some(ticket.first);
+                Gate::Queued(self.queued(room, body, Answer::new(uri, headers, first), set_cookies))
             }
             Err(()) if self.on_failure == OnFailure::Open => {
                 Gate::Forward { session: None, set_cookies, admitted_now: false }
             }
             Err(()) => {
                 let body = self.status_body(room, None, Some("paused"), return_to);
-                Gate::Queued(self.queued(room, body, wants_json(headers), set_cookies))
+                Gate::Queued(self.queued(room, body, Answer::new(uri, headers, None), set_cookies))
             }
         }
     }
@@ -177,6 +198,11 @@ impl WaitingRoom {
             standing.position = Some(shown);
             shown_changed = shown != ticket.shown;
             ticket.shown = shown;
+            // A new place starts the progress bar anew; a pending admission (no sequence)
+            // keeps the place's start.
+            if (standing.seq > 0 && !same_place) || ticket.first == 0 {
+                ticket.first = shown;
+            }
         }
         if placed {
             self.room_metrics(room).joins.fetch_add(1, Relaxed);
@@ -250,13 +276,15 @@ impl WaitingRoom {
         &self,
         room: &Room,
         body: StatusBody,
-        json: bool,
+        answer: Answer<'_>,
         set_cookies: Vec<HeaderValue>,
     ) -> Response<Body> {
-        let (content, content_type) = if json {
+        let (content, content_type) = if answer.json {
             (serde_json::to_string(&body).unwrap_or_default(), "application/json")
         } else {
-            (page::render(room.config.display_title(), &body), "text/html; charset=utf-8")
+            let lang = self.pages.catalog().choose(answer.lang_query.as_deref(), answer.accept_language);
+            let input = PageInput { title: room.config.display_title(), lang, first_position: answer.first_position };
+            (self.pages.render(room.index, &body, &input), "text/html; charset=utf-8")
         };
         let mut response = Response::new(full(content));
         *response.status_mut() = StatusCode::from_u16(room.config.queueing_status).unwrap_or(StatusCode::OK);

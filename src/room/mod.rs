@@ -20,12 +20,13 @@ pub mod status;
 pub mod ticker;
 
 use crate::admin::Health;
-use crate::config::{BypassRule, Config, OnFailure, RoomConfig};
+use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
 use crate::store::{Policy, Store};
 use crate::token::TokenKeys;
 use cache::VerifiedTokens;
 use cookies::QueueCookieSigner;
+use page::Pages;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -108,6 +109,7 @@ pub struct WaitingRoom {
     pub tokens: TokenKeys,
     signer: QueueCookieSigner,
     cache: VerifiedTokens,
+    pages: Pages,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     on_failure: OnFailure,
@@ -121,9 +123,10 @@ impl WaitingRoom {
         tokens: TokenKeys,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, ConfigErrors> {
+        Ok(Self {
             rooms: config.rooms.iter().enumerate().map(|(i, r)| Room::new(i, r)).collect(),
+            pages: Pages::new(&config.rooms).map_err(ConfigErrors)?,
             store,
             signer: QueueCookieSigner::new(tokens.cookie_secrets()),
             tokens,
@@ -132,7 +135,7 @@ impl WaitingRoom {
             health,
             on_failure: config.store.on_failure,
             secure_cookies: config.tokens.secure_cookies,
-        }
+        })
     }
 
     /// The room protecting this path (and host): the most specific prefix wins.

@@ -40,6 +40,18 @@ pub fn eta_seconds(position: Option<u64>, rate_per_second: Option<f64>) -> Optio
     (rate > 0.0).then(|| (position as f64 / rate).ceil() as u64)
 }
 
+/// The estimate as a range of whole minutes, ±20 %: `(0, 0)` under a minute. The page's
+/// script (`assets/queue.js`) applies the same rule to its updates.
+pub fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> {
+    let seconds = eta_seconds?;
+    if seconds < 60 {
+        return Some((0, 0));
+    }
+    let low = (seconds * 8 / 600).max(1);
+    let high = (seconds * 12).div_ceil(600).max(low + 1);
+    Some((low, high))
+}
+
 /// Where to send the visitor when admitted: only a same-site relative path. Anything else
 /// (`//evil.example`, `/\evil`, `https:evil`, control characters, spaces) falls back to
 /// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts.
@@ -114,6 +126,15 @@ mod tests {
         assert_eq!(eta_seconds(Some(1), Some(0.5)), Some(2));
         assert_eq!(eta_seconds(None, Some(10.0)), None);
         assert_eq!(eta_seconds(Some(5), Some(0.0)), None);
+    }
+
+    #[test]
+    fn the_estimate_is_shown_as_an_honest_range() {
+        assert_eq!(eta_minutes_range(None), None);
+        assert_eq!(eta_minutes_range(Some(30)), Some((0, 0)));
+        assert_eq!(eta_minutes_range(Some(300)), Some((4, 6)));
+        assert_eq!(eta_minutes_range(Some(60)), Some((1, 2)));
+        assert_eq!(eta_minutes_range(Some(3_600)), Some((48, 72)));
     }
 
     #[test]

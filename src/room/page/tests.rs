@@ -1,0 +1,78 @@
+use super::*;
+
+fn status(state: &'static str, position: Option<u64>) -> StatusBody {
+    StatusBody {
+        room: "sale".into(),
+        state,
+        position,
+        queue_length: 230,
+        eta_seconds: Some(300),
+        poll_after_ms: 4_000,
+        opens_at: None,
+        return_to: "/tickets?a=1&b=\"<x>".into(),
+    }
+}
+
+fn input(lang: &str) -> PageInput<'_> {
+    PageInput { title: "Big <Show>", lang, first_position: Some(41) }
+}
+
+#[test]
+fn the_page_shows_place_people_ahead_estimate_and_progress() {
+    let pages = Pages::new(&[]).unwrap();
+    let html = pages.render(0, &status("waiting", Some(17)), &input("en"));
+    assert!(html.contains(r#"<html lang="en">"#));
+    assert!(html.contains("Big &lt;Show&gt;"), "titles are escaped");
+    assert!(html.contains(">17</p>"));
+    assert!(html.contains("16 people are ahead of you."));
+    assert!(html.contains("230 people are waiting."));
+    assert!(html.contains("about 4–6 minutes"));
+    assert!(html.contains(r#"aria-valuenow="60""#), "from 41st to 17th: 60 %");
+    assert!(html.contains(r#"data-anteroom-return-to="/tickets?a=1&amp;b=&quot;&lt;x&gt;""#));
+    assert!(html.contains(r#"<meta http-equiv="refresh" content="4">"#));
+    assert!(html.contains("aria-live=\"polite\""));
+    assert!(!html.contains("http://") && !html.contains("https://"), "no external hosts");
+}
+
+#[test]
+fn every_state_has_its_own_words_in_each_language() {
+    let pages = Pages::new(&[]).unwrap();
+    for (lang, expected) in [
+        ("en", ["You are in line", "The sale opens soon", "The line is paused", "The sale is closed"]),
+        (
+            "de",
+            ["Sie sind in der Warteschlange", "Der Verkauf beginnt bald", "kurz angehalten", "Der Verkauf ist beendet"],
+        ),
+    ] {
+        for (state, words) in ["waiting", "scheduled", "paused", "closed"].into_iter().zip(expected) {
+            let html = pages.render(0, &status(state, Some(3)), &input(lang));
+            assert!(html.contains(words), "{lang} {state}: {words}");
+        }
+    }
+}
+
+#[test]
+fn texts_inside_the_script_cannot_close_it() {
+    let pages = Pages::new(&[]).unwrap();
+    let html = pages.render(0, &status("waiting", Some(1)), &input("en"));
+    let json_start = html.find(r#"id="anteroom-texts">"#).unwrap();
+    let json_end = html[json_start..].find("</script>").unwrap();
+    assert!(!html[json_start + 20..json_start + json_end].contains('<'));
+}
+
+#[test]
+fn a_broken_room_template_is_named_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sale.html");
+    std::fs::write(&path, "<p>fine</p>\n<p>{{ position </p>\n").unwrap();
+    let problem = check_template("sale.html", &std::fs::read_to_string(&path).unwrap()).unwrap_err();
+    assert!(problem.starts_with("line 2:"), "{problem}");
+}
+
+#[test]
+fn the_page_and_its_assets_stay_light() {
+    let pages = Pages::new(&[]).unwrap();
+    let html = pages.render(0, &status("waiting", Some(1_234_567)), &input("de"));
+    let total = html.len() + assets::total_bytes();
+    assert!(total < 50 * 1024, "page weight {total} bytes");
+}
