@@ -56,6 +56,9 @@ enum Command {
         /// Where the demo admin listener (metrics) listens.
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
+        /// Simulated buyers arriving in the first 20 s, so the line moves.
+        #[arg(long, default_value_t = 0)]
+        crowd: usize,
     },
 }
 
@@ -196,9 +199,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{key}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen, admin } => {
+        Command::Demo { listen, admin, crowd } => {
             anteroom::telemetry::init(anteroom::config::LogFormat::Text);
-            runtime()?.block_on(anteroom::demo::run(listen, admin, shutdown_signal()))?;
+            runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -361,3 +361,55 @@ fn a_broken_room_template_stops_the_start_naming_the_file_and_line() {
     let out = check_config(&text, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn the_demo_crowd_makes_a_line_that_moves() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--crowd", "40"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let url = lines
+        .by_ref()
+        .find_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
+        .expect("the demo prints the URL to open");
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let status = |cookie: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let request = format!(
+            "GET /_anteroom/status?room=show HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        );
+        std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+        answer
+    };
+    // Let the crowd arrive, then join as a person would.
+    std::thread::sleep(Duration::from_secs(8));
+    let first = status("");
+    let cookie = first
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a queue cookie")
+        .to_owned();
+    let position = |answer: &str| -> Option<u64> {
+        let body = answer.split("\r\n\r\n").nth(1)?;
+        serde_json::from_str::<serde_json::Value>(body).ok()?["position"].as_u64()
+    };
+    let joined = position(&status(&cookie)).expect("a place behind the crowd");
+    assert!(joined > 3, "the crowd should be ahead: position {joined}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut now = joined;
+    while now >= joined {
+        assert!(Instant::now() < deadline, "the line did not move from {joined}");
+        std::thread::sleep(Duration::from_secs(1));
+        now = position(&status(&cookie)).unwrap_or(0);
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -1,5 +1,8 @@
 //! `anteroom demo`: the gateway in front of a built-in sample ticket shop, on localhost,
-//! so a newcomer sees anteroom work with nothing of their own.
+//! so a newcomer sees anteroom work with nothing of their own; `--crowd N` adds simulated
+//! buyers ([`crowd`]) so the line moves.
+
+pub mod crowd;
 
 use crate::app::{serve, AppError, Listeners};
 use crate::config::Config;
@@ -104,14 +107,19 @@ pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config
          [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n\
          [store]\nbackend = \"memory\"\n\
          [[rooms]]\nname = \"show\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
-         admit_per_minute = 12\nmax_active_users = 3\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
+         admit_per_minute = 20\nmax_active_users = 3\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
     );
     // The text above is fixed apart from addresses, which are always valid here.
     Config::from_toml(&text, []).unwrap_or_else(|e| panic!("demo config is invalid: {e}"))
 }
 
 /// Runs the demo until `shutdown` resolves.
-pub async fn run(listen: SocketAddr, admin: SocketAddr, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn run(
+    listen: SocketAddr,
+    admin: SocketAddr,
+    crowd: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let shop = start_shop().await.map_err(|source| AppError::Bind {
         key: "demo shop",
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -123,8 +131,18 @@ pub async fn run(listen: SocketAddr, admin: SocketAddr, shutdown: impl Future<Ou
     let admin = listeners.admin.local_addr().ok();
     if let (Some(gateway), Some(admin)) = (gateway, admin) {
         // One write, and a closed stdout is no reason to stop serving (println! would panic).
+        if crowd > 0 {
+            crowd::spawn(gateway, crowd);
+        }
+        let crowd_line = if crowd > 0 {
+            format!(
+                "  {crowd} simulated buyers arrive in the next 20 s: open an event page to join the line behind them\n"
+            )
+        } else {
+            String::new()
+        };
         let banner = format!(
-            "anteroom demo is running.\n  open the shop through anteroom: http://{gateway}/\n  \
+            "anteroom demo is running.\n  open the shop through anteroom: http://{gateway}/\n{crowd_line}  \
              metrics:                        http://{admin}/metrics\n  \
              (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
         );
