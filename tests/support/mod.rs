@@ -1,6 +1,7 @@
 //! Test harness: a real gateway on port 0, a recording origin, and plain clients.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod client;
 pub mod origin;
 pub mod redis;

@@ -175,7 +175,10 @@ impl Pages {
             ahead,
             ahead_text,
             queue_length: s.queue_length,
-            queue_length_text: fill("waiting_total", &[("n", s.queue_length.to_string())]),
+            queue_length_text: match s.queue_length {
+                1 => text("waiting_one"),
+                n => fill("waiting_total", &[("n", n.to_string())]),
+            },
             eta_seconds: s.eta_seconds,
             eta_text,
             progress_percent,

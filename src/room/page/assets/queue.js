@@ -42,7 +42,8 @@
       hook("progress").forEach(function (el) { el.style.width = percent + "%"; el.parentNode.setAttribute("aria-valuenow", percent); });
     }
     set("ahead", aheadText(s.position));
-    set("queue-length", fill(texts.waiting_total, { n: Number(s.queue_length).toLocaleString(lang) }));
+    set("queue-length", s.queue_length === 1 ? texts.waiting_one
+      : fill(texts.waiting_total, { n: Number(s.queue_length).toLocaleString(lang) }));
     set("eta", etaText(s.eta_seconds));
     set("updated", new Date().toLocaleTimeString(lang));
   }

@@ -1,0 +1,186 @@
+//! Real headless Chromium, driven over WebDriver (chromedriver started on a free port by
+//! the test): navigate, read the page, open tabs, take screenshots.
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+pub struct Browser {
+    driver: SocketAddr,
+    session: String,
+    child: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// How to start the browser.
+#[derive(Default)]
+pub struct Options {
+    /// `Accept-Language` the browser sends (e.g. "de").
+    pub language: Option<&'static str>,
+    pub javascript_off: bool,
+}
+
+impl Browser {
+    pub async fn start(options: Options) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
+        let driver = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(driver).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        // As the shared pitfalls say: no network at start, a fresh profile.
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            "--window-size=420,900".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut prefs = serde_json::Map::new();
+        if let Some(language) = options.language {
+            args.push(format!("--lang={language}"));
+            prefs.insert("intl.accept_languages".into(), json!(language));
+        }
+        if options.javascript_off {
+            prefs.insert("profile.managed_default_content_settings.javascript".into(), json!(2));
+        }
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": chromium(), "args": args, "prefs": prefs }
+        }}});
+        let mut browser = Self { driver, session: String::new(), child, _profile: profile };
+        let created = browser.call(Method::POST, "/session", Some(capabilities)).await;
+        browser.session = created["sessionId"].as_str().expect("a session id").to_owned();
+        browser
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let stream = TcpStream::connect(self.driver).await.expect("chromedriver");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(conn);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let response = sender.send_request(req).await.expect("webdriver answer");
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).expect("webdriver JSON");
+        if value["value"]["error"].is_string() {
+            panic!("webdriver: {}", value["value"]);
+        }
+        value["value"].clone()
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session)
+    }
+
+    pub async fn open(&self, url: &str) {
+        self.call(Method::POST, &self.session_path("/url"), Some(json!({ "url": url }))).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.call(Method::GET, &self.session_path("/url"), None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.call(Method::POST, &self.session_path("/execute/sync"), Some(json!({ "script": script, "args": [] })))
+            .await
+    }
+
+    /// The text of the first element matching `selector` (`None` if there is none).
+    pub async fn text(&self, selector: &str) -> Option<String> {
+        let script = format!("var e = document.querySelector({}); return e ? e.textContent : null;", json!(selector));
+        self.eval(&script).await.as_str().map(str::to_owned)
+    }
+
+    /// The whole page's HTML as the browser has it now.
+    pub async fn html(&self) -> String {
+        // Without JavaScript, execute/sync still works (it is the driver's, not the page's).
+        self.eval("return document.documentElement.outerHTML;").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Opens a new tab and switches to it.
+    pub async fn new_tab(&self) {
+        let tab = self.call(Method::POST, &self.session_path("/window/new"), Some(json!({ "type": "tab" }))).await;
+        let handle = tab["handle"].as_str().expect("a tab handle").to_owned();
+        self.call(Method::POST, &self.session_path("/window"), Some(json!({ "handle": handle }))).await;
+    }
+
+    /// Saves a PNG screenshot under `target/screenshots/NAME.png` and returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let encoded = self.call(Method::GET, &self.session_path("/screenshot"), None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap_or_default()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Waits until `check` holds (polling every 100 ms), up to `within`.
+    pub async fn wait_for(&self, what: &str, within: Duration, mut check: impl AsyncFnMut(&Self) -> bool) {
+        let deadline = Instant::now() + within;
+        while !check(self).await {
+            assert!(
+                Instant::now() < deadline,
+                "browser: {what} did not happen within {within:?} (at {})",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium (blocking: Drop cannot await); then the driver.
+        use std::io::{Read, Write};
+        if let Ok(mut stream) = std::net::TcpStream::connect(self.driver) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromium() -> &'static str {
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        "/usr/bin/chromium"
+    } else {
+        "chromium"
+    }
+}
