@@ -44,8 +44,21 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
     tokio::time::sleep(Duration::from_millis(900)).await; // the progress bar's transition
     browser.screenshot("queue-waiting-en").await;
 
+    // Everything the page loaded came from the gateway itself.
+    let loaded =
+        browser.eval("return performance.getEntriesByType('resource').map(function (e) { return e.name; });").await;
+    let origin_url = gw.url("/");
+    let loaded: Vec<&str> = loaded.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+    assert!(!loaded.is_empty() && loaded.iter().all(|u| u.starts_with(&origin_url)), "external requests: {loaded:?}");
+
     browser
-        .wait_for("the return to the shop", Duration::from_secs(20), async |b| {
+        .wait_for("the turn", Duration::from_secs(20), async |b| {
+            b.text("[data-anteroom=headline]").await.as_deref() == Some("It's your turn!")
+        })
+        .await;
+    browser.screenshot("queue-admitted").await;
+    browser
+        .wait_for("the return to the shop", Duration::from_secs(10), async |b| {
             b.url().await.ends_with("/tickets/42?seat=A12") && b.html().await.contains("hello")
         })
         .await;
@@ -145,6 +158,31 @@ async fn the_page_follows_a_pause_and_a_resume() {
     browser
         .wait_for("the shop after the resume", Duration::from_secs(30), async |b| {
             b.url().await.ends_with("/tickets/3") && b.html().await.contains("hello")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_opening_the_page_counts_down_then_lets_the_buyer_in() {
+    let browser = Browser::start(Options::default()).await;
+    let opens_at = anteroom::room::page::clock::rfc3339(anteroom::store::unix_ms() / 1000 + 8);
+    let origin = Origin::start().await;
+    let config = format!("{}opens_at = \"{opens_at}\"\n", room(600));
+    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    browser.open(&gw.url("/tickets/9")).await;
+    assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("The sale opens soon"));
+    let let_in = |origin: &Origin| origin.seen().iter().any(|s| s.uri.starts_with("/tickets"));
+    assert!(!let_in(&origin), "nobody is let in before the opening");
+    browser
+        .wait_for("the countdown", Duration::from_secs(5), async |b| {
+            b.text("[data-anteroom=countdown]").await.is_some_and(|t| t.starts_with("00:0"))
+        })
+        .await;
+    browser.screenshot("queue-scheduled").await;
+    assert!(!let_in(&origin), "nobody is let in before the opening");
+    browser
+        .wait_for("the shop after the opening", Duration::from_secs(30), async |b| {
+            b.url().await.ends_with("/tickets/9") && b.html().await.contains("hello")
         })
         .await;
 }
