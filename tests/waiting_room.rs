@@ -474,3 +474,26 @@ async fn a_room_can_have_its_own_page() {
     assert!(html.contains("Ihr Platz bleibt erhalten"), "the texts follow the language");
     assert!(html.contains("/_anteroom/assets/queue.js?v="), "the updater script comes with `scripts`");
 }
+
+#[tokio::test]
+async fn the_status_object_matches_the_openapi_description() {
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.yaml")).unwrap();
+    let status_schema = &spec[spec.find("    Status:").expect("a Status schema")..];
+    let required: Vec<&str> = status_schema
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("required: ["))
+        .and_then(|l| l.strip_suffix(']'))
+        .expect("the required fields")
+        .split(", ")
+        .collect();
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let mut v = Visitor::json(gw.addr);
+    let status = v.join("/tickets/1").await;
+    let mut fields: Vec<&str> = status.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut documented = required.clone();
+    fields.sort();
+    documented.sort();
+    assert_eq!(fields, documented, "docs/openapi.yaml and the status object differ");
+}
