@@ -5,15 +5,17 @@
 //! - [`config`]   typed config, `ANTEROOM_*` overrides, validation; the only reader of files/env
 //! - [`app`]      wires everything from a `Config` and runs it until shutdown
 //! - [`server`]   accept loops: plain/TLS listeners, timeouts, idle cut-off, graceful drain
-//! - [`gateway`]  the per-request pipeline: reserved paths → limits → protection → proxy
+//! - [`gateway`]  the per-request pipeline: reserved paths → limits → room → protection → proxy
+//! - [`room`]     the waiting room: routing, bypass, tokens and cookies, queue page, status API, tick
+//! - [`store`]    where the lines live: the memory store and the Redis store (Lua scripts)
 //! - [`proxy`]    forwarding to the origin: upstream client, header hygiene, tunnels
 //! - [`protect`]  origin protection: GCRA rate limit with smoothing, in-flight cap
-//! - [`admin`]    admin listener: `/healthz`, `/readyz`, `/metrics`
+//! - [`admin`]    admin listener: `/healthz`, `/readyz`, `/metrics`, `/admin/rooms`; the CLI's client
 //! - [`metrics`]  counters and histograms, rendered as Prometheus text
 //! - [`response`] the body type and small builders for anteroom's own answers
 //! - [`telemetry`] tracing subscriber set-up (text or JSON)
 //! - [`token`]    admission tokens: JWT issue/verify, key rotation by kid, JWKS, keygen
-//! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway
+//! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway, and a simulated crowd
 
 pub mod admin;
 pub mod app;
