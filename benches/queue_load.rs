@@ -203,9 +203,9 @@ fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, ke
         "7".into(),
     ];
     args.extend(keys);
-    // visitor, restore epoch, restore seq, pre-queue score, admit_per_minute, capacity,
-    // session ms, opens_at, restore max age, join
-    for a in ["v:__rand_int__", "", "", "0", "1", "1", "900000", "0", "43200000", "1"] {
+    // admit_per_minute, capacity, session ms, opens_at, restore max age, then one visitor:
+    // id, restore epoch, restore seq, pre-queue score, join
+    for a in ["1", "1", "900000", "0", "43200000", "v:__rand_int__", "", "", "0", "1"] {
         args.push(a.into());
     }
     let out = Command::new("redis-benchmark").args(&args).output().expect("redis-benchmark");

@@ -8,26 +8,26 @@ use std::time::Duration;
 use support::redis::RedisServer;
 
 struct Harness {
-    store: Store,
+    store: std::sync::Arc<Store>,
     redis: Option<RedisServer>,
 }
 
 impl Harness {
     fn memory() -> Self {
-        Self { store: Store::Memory(MemoryStore::default()), redis: None }
+        Self { store: Store::Memory(MemoryStore::default()).into(), redis: None }
     }
 
     fn redis() -> Self {
         let server = RedisServer::start();
         let store = Store::Redis(Box::new(RedisStore::connect(&server.url(), &[], None).unwrap()));
-        Self { store, redis: Some(server) }
+        Self { store: store.into(), redis: Some(server) }
     }
 
     /// The store loses everything: a Redis FLUSHALL, a memory store's process restart.
     fn wipe(&mut self) {
         match &self.redis {
             Some(server) => server.flushall(),
-            None => self.store = Store::Memory(MemoryStore::default()),
+            None => self.store = Store::Memory(MemoryStore::default()).into(),
         }
     }
 
@@ -89,6 +89,7 @@ conformance!(
     live_limits_override_the_configured_ones,
     ticks_running_at_once_admit_no_more_than_one_would,
     a_visit_without_joining_holds_no_place,
+    many_visits_at_once_each_get_one_place,
 );
 
 async fn a_quiet_room_admits_at_once(h: Harness) {
@@ -321,4 +322,40 @@ async fn a_visit_without_joining_holds_no_place(h: Harness) {
         assert_eq!((standing.state, standing.position), (QueueState::Waiting, None));
     }
     assert_eq!(h.store.stats(ROOM, &slow()).await.unwrap().queue_length, 0, "nobody took a place");
+}
+
+/// Visits that arrive together (the Redis store sends them as one script call) still
+/// each get one place, in the right room, and a second tab gets the same one.
+async fn many_visits_at_once_each_get_one_place(h: Harness) {
+    for room in ["sale", "other"] {
+        h.store.set_paused(room, true).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let room = if i % 2 == 0 { "sale" } else { "other" };
+        for _tab in 0..(if i < 40 { 2 } else { 1 }) {
+            let store = h.store.clone();
+            tasks.push(tokio::spawn(async move {
+                let visitor = format!("visitor-{i:04}");
+                let visit = anteroom::store::Visit { visitor: &visitor, restore: None, prequeue_score: 0, join: true };
+                (i, store.visit(room, &visit, &policy()).await.unwrap().seq)
+            }));
+        }
+    }
+    let mut seqs = std::collections::HashMap::new();
+    for task in tasks {
+        let (i, seq) = task.await.unwrap();
+        let first = *seqs.entry(i).or_insert(seq);
+        assert_eq!(first, seq, "visitor {i}: two tabs, two places");
+    }
+    for room in ["sale", "other"] {
+        assert_eq!(h.store.stats(room, &policy()).await.unwrap().queue_length, 150, "{room}");
+        let mut positions = Vec::new();
+        for i in (if room == "sale" { 0 } else { 1 }..300).step_by(2) {
+            let visitor = format!("visitor-{i:04}");
+            positions.push(h.store.visit(room, &plain(&visitor), &policy()).await.unwrap().position.unwrap());
+        }
+        positions.sort();
+        assert_eq!(positions, (1..=150).collect::<Vec<u64>>(), "{room}: one place each");
+    }
 }

@@ -21,6 +21,7 @@ mod memory;
 mod ranked;
 mod redis;
 mod types;
+mod visits;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;

@@ -7,11 +7,14 @@
 //! gateway starts, and keeps answering, while Redis is away.
 
 use super::types::*;
+use super::visits;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, RedisError, Script, ScriptInvocation, TlsCertificates, Value};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
 /// Socket-level limits: a dead Redis shows up within these, not at the kernel's leisure.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -20,6 +23,12 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
 pub struct RedisStore {
+    inner: Arc<Inner>,
+    /// Visits go through one coalescing task (see `visits.rs`), started on first use.
+    visits: OnceLock<mpsc::Sender<visits::Job>>,
+}
+
+pub(super) struct Inner {
     connection: Connection,
     scripts: Scripts,
 }
@@ -77,7 +86,7 @@ impl RedisStore {
             let connection = client.get_pending_async_connection_with_config(redis::cluster::ClusterConfig::new());
             Connection::Cluster(connection)
         };
-        Ok(Self {
+        let inner = Inner {
             connection,
             scripts: Scripts {
                 visit: script(include_str!("lua/visit.lua")),
@@ -88,70 +97,45 @@ impl RedisStore {
                 renew: script(include_str!("lua/renew.lua")),
                 control: script(include_str!("lua/control.lua")),
             },
-        })
+        };
+        Ok(Self { inner: Arc::new(inner), visits: OnceLock::new() })
     }
 
     pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
-        let (restore_epoch, restore_seq) = match visit.restore {
-            Some(r) => (r.epoch.to_string(), r.seq.to_string()),
-            None => (String::new(), String::new()),
-        };
-        let mut call = keyed(&self.scripts.visit, room);
-        call.arg(visit.visitor)
-            .arg(restore_epoch)
-            .arg(restore_seq)
-            .arg(visit.prequeue_score)
-            .arg(policy.admit_per_minute)
-            .arg(policy.max_active_users)
-            .arg(policy.session_ms)
-            .arg(policy.opens_at_ms.unwrap_or(0))
-            .arg(RESTORE_MAX_AGE_MS)
-            .arg(if visit.join { "1" } else { "0" });
-        let reply = self.numbers(&call, 6).await?;
-        let state = match reply[0] {
-            1 => QueueState::Waiting,
-            2 => QueueState::Admitted,
-            3 => QueueState::Scheduled,
-            4 => QueueState::Paused,
-            other => return Err(StoreError::Protocol(format!("visit: unknown state {other}"))),
-        };
-        Ok(Standing {
-            state,
-            position: u64::try_from(reply[1]).ok().filter(|_| reply[1] > 0),
-            queue_length: reply[2].max(0) as u64,
-            seq: reply[3].max(0) as u64,
-            epoch: reply[4].max(0) as u64,
-            immediate: reply[5] == 1,
-        })
+        let sender = self.visits.get_or_init(|| visits::spawn(self.inner.clone()));
+        let (reply, answer) = oneshot::channel();
+        let job = visits::Job { room: room.to_owned(), policy: policy.clone(), visit: visit.into(), reply };
+        sender.send(job).await.map_err(|_| StoreError::Unavailable("visit batcher stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Unavailable("visit batcher dropped the call".into()))?
     }
 
     pub async fn leave(&self, room: &str, visitor: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        let mut call = keyed(&self.scripts.leave, room);
+        let mut call = keyed(&self.inner.scripts.leave, room);
         call.arg(visitor).arg(revoke_until_ms);
-        self.numbers(&call, 0).await.map(drop)
+        self.inner.numbers(&call, 0).await.map(drop)
     }
 
     pub async fn end_session(&self, room: &str, session: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        let mut call = keyed(&self.scripts.end_session, room);
+        let mut call = keyed(&self.inner.scripts.end_session, room);
         call.arg(session).arg(revoke_until_ms);
-        self.numbers(&call, 0).await.map(drop)
+        self.inner.numbers(&call, 0).await.map(drop)
     }
 
     pub async fn renew(&self, room: &str, session: &str, expires_at_ms: u64) -> Result<bool, StoreError> {
-        let mut call = keyed(&self.scripts.renew, room);
+        let mut call = keyed(&self.inner.scripts.renew, room);
         call.arg(session).arg(expires_at_ms);
-        Ok(self.numbers(&call, 1).await?[0] == 1)
+        Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 
     pub async fn tick(&self, room: &str, policy: &Policy) -> Result<TickReport, StoreError> {
-        let mut call = keyed(&self.scripts.tick, room);
+        let mut call = keyed(&self.inner.scripts.tick, room);
         call.arg(policy.admit_per_minute)
             .arg(policy.max_active_users)
             .arg(policy.abandon_ms)
             .arg(policy.opens_at_ms.unwrap_or(0))
             .arg(ADMISSION_LOOKAHEAD_MS)
             .arg(TICK_BATCH);
-        let r = self.numbers(&call, 10).await?;
+        let r = self.inner.numbers(&call, 10).await?;
         Ok(TickReport {
             admitted: r[0] as u64,
             abandoned: r[1] as u64,
@@ -161,36 +145,66 @@ impl RedisStore {
     }
 
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
-        let mut call = keyed(&self.scripts.stats, room);
+        let mut call = keyed(&self.inner.scripts.stats, room);
         call.arg(policy.admit_per_minute).arg(policy.max_active_users);
-        let r = self.numbers(&call, 7).await?;
+        let r = self.inner.numbers(&call, 7).await?;
         Ok(stats_from(&r))
     }
 
     pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
-        let mut call = keyed(&self.scripts.control, room);
+        let mut call = keyed(&self.inner.scripts.control, room);
         call.arg("paused").arg(if paused { "1" } else { "" });
-        self.numbers(&call, 0).await.map(drop)
+        self.inner.numbers(&call, 0).await.map(drop)
     }
 
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
-        let mut call = keyed(&self.scripts.control, room);
+        let mut call = keyed(&self.inner.scripts.control, room);
         if let Some(n) = limits.admit_per_minute {
             call.arg("admit_per_minute").arg(n);
         }
         if let Some(n) = limits.max_active_users {
             call.arg("max_active_users").arg(n);
         }
-        self.numbers(&call, 0).await.map(drop)
+        self.inner.numbers(&call, 0).await.map(drop)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         let cmd = redis::cmd("PING");
-        let reply = match self.connection.clone() {
+        let reply = match self.inner.connection.clone() {
             Connection::Single(mut c) => cmd.query_async::<String>(&mut c).await,
             Connection::Cluster(mut c) => cmd.query_async::<String>(&mut c).await,
         };
         reply.map(drop).map_err(unavailable)
+    }
+}
+
+impl Inner {
+    /// One `visit` script call for several visitors of one room; one answer each, in order.
+    pub(super) async fn visit_many(
+        &self,
+        room: &str,
+        policy: &Policy,
+        visits: &[visits::OwnedVisit],
+    ) -> Result<Vec<Standing>, StoreError> {
+        let mut call = keyed(&self.scripts.visit, room);
+        call.arg(policy.admit_per_minute)
+            .arg(policy.max_active_users)
+            .arg(policy.session_ms)
+            .arg(policy.opens_at_ms.unwrap_or(0))
+            .arg(RESTORE_MAX_AGE_MS);
+        for visit in visits {
+            let (restore_epoch, restore_seq) = match visit.restore {
+                Some(r) => (r.epoch.to_string(), r.seq.to_string()),
+                None => (String::new(), String::new()),
+            };
+            call.arg(&visit.visitor).arg(restore_epoch).arg(restore_seq).arg(visit.prequeue_score).arg(if visit.join {
+                "1"
+            } else {
+                "0"
+            });
+        }
+        let reply = self.numbers(&call, 6 * visits.len()).await?;
+        reply.chunks(6).take(visits.len()).map(standing).collect()
     }
 
     /// Runs a script and reads its reply as at least `expect` integers.
@@ -225,6 +239,24 @@ fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
+}
+
+fn standing(reply: &[i64]) -> Result<Standing, StoreError> {
+    let state = match reply[0] {
+        1 => QueueState::Waiting,
+        2 => QueueState::Admitted,
+        3 => QueueState::Scheduled,
+        4 => QueueState::Paused,
+        other => return Err(StoreError::Protocol(format!("visit: unknown state {other}"))),
+    };
+    Ok(Standing {
+        state,
+        position: u64::try_from(reply[1]).ok().filter(|_| reply[1] > 0),
+        queue_length: reply[2].max(0) as u64,
+        seq: reply[3].max(0) as u64,
+        epoch: reply[4].max(0) as u64,
+        immediate: reply[5] == 1,
+    })
 }
 
 fn stats_from(r: &[i64]) -> RoomStats {
