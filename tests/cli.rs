@@ -197,21 +197,30 @@ fn each_request_is_logged_as_one_json_line_with_its_decision() {
     let _ = child.wait();
 }
 
-#[test]
-fn the_demo_serves_the_sample_shop_through_the_gateway() {
+/// Starts `anteroom demo` on port 0 with `extra` arguments; returns the child, the
+/// gateway's address (read off the URL it prints) and its remaining stdout, which the
+/// caller keeps open for the whole test, as a terminal would.
+fn spawn_demo(extra: &[&str]) -> (Child, String, impl Iterator<Item = String>) {
     let mut child = Command::new(BIN)
         .args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Keep reading stdout open for the whole test, as a terminal would.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
     let url = lines
         .by_ref()
         .find_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
         .expect("the demo prints the URL to open");
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    (child, addr, lines)
+}
+
+#[test]
+fn the_demo_serves_the_sample_shop_through_the_gateway() {
+    let (mut child, addr, _lines) = spawn_demo(&[]);
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();
@@ -364,19 +373,7 @@ fn a_broken_room_template_stops_the_start_naming_the_file_and_line() {
 
 #[test]
 fn the_demo_crowd_makes_a_line_that_moves() {
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--crowd", "40"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
-    let url = lines
-        .by_ref()
-        .find_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
-        .expect("the demo prints the URL to open");
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let (mut child, addr, _lines) = spawn_demo(&["--crowd", "40"]);
     let status = |cookie: &str| {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
         let request = format!(
