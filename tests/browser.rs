@@ -18,9 +18,12 @@ fn room(admit_per_minute: u32) -> String {
     )
 }
 
-/// Someone else takes the room's first slot, so the browser has to queue.
-async fn make_busy(gw: &Gateway) {
-    assert_eq!(Visitor::new(gw.addr).get("/tickets/0").await.body_text(), "hello");
+/// Someone else takes the room's first slot, so the browser has to queue (for the next
+/// slot, or until that buyer checks out when the room holds one session).
+async fn make_busy(gw: &Gateway) -> Visitor {
+    let mut first = Visitor::new(gw.addr);
+    assert_eq!(first.get("/tickets/0").await.body_text(), "hello");
+    first
 }
 
 async fn shown_position(browser: &Browser) -> Option<u64> {
@@ -29,10 +32,11 @@ async fn shown_position(browser: &Browser) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for() {
-    let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room(20)).await;
-    make_busy(&gw).await;
     let browser = Browser::start(Options::default()).await;
+    let origin = Origin::start().await;
+    // One buyer at a time: the browser waits until the one inside checks out.
+    let gw = Gateway::with_config(&origin.url(), "", &format!("{}max_active_users = 1\n", room(600))).await;
+    let mut inside = make_busy(&gw).await;
     browser.open(&gw.url("/tickets/42?seat=A12")).await;
     browser
         .wait_for("a position on the page", Duration::from_secs(10), async |b| shown_position(b).await.is_some())
@@ -50,6 +54,8 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
     let origin_url = gw.url("/");
     let loaded: Vec<&str> = loaded.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
     assert!(!loaded.is_empty() && loaded.iter().all(|u| u.starts_with(&origin_url)), "external requests: {loaded:?}");
+
+    assert_eq!(inside.get("/tickets/revoke").await.body_text(), "thank you for your order");
 
     browser
         .wait_for("the turn", Duration::from_secs(20), async |b| {
@@ -70,13 +76,13 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_tab_shows_the_same_place() {
+    let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &room(1)).await;
     make_busy(&gw).await;
     for _ in 0..2 {
         Visitor::json(gw.addr).join("/tickets/1").await; // two people ahead
     }
-    let browser = Browser::start(Options::default()).await;
     browser.open(&gw.url("/tickets/5")).await;
     browser.wait_for("a position", Duration::from_secs(10), async |b| shown_position(b).await.is_some()).await;
     let first_tab = shown_position(&browser).await;
@@ -94,10 +100,10 @@ async fn a_second_tab_shows_the_same_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_german_browser_gets_the_german_page() {
+    let browser = Browser::start(Options { language: Some("de"), ..Options::default() }).await;
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &room(1)).await;
     make_busy(&gw).await;
-    let browser = Browser::start(Options { language: Some("de"), ..Options::default() }).await;
     browser.open(&gw.url("/tickets/1")).await;
     browser.wait_for("a position", Duration::from_secs(10), async |b| shown_position(b).await.is_some()).await;
     assert_eq!(browser.eval("return document.documentElement.lang;").await, "de");
@@ -109,10 +115,10 @@ async fn a_german_browser_gets_the_german_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_javascript_off_the_page_still_reaches_the_shop() {
+    let browser = Browser::start(Options { javascript_off: true, ..Options::default() }).await;
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &room(20)).await;
     make_busy(&gw).await;
-    let browser = Browser::start(Options { javascript_off: true, ..Options::default() }).await;
     browser.open(&gw.url("/tickets/7")).await;
     assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("You are in line"));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
