@@ -70,6 +70,10 @@ enum AdminAction {
     Pause { room: String },
     /// Admit again.
     Resume { room: String },
+    /// End the sale: nobody new gets in, the line is told; shoppers inside finish.
+    Close { room: String },
+    /// Reopen a closed room.
+    Open { room: String },
     /// Change a room's admission rate and/or capacity, for every instance, until restart
     /// of the store's data (the config file is not changed).
     Set {
@@ -163,6 +167,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AdminAction::Status { room: Some(room) } => ("GET", format!("/admin/rooms/{room}"), None),
                 AdminAction::Pause { room } => ("POST", format!("/admin/rooms/{room}/pause"), None),
                 AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
+                AdminAction::Close { room } => ("POST", format!("/admin/rooms/{room}/close"), None),
+                AdminAction::Open { room } => ("POST", format!("/admin/rooms/{room}/open"), None),
                 AdminAction::Set { room, rate, capacity } => {
                     let body = serde_json::json!({ "admit_per_minute": rate, "max_active_users": capacity });
                     ("PATCH", format!("/admin/rooms/{room}"), Some(body.to_string()))

@@ -104,3 +104,23 @@ async fn bad_admin_requests_get_clear_errors_and_change_nothing() {
     let (_, stats) = admin(&gw, "GET", "/admin/rooms/sale", Some(TOKEN), "").await;
     assert_eq!((stats["admit_per_minute"].as_u64(), stats["max_active_users"].as_u64()), (Some(6000), Some(1)));
 }
+
+#[tokio::test]
+async fn closing_a_room_tells_the_line_and_keeps_shoppers_shopping() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let mut shopper = Visitor::new(gw.addr);
+    assert_eq!(shopper.get("/tickets/1").await.body_text(), "hello");
+    let (status, body) = admin(&gw, "POST", "/admin/rooms/sale/close", Some(TOKEN), "").await;
+    assert_eq!((status, body["closed"].as_bool()), (200, Some(true)));
+
+    let mut late = Visitor::json(gw.addr);
+    assert_eq!(late.join("/tickets/1").await["state"], "closed");
+    let page = Visitor::new(gw.addr).get("/tickets/1").await;
+    assert_eq!(page.header("x-anteroom-state"), Some("closed"));
+    assert!(page.body_text().contains("The sale is closed"));
+    assert_eq!(shopper.get("/tickets/2").await.body_text(), "hello", "the shopper inside finishes");
+
+    admin(&gw, "POST", "/admin/rooms/sale/open", Some(TOKEN), "").await;
+    assert_ne!(late.join("/tickets/1").await["state"], "closed");
+}

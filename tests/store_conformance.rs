@@ -90,6 +90,7 @@ conformance!(
     ticks_running_at_once_admit_no_more_than_one_would,
     a_visit_without_joining_holds_no_place,
     many_visits_at_once_each_get_one_place,
+    a_closed_room_admits_nobody_and_shoppers_keep_their_session,
 );
 
 async fn a_quiet_room_admits_at_once(h: Harness) {
@@ -358,4 +359,21 @@ async fn many_visits_at_once_each_get_one_place(h: Harness) {
         positions.sort();
         assert_eq!(positions, (1..=150).collect::<Vec<u64>>(), "{room}: one place each");
     }
+}
+
+async fn a_closed_room_admits_nobody_and_shoppers_keep_their_session(h: Harness) {
+    assert_eq!(h.visit("shopper", &slow()).await.state, QueueState::Admitted);
+    assert_eq!(h.visit("waiter", &slow()).await.position, Some(1));
+    h.store.set_closed(ROOM, true).await.unwrap();
+    for v in ["waiter", "newcomer"] {
+        let standing = h.visit(v, &slow()).await;
+        assert_eq!((standing.state, standing.position), (QueueState::Closed, None), "{v}");
+    }
+    assert_eq!(h.visit("shopper", &slow()).await.state, QueueState::Admitted, "shoppers inside finish");
+    let report = h.store.tick(ROOM, &policy()).await.unwrap();
+    assert_eq!(report.admitted, 0);
+    assert!(report.stats.closed);
+    assert_eq!(report.stats.queue_length, 1, "the newcomer took no place");
+    h.store.set_closed(ROOM, false).await.unwrap();
+    assert_eq!(h.visit("waiter", &slow()).await.position, Some(1), "reopened: the place was kept");
 }

@@ -69,8 +69,17 @@ impl Admin {
                 tracing::info!(target: "anteroom::admin", room = %room.name, paused, "room {action}d");
                 self.stats(room).await.map_or_else(|e| e, ok)
             }
+            (&Method::POST, [_, _, action @ ("close" | "open")], Some(room)) => {
+                let closed = *action == "close";
+                if let Err(e) = self.waiting.store.set_closed(&room.name, closed).await {
+                    return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
+                }
+                room.note_closed(closed);
+                tracing::info!(target: "anteroom::admin", room = %room.name, closed, "room {action}ed");
+                self.stats(room).await.map_or_else(|e| e, ok)
+            }
             (&Method::PATCH, [_, _], Some(room)) => self.patch(room, req).await,
-            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume"], _) => {
+            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open"], _) => {
                 error(StatusCode::METHOD_NOT_ALLOWED, "see docs/API.md for the admin API")
             }
             _ => error(StatusCode::NOT_FOUND, "unknown admin path"),
@@ -127,6 +136,7 @@ impl Admin {
             "title": room.config.display_title(),
             "paths": room.config.paths,
             "paused": stats.paused,
+            "closed": stats.closed,
             "queue_length": stats.queue_length,
             "active_sessions": stats.active_sessions,
             "admitted_unclaimed": stats.admitted_unclaimed,

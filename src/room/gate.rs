@@ -253,6 +253,7 @@ impl WaitingRoom {
             Some(QueueState::Admitted) => "admitted",
             Some(QueueState::Paused) => "paused",
             Some(QueueState::Scheduled) => "scheduled",
+            Some(QueueState::Closed) => "closed",
             _ => "waiting",
         });
         let position = standing.and_then(|s| s.position);

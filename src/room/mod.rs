@@ -48,6 +48,7 @@ pub struct Room {
     rate_bits: AtomicU64,
     /// Last known from the store (ticker), for answers that need no store call.
     paused: AtomicBool,
+    closed: AtomicBool,
 }
 
 impl Room {
@@ -70,6 +71,7 @@ impl Room {
             token_cookie: cookies::token_cookie_name(&config.name),
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),
             paused: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             config: config.clone(),
         }
     }
@@ -95,6 +97,14 @@ impl Room {
     /// What this instance believes until its next tick reads the store.
     pub fn note_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn note_closed(&self, closed: bool) {
+        self.closed.store(closed, Ordering::Relaxed);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     fn matches_host(&self, host: Option<&str>) -> bool {

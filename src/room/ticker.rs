@@ -52,7 +52,8 @@ impl WaitingRoom {
         metrics.active_sessions.store(stats.active_sessions, Relaxed);
         metrics.admitted.fetch_add(report.admitted, Relaxed);
         metrics.abandoned.fetch_add(report.abandoned, Relaxed);
-        room.paused.store(stats.paused, Relaxed);
+        room.note_paused(stats.paused);
+        room.note_closed(stats.closed);
         if report.admitted > 0 || report.abandoned > 0 {
             tracing::info!(
                 target: "anteroom::admission",

@@ -66,6 +66,7 @@ struct Room {
     seq: u64,
     epoch: u64,
     paused: bool,
+    closed: bool,
     admit_per_minute: Option<u32>,
     max_active_users: Option<u32>,
     /// ms, fractional: slots are spaced exactly 60 s / admit_per_minute.
@@ -97,6 +98,7 @@ impl Room {
             admitted_unclaimed: self.admitted.len() - self.pending(now),
             admitted_total: self.admitted_total,
             paused: self.paused,
+            closed: self.closed,
             admit_per_minute,
             max_active_users,
         }
@@ -151,6 +153,9 @@ impl MemoryStore {
             if r.active.score(v).is_some() {
                 start_session(r);
                 return answer(r, QueueState::Admitted, None, 0, false);
+            }
+            if r.closed {
+                return answer(r, QueueState::Closed, None, 0, false);
             }
             if let Some(slot) = r.admitted.score(v) {
                 if slot <= now {
@@ -250,7 +255,7 @@ impl MemoryStore {
             }
 
             let (admit_per_minute, capacity) = r.limits(policy);
-            let open = !r.paused && policy.opens_at_ms.is_none_or(|at| at <= now) && admit_per_minute > 0;
+            let open = !r.paused && !r.closed && policy.opens_at_ms.is_none_or(|at| at <= now) && admit_per_minute > 0;
             let mut admitted = 0;
             let free = u64::from(capacity).saturating_sub(r.active.len() + r.admitted.len());
             if open && free > 0 {
@@ -281,6 +286,10 @@ impl MemoryStore {
 
     pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
         self.with_room(room, |r, _, _| r.paused = paused)
+    }
+
+    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
+        self.with_room(room, |r, _, _| r.closed = closed)
     }
 
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {

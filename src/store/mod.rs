@@ -99,6 +99,11 @@ impl Store {
         dispatch!(self, s => s.set_paused(room, paused))
     }
 
+    /// Closes a room (the sale is over: nobody new gets in, shoppers finish) or reopens it.
+    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_closed(room, closed))
+    }
+
     /// Live overrides of the configured limits, for every instance (`None` leaves one as is).
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
         dispatch!(self, s => s.set_limits(room, limits))

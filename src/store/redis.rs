@@ -135,7 +135,7 @@ impl RedisStore {
             .arg(policy.opens_at_ms.unwrap_or(0))
             .arg(ADMISSION_LOOKAHEAD_MS)
             .arg(TICK_BATCH);
-        let r = self.inner.numbers(&call, 10).await?;
+        let r = self.inner.numbers(&call, 11).await?;
         Ok(TickReport {
             admitted: r[0] as u64,
             abandoned: r[1] as u64,
@@ -147,13 +147,19 @@ impl RedisStore {
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
         let mut call = keyed(&self.inner.scripts.stats, room);
         call.arg(policy.admit_per_minute).arg(policy.max_active_users);
-        let r = self.inner.numbers(&call, 7).await?;
+        let r = self.inner.numbers(&call, 8).await?;
         Ok(stats_from(&r))
     }
 
     pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
         let mut call = keyed(&self.inner.scripts.control, room);
         call.arg("paused").arg(if paused { "1" } else { "" });
+        self.inner.numbers(&call, 0).await.map(drop)
+    }
+
+    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
+        let mut call = keyed(&self.inner.scripts.control, room);
+        call.arg("closed").arg(if closed { "1" } else { "" });
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
@@ -247,6 +253,7 @@ fn standing(reply: &[i64]) -> Result<Standing, StoreError> {
         2 => QueueState::Admitted,
         3 => QueueState::Scheduled,
         4 => QueueState::Paused,
+        5 => QueueState::Closed,
         other => return Err(StoreError::Protocol(format!("visit: unknown state {other}"))),
     };
     Ok(Standing {
@@ -268,6 +275,7 @@ fn stats_from(r: &[i64]) -> RoomStats {
         paused: r[4] == 1,
         admit_per_minute: r[5].clamp(0, u32::MAX as i64) as u32,
         max_active_users: r[6].clamp(0, u32::MAX as i64) as u32,
+        closed: r[7] == 1,
     }
 }
 

@@ -56,6 +56,8 @@ pub enum QueueState {
     Scheduled,
     /// In line, but admissions are paused.
     Paused,
+    /// The room is closed (sale over): no place, no admission.
+    Closed,
 }
 
 /// Where a visitor stands after `visit`.
@@ -92,6 +94,8 @@ pub struct RoomStats {
     /// Admissions in this room since its data began, over all instances.
     pub admitted_total: u64,
     pub paused: bool,
+    /// Closed: nobody new is admitted; open sessions go on.
+    pub closed: bool,
     /// Effective limits (configured, or the live override).
     pub admit_per_minute: u32,
     pub max_active_users: u32,

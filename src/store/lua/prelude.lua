@@ -5,7 +5,7 @@
 --   3 admitted  zset visitor -> admission slot (ms)
 --   4 active    zset session -> session expiry (ms)
 --   5 revoked   zset session -> until (ms)
---   6 state     hash paused, admit_per_minute, max_active_users, next_slot, epoch, counters
+--   6 state     hash paused, closed, admit_per_minute, max_active_users, next_slot, epoch, counters
 --   7 seq       string: the last join sequence handed out
 local waiting, seen, admitted, active, revoked, state, seqkey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -29,6 +29,11 @@ end
 
 local function is_paused()
   return redis.call('HGET', state, 'paused') == '1'
+end
+
+-- Closed: the sale is over; nobody new is admitted, sessions already open go on.
+local function is_closed()
+  return redis.call('HGET', state, 'closed') == '1'
 end
 
 -- Admissions whose slot is still ahead stand at the head of the line.

@@ -3,4 +3,4 @@
 -- Returns as tick.lua from queue_length on.
 return {queue_length(), redis.call('ZCARD', active), redis.call('ZCARD', admitted) - pending(),
   tonumber(redis.call('HGET', state, 'admitted_total') or '0'), is_paused() and 1 or 0,
-  effective('admit_per_minute', ARGV[1]), effective('max_active_users', ARGV[2])}
+  effective('admit_per_minute', ARGV[1]), effective('max_active_users', ARGV[2]), is_closed() and 1 or 0}

@@ -4,7 +4,7 @@
 -- ARGV: 1 admit_per_minute, 2 max_active_users, 3 abandon ms, 4 opens_at ms (0: none),
 --       5 lookahead ms, 6 batch
 -- Returns {admitted, abandoned, expired, queue_length, active, unclaimed, admitted_total,
---          paused, admit_per_minute, max_active_users}
+--          paused, admit_per_minute, max_active_users, closed}
 local apm = effective('admit_per_minute', ARGV[1])
 local capacity = effective('max_active_users', ARGV[2])
 local abandon_ms = tonumber(ARGV[3])
@@ -12,6 +12,7 @@ local opens_at = tonumber(ARGV[4])
 local lookahead = tonumber(ARGV[5])
 local batch = tonumber(ARGV[6])
 local paused = is_paused()
+local closed = is_closed()
 
 local abandoned = 0
 local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
@@ -33,7 +34,7 @@ redis.call('ZREMRANGEBYSCORE', revoked, '-inf', int(now))
 -- Slots are spaced 60 s / admit_per_minute apart and never start in the past, so budget
 -- left unused (empty line, full house, pause) is lost, not saved for a burst.
 local admitted_now = 0
-if not paused and opens_at <= now and apm > 0 then
+if not paused and not closed and opens_at <= now and apm > 0 then
   local free = capacity - redis.call('ZCARD', active) - redis.call('ZCARD', admitted)
   local want = math.min(free, batch)
   if want > 0 then
@@ -58,4 +59,4 @@ end
 
 return {admitted_now, abandoned, expired, queue_length(), redis.call('ZCARD', active),
   redis.call('ZCARD', admitted) - pending(), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
-  paused and 1 or 0, apm, capacity}
+  paused and 1 or 0, apm, capacity, closed and 1 or 0}

@@ -6,13 +6,14 @@
 --       restore seq, pre-queue score, join ('1': take a place if none; '0': only an
 --       admission at once, so that callers without a queue cookie hold no place)
 -- Returns six integers per visitor: state, position (-1 unknown), queue_length, seq,
--- epoch, immediate; state: 1 waiting, 2 admitted, 3 scheduled, 4 paused
+-- epoch, immediate; state: 1 waiting, 2 admitted, 3 scheduled, 4 paused, 5 closed
 local session_ms = tonumber(ARGV[3])
 local opens_at = tonumber(ARGV[4])
 local max_age_us = tonumber(ARGV[5]) * 1000
 local scheduled = opens_at > now
-local settings = redis.call('HMGET', state, 'paused', 'epoch', 'admit_per_minute', 'max_active_users')
+local settings = redis.call('HMGET', state, 'paused', 'epoch', 'admit_per_minute', 'max_active_users', 'closed')
 local paused = settings[1] == '1'
+local closed = settings[5] == '1'
 local epoch = settings[2]
 if not epoch then
   epoch = int(now_us)
@@ -45,6 +46,15 @@ local function visit(v, restore_epoch, restore_seq, prequeue_score, join)
     if scheduled then return answer(3, -1, score, 0) end
     local position = ahead_pending + redis.call('ZRANK', waiting, v) + 1
     return answer(paused and 4 or 1, position, score, 0)
+  end
+
+  -- A closed room: those shopping go on; everyone else is told, and nothing is written.
+  if closed then
+    if redis.call('ZSCORE', active, v) then
+      start_session()
+      return answer(2, -1, 0, 0)
+    end
+    return answer(5, -1, 0, 0)
   end
 
   -- The common case first: a waiter polling.
