@@ -60,23 +60,8 @@ impl Admin {
                 ok(json!({ "rooms": all }))
             }
             (&Method::GET, [_, _], Some(room)) => self.stats(room).await.map_or_else(|e| e, ok),
-            (&Method::POST, [_, _, action @ ("pause" | "resume")], Some(room)) => {
-                let paused = *action == "pause";
-                if let Err(e) = self.waiting.store.set_paused(&room.name, paused).await {
-                    return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
-                }
-                room.note_paused(paused);
-                tracing::info!(target: "anteroom::admin", room = %room.name, paused, "room {action}d");
-                self.stats(room).await.map_or_else(|e| e, ok)
-            }
-            (&Method::POST, [_, _, action @ ("close" | "open")], Some(room)) => {
-                let closed = *action == "close";
-                if let Err(e) = self.waiting.store.set_closed(&room.name, closed).await {
-                    return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
-                }
-                room.note_closed(closed);
-                tracing::info!(target: "anteroom::admin", room = %room.name, closed, "room {action}ed");
-                self.stats(room).await.map_or_else(|e| e, ok)
+            (&Method::POST, [_, _, action @ ("pause" | "resume" | "close" | "open")], Some(room)) => {
+                self.switch(room, action).await
             }
             (&Method::PATCH, [_, _], Some(room)) => self.patch(room, req).await,
             (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open"], _) => {
@@ -84,6 +69,22 @@ impl Admin {
             }
             _ => error(StatusCode::NOT_FOUND, "unknown admin path"),
         }
+    }
+
+    /// `pause`/`resume` and `close`/`open`: a flag in the store, which every instance reads
+    /// at its next tick; this one notes it at once.
+    async fn switch(&self, room: &Room, action: &str) -> Response<Body> {
+        let store = &self.waiting.store;
+        let on = matches!(action, "pause" | "close");
+        let changed = match action {
+            "pause" | "resume" => store.set_paused(&room.name, on).await.map(|()| room.note_paused(on)),
+            _ => store.set_closed(&room.name, on).await.map(|()| room.note_closed(on)),
+        };
+        if let Err(e) = changed {
+            return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
+        }
+        tracing::info!(target: "anteroom::admin", room = %room.name, action, "room switched");
+        self.stats(room).await.map_or_else(|e| e, ok)
     }
 
     async fn patch(&self, room: &Room, req: Request<Incoming>) -> Response<Body> {
