@@ -126,9 +126,9 @@ impl Gateway {
         let mut set_cookies = Vec::new();
         let mut admitted_now = false;
         let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
-        if let Some(room) = self.waiting.route(path, host) {
-            if !self.waiting.bypassed(room, path, client, req.headers()) {
-                match self.waiting.gate(room, req.uri(), req.headers(), peer.tls).await {
+        if let Some(routed) = self.waiting.route(path, host) {
+            if !self.waiting.bypassed(&routed, client, req.headers()) {
+                match self.waiting.gate(routed.room, req.uri(), req.headers(), peer.tls).await {
                     Gate::Queued(answer) => return (answer, Decision::Queued),
                     Gate::Forward { session: s, set_cookies: c, admitted_now: a } => {
                         (session, set_cookies, admitted_now) = (s, c, a);

@@ -497,3 +497,22 @@ async fn the_status_object_matches_the_openapi_description() {
     documented.sort();
     assert_eq!(fields, documented, "docs/openapi.yaml and the status object differ");
 }
+
+#[tokio::test]
+async fn a_room_can_cover_one_host_only() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 1\nhosts = [\"VIP.example\"]")).await;
+    let get = |host: &'static str| {
+        let addr = gw.addr;
+        async move {
+            let req = http::Request::get("/tickets/1")
+                .header("host", host)
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            support::client::send(addr, req).await
+        }
+    };
+    assert_eq!(get("vip.example:8080").await.body_text(), "hello", "the first walks in");
+    assert_eq!(get("vip.example").await.header("x-anteroom-state"), Some("waiting"), "then the room is busy");
+    assert_eq!(get("shop.example").await.body_text(), "hello", "other hosts are not this room's");
+}

@@ -66,7 +66,16 @@ impl Room {
             },
             prefixes: config.paths.iter().map(|p| routing::normalize_path(p)).collect(),
             hosts: config.hosts.iter().map(|h| routing::host_name(h)).collect(),
-            bypass: config.bypass.iter().filter_map(|b| BypassRule::parse(b).ok()).collect(),
+            // Prefixes normalized once here, as request paths are (routing::normalize_path).
+            bypass: config
+                .bypass
+                .iter()
+                .filter_map(|b| BypassRule::parse(b).ok())
+                .map(|rule| match rule {
+                    BypassRule::Prefix(prefix) => BypassRule::Prefix(routing::normalize_path(&prefix)),
+                    other => other,
+                })
+                .collect(),
             queue_cookie: cookies::queue_cookie_name(&config.name),
             token_cookie: cookies::token_cookie_name(&config.name),
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),
@@ -107,9 +116,16 @@ impl Room {
         self.closed.load(Ordering::Relaxed)
     }
 
+    /// `host`: already through `routing::host_name`.
     fn matches_host(&self, host: Option<&str>) -> bool {
-        self.hosts.is_empty() || host.is_some_and(|h| self.hosts.iter().any(|mine| *mine == routing::host_name(h)))
+        self.hosts.is_empty() || host.is_some_and(|h| self.hosts.iter().any(|mine| mine == h))
     }
+}
+
+/// A request's room, with its normalized path (reused by the bypass rules).
+pub struct Routed<'a> {
+    pub room: &'a Room,
+    path: String,
 }
 
 /// Everything the waiting room needs, shared by the gateway, the API and the tickers.
@@ -149,29 +165,33 @@ impl WaitingRoom {
     }
 
     /// The room protecting this path (and host): the most specific prefix wins.
-    pub fn route(&self, path: &str, host: Option<&str>) -> Option<&Room> {
+    pub fn route(&self, path: &str, host: Option<&str>) -> Option<Routed<'_>> {
         if self.rooms.is_empty() {
             return None;
         }
         let path = routing::normalize_path(path);
-        self.rooms
+        let host = host.map(routing::host_name);
+        let room = self
+            .rooms
             .iter()
-            .filter(|room| room.matches_host(host))
+            .filter(|room| room.matches_host(host.as_deref()))
             .flat_map(|room| room.prefixes.iter().map(move |prefix| (room, prefix)))
             .filter(|(_, prefix)| routing::covers(prefix, &path))
             .max_by_key(|(room, prefix)| (prefix.len(), !room.hosts.is_empty()))
-            .map(|(room, _)| room)
+            .map(|(room, _)| room)?;
+        Some(Routed { room, path })
     }
 
     /// Does this request skip the room's queue (bypass rules, monitoring secret)?
-    pub fn bypassed(&self, room: &Room, path: &str, client: IpAddr, headers: &http::HeaderMap) -> bool {
+    pub fn bypassed(&self, routed: &Routed<'_>, client: IpAddr, headers: &http::HeaderMap) -> bool {
+        let room = routed.room;
         if let Some(secret) = &room.config.bypass_secret {
             let offered = headers.get("x-anteroom-bypass").map(|v| v.as_bytes()).unwrap_or_default();
             if aws_lc_rs::constant_time::verify_slices_are_equal(offered, secret.expose().as_bytes()).is_ok() {
                 return true;
             }
         }
-        !room.bypass.is_empty() && routing::bypassed(&room.bypass, &routing::normalize_path(path), client)
+        !room.bypass.is_empty() && routing::bypassed(&room.bypass, &routed.path, client)
     }
 
     pub fn room_by_name(&self, name: &str) -> Option<&Room> {

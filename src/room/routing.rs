@@ -73,10 +73,11 @@ pub fn host_name(host: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-/// Does a bypass rule let this request skip the queue?
+/// Does a bypass rule let this request skip the queue? `path` and the rules' prefixes are
+/// normalized.
 pub fn bypassed(rules: &[BypassRule], path: &str, client: IpAddr) -> bool {
     rules.iter().any(|rule| match rule {
-        BypassRule::Prefix(prefix) => covers(&normalize_path(prefix), path),
+        BypassRule::Prefix(prefix) => covers(prefix, path),
         BypassRule::Extension(ext) => {
             path.rsplit('/').next().and_then(|last| last.rsplit_once('.')).is_some_and(|(_, e)| e == ext)
         }
@@ -118,7 +119,7 @@ mod tests {
     #[test]
     fn bypass_by_prefix_extension_or_network() {
         let rules: Vec<BypassRule> =
-            ["/static/", ".css", "10.0.0.0/8"].iter().map(|r| BypassRule::parse(r).unwrap()).collect();
+            ["/static", ".css", "10.0.0.0/8"].iter().map(|r| BypassRule::parse(r).unwrap()).collect();
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(bypassed(&rules, "/static/app.js", outside));
         assert!(bypassed(&rules, "/tickets/site.css", outside));
