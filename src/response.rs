@@ -28,6 +28,21 @@ pub fn text(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
+/// A JSON answer produced by anteroom itself (never cached).
+pub fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `{"error": message}` with `status`.
+pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    json(status, serde_json::json!({ "error": message }).to_string())
+}
+
 /// `503` with `Retry-After` in whole seconds (at least 1).
 pub fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
     let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);

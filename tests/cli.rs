@@ -410,3 +410,39 @@ fn the_demo_crowd_makes_a_line_that_moves() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn each_admission_decision_has_its_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[log]\nformat = \"json\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 1\n";
+    let (mut child, mut lines) = spawn_run(dir.path(), extra, ConfigFrom::Flag);
+    let json = |l: String| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON");
+    let serving = lines.by_ref().map(json).find(|v| v["message"] == "anteroom is serving").expect("serving line");
+    let addr = serving["http"].as_str().expect("http address").to_owned();
+    for _ in 0..2 {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut stream, b"GET /tickets/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        std::io::Read::read_to_string(&mut stream, &mut String::new()).unwrap();
+    }
+    // First visitor: let in (token issued, then forwarded); second: queued.
+    let mut seen = Vec::new();
+    for line in lines.by_ref().map(json) {
+        if line["target"] == "anteroom::admission" || line["target"] == "anteroom::access" {
+            seen.push(line);
+        }
+        if seen.iter().filter(|l| l["target"] == "anteroom::access").count() == 2 {
+            break;
+        }
+    }
+    let admission = seen.iter().find(|l| l["target"] == "anteroom::admission").expect("an admission line");
+    assert_eq!(
+        (admission["room"].as_str(), admission["message"].as_str()),
+        (Some("sale"), Some("admitted: token issued"))
+    );
+    let decisions: Vec<&str> =
+        seen.iter().filter(|l| l["target"] == "anteroom::access").filter_map(|l| l["decision"].as_str()).collect();
+    assert_eq!(decisions, ["admitted", "queued"]);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -3,7 +3,7 @@
 //! (at its next tick). All of it requires `Authorization: Bearer <admin.token>`.
 
 use super::Admin;
-use crate::response::{full, Body};
+use crate::response::{self, json_error as error, Body};
 use crate::room::Room;
 use crate::store::LimitOverrides;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -154,14 +154,6 @@ fn ok(body: serde_json::Value) -> Response<Body> {
     respond(StatusCode::OK, body)
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Body> {
-    respond(status, json!({ "error": message }))
-}
-
 fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
-    let mut answer = Response::new(full(format!("{body}\n")));
-    *answer.status_mut() = status;
-    answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    answer.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    answer
+    response::json(status, format!("{body}\n"))
 }

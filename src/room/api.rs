@@ -5,7 +5,7 @@ use super::cookies;
 use super::status::{self, query_param};
 use super::{unix_secs, WaitingRoom};
 use crate::config::OnFailure;
-use crate::response::{full, Body};
+use crate::response::{self, json_error as error, Body};
 use crate::store::QueueState;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode, Uri};
@@ -129,18 +129,11 @@ impl WaitingRoom {
     }
 }
 
+/// A JSON answer with anteroom's cookies.
 fn json(status: StatusCode, body: String, set_cookies: Vec<HeaderValue>) -> Response<Body> {
-    let mut response = Response::new(full(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = response::json(status, body);
     for cookie in set_cookies {
-        headers.append(header::SET_COOKIE, cookie);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
-}
-
-fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(status, serde_json::json!({ "error": message }).to_string(), Vec::new())
 }

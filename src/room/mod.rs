@@ -22,7 +22,7 @@ pub mod ticker;
 use crate::admin::Health;
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
-use crate::store::{Policy, Store};
+use crate::store::{unix_secs, Policy, Store};
 use crate::token::TokenKeys;
 use cache::VerifiedTokens;
 use cookies::QueueCookieSigner;
@@ -219,8 +219,4 @@ fn random_u64() -> u64 {
 
 fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn unix_secs() -> u64 {
-    crate::store::unix_ms() / 1000
 }

@@ -302,8 +302,4 @@ impl MemoryStore {
             }
         })
     }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
 }

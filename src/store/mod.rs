@@ -109,11 +109,6 @@ impl Store {
         dispatch!(self, s => s.set_limits(room, limits))
     }
 
-    /// Is the store reachable?
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, s => s.ping())
-    }
-
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",

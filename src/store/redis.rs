@@ -173,15 +173,6 @@ impl RedisStore {
         }
         self.inner.numbers(&call, 0).await.map(drop)
     }
-
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let cmd = redis::cmd("PING");
-        let reply = match self.inner.connection.clone() {
-            Connection::Single(mut c) => cmd.query_async::<String>(&mut c).await,
-            Connection::Cluster(mut c) => cmd.query_async::<String>(&mut c).await,
-        };
-        reply.map(drop).map_err(unavailable)
-    }
 }
 
 impl Inner {

@@ -1,9 +1,5 @@
 //! Times as the page shows them. UTC on the server; the script shows local time.
 
-pub fn unix_secs() -> u64 {
-    crate::store::unix_ms() / 1000
-}
-
 /// `2026-11-26T15:04:05Z`.
 pub fn rfc3339(unix: u64) -> String {
     let (days, secs) = (unix / 86_400, unix % 86_400);

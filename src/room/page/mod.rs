@@ -140,7 +140,7 @@ impl Pages {
             (Some(first), Some(now)) if first > 1 => (100 * first.saturating_sub(now) / (first - 1)).min(100),
             _ => 0,
         };
-        let now = clock::unix_secs();
+        let now = crate::store::unix_secs();
         let opens_at_local = s.opens_at.as_deref().map(clock::display_time).unwrap_or_default();
         let refresh_seconds = (s.poll_after_ms / 1000).clamp(2, 30);
         let head = format!(
