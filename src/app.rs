@@ -87,8 +87,8 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
     }
     let tokens = config.tokens.load()?;
     let store = Arc::new(open_store(&config)?);
-    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone(), health.clone())?);
-    let tickers = waiting.spawn_tickers();
+    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone())?);
+    let (tickers, first_ticks) = waiting.spawn_tickers();
     let gateway = Arc::new(Gateway::new(
         proxy,
         protection,
@@ -128,6 +128,11 @@ pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<O
         rooms = config.rooms.len(),
         "anteroom is serving"
     );
+    // Ready once every room's state (paused, closed, live limits) has been read; the first
+    // ticks are bounded by the store's call timeout, so an unreachable store delays this
+    // by under a second.
+    first_ticks.await;
+    health.mark_started();
 
     shutdown.await;
     tracing::info!(grace = ?config.limits.shutdown_grace.0, "shutting down: draining connections");

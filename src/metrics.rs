@@ -4,7 +4,7 @@
 //! stays one relaxed atomic add per event.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the origin latency histogram buckets.
@@ -29,7 +29,6 @@ pub const TOKEN_REJECTIONS: [&str; 11] = [
     "revoked",
 ];
 
-#[derive(Default)]
 pub struct Metrics {
     /// Indexed by HTTP status; slot 0 counts requests that got no response.
     origin_requests: StatusCounters,
@@ -37,6 +36,8 @@ pub struct Metrics {
     origin_delayed: AtomicU64,
     origin_shed: AtomicU64,
     store_errors: AtomicU64,
+    /// 1 while the store answers, 0 while it does not (set by the store's callers).
+    store_up: AtomicBool,
     /// One entry per configured room, in config order.
     rooms: Vec<(String, RoomMetrics)>,
 }
@@ -64,6 +65,21 @@ impl RoomMetrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            origin_requests: StatusCounters::default(),
+            origin_latency: Histogram::default(),
+            origin_delayed: AtomicU64::new(0),
+            origin_shed: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
+            // Assumed up until a call fails, so a fresh instance does not report an outage.
+            store_up: AtomicBool::new(true),
+            rooms: Vec::new(),
+        }
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         Self::default()
@@ -80,6 +96,15 @@ impl Metrics {
 
     pub fn store_error(&self) {
         self.store_errors.fetch_add(1, Relaxed);
+    }
+
+    /// Records whether the store answered; returns whether that changed.
+    pub fn set_store_up(&self, up: bool) -> bool {
+        self.store_up.swap(up, Relaxed) != up
+    }
+
+    pub fn is_store_up(&self) -> bool {
+        self.store_up.load(Relaxed)
     }
 
     /// A request was forwarded; `status` is the origin's, or [`NO_RESPONSE`].
@@ -132,6 +157,8 @@ impl Metrics {
         let _ = writeln!(out, "anteroom_origin_shed_total {}", self.origin_shed.load(Relaxed));
         header(&mut out, "anteroom_store_errors_total", "counter", "Store calls that failed or timed out.");
         let _ = writeln!(out, "anteroom_store_errors_total {}", self.store_errors.load(Relaxed));
+        header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
+        let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
         self.render_rooms(&mut out);
         out
     }

@@ -12,7 +12,9 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener_only() {
     let origin = Origin::start().await;
     let gw = Gateway::start(&origin.url()).await;
     assert_eq!(get(gw.admin, "/healthz").await.status, 200);
-    assert_eq!(get(gw.admin, "/readyz").await.status, 200);
+    let ready = get(gw.admin, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body_text(), "ready\nstore: memory, reachable\n");
     get(gw.addr, "/").await;
     let metrics = get(gw.admin, "/metrics").await;
     assert!(metrics.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
@@ -22,6 +24,7 @@ async fn health_readiness_and_metrics_are_served_on_the_admin_listener_only() {
         "anteroom_origin_latency_seconds_count 1",
         "anteroom_origin_delayed_total 0",
         "anteroom_origin_shed_total 0",
+        "anteroom_store_up 1",
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }

@@ -59,6 +59,17 @@ fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
 }
 
 #[test]
+fn an_empty_admin_token_from_an_unset_variable_is_refused_with_exit_2() {
+    let out = check_config("[origin]\nurl = \"http://a:1\"\n", &[("ANTEROOM_ADMIN_TOKEN", "")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.starts_with("admin.token: is empty") && err.contains("ANTEROOM_ADMIN_TOKEN"), "{err}");
+    let short = check_config("[origin]\nurl = \"http://a:1\"\n[admin]\ntoken = \"secret\"\n", &[]);
+    assert_eq!(short.status.code(), Some(2));
+    assert!(stderr(&short).contains("admin.token: too short"), "{}", stderr(&short));
+}
+
+#[test]
 fn a_missing_config_file_is_reported() {
     let out = Command::new(BIN).args(["check-config", "--config", "/no/such/anteroom.toml"]).output().unwrap();
     assert!(!out.status.success());
@@ -323,7 +334,7 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
             .unwrap()
     };
     // The running gateway has no token: the API says how to turn it on.
-    let off = admin_cmd(&["status"], "whatever");
+    let off = admin_cmd(&["status"], "whatever-whatever-token");
     assert!(!off.status.success());
     assert!(stderr(&off).contains("admin.token"), "{}", stderr(&off));
     let pid = child.id().to_string();
@@ -331,7 +342,7 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     child.wait().unwrap();
 
     let (mut child, mut lines) =
-        spawn_run(dir.path(), &format!("[admin]\ntoken = \"t0ken\"\n{room}"), ConfigFrom::Flag);
+        spawn_run(dir.path(), &format!("[admin]\ntoken = \"t0ken-for-the-cli-test\"\n{room}"), ConfigFrom::Flag);
     let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
     let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
     std::fs::write(&cli, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n{room}"))
@@ -340,11 +351,11 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
         assert!(out.status.success(), "{}", stderr(out));
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    assert_eq!(json(&admin_cmd(&["pause", "sale"], "t0ken"))["paused"], true);
-    assert_eq!(json(&admin_cmd(&["resume", "sale"], "t0ken"))["paused"], false);
-    let set = json(&admin_cmd(&["set", "sale", "--rate", "90", "--capacity", "7"], "t0ken"));
+    assert_eq!(json(&admin_cmd(&["pause", "sale"], "t0ken-for-the-cli-test"))["paused"], true);
+    assert_eq!(json(&admin_cmd(&["resume", "sale"], "t0ken-for-the-cli-test"))["paused"], false);
+    let set = json(&admin_cmd(&["set", "sale", "--rate", "90", "--capacity", "7"], "t0ken-for-the-cli-test"));
     assert_eq!((set["admit_per_minute"].as_u64(), set["max_active_users"].as_u64()), (Some(90), Some(7)));
-    assert_eq!(json(&admin_cmd(&["status"], "t0ken"))["rooms"][0]["admit_per_minute"], 90);
+    assert_eq!(json(&admin_cmd(&["status"], "t0ken-for-the-cli-test"))["rooms"][0]["admit_per_minute"], 90);
     let wrong = admin_cmd(&["status"], "nope");
     assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
     let pid = child.id().to_string();

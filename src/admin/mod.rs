@@ -18,27 +18,24 @@ use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// What `/readyz` reports: false while draining, so load balancers stop sending traffic,
-/// and while the store is unreachable.
+/// What `/readyz` reports: not ready until the gateway serves and knows its rooms' state,
+/// and not ready while draining, so load balancers stop sending traffic. A store outage
+/// does not make an instance unready: every instance shares the store, so a readiness
+/// probe that followed it would take them all out at once, while token holders can keep
+/// shopping and newcomers get the `on_failure` answer.
+#[derive(Default)]
 pub struct Health {
+    started: AtomicBool,
     draining: AtomicBool,
-    store_reachable: AtomicBool,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Self { draining: AtomicBool::new(false), store_reachable: AtomicBool::new(true) }
-    }
 }
 
 impl Health {
-    /// Updated by the room tickers after every store call; returns whether it changed.
-    pub fn set_store_reachable(&self, reachable: bool) -> bool {
-        self.store_reachable.swap(reachable, Ordering::AcqRel) != reachable
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::Release);
     }
 
-    pub fn is_store_reachable(&self) -> bool {
-        self.store_reachable.load(Ordering::Acquire)
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
     }
 
     pub fn start_draining(&self) {
@@ -69,11 +66,7 @@ impl Admin {
         }
         match path {
             "/healthz" => response::text(StatusCode::OK, "ok"),
-            "/readyz" if self.health.is_draining() => response::text(StatusCode::SERVICE_UNAVAILABLE, "draining"),
-            "/readyz" if !self.health.is_store_reachable() => {
-                response::text(StatusCode::SERVICE_UNAVAILABLE, "store unreachable")
-            }
-            "/readyz" => response::text(StatusCode::OK, "ready"),
+            "/readyz" => self.readiness(),
             "/metrics" => {
                 let mut response = Response::new(full(self.metrics.render()));
                 response
@@ -83,6 +76,27 @@ impl Admin {
             }
             _ => response::text(StatusCode::NOT_FOUND, "unknown admin path"),
         }
+    }
+}
+
+impl Admin {
+    /// `/readyz`: the status says whether to send traffic; the body also says how the
+    /// store is doing (which `anteroom_store_up` tells monitoring).
+    fn readiness(&self) -> Response<Body> {
+        let store = match (self.metrics.is_store_up(), self.waiting.store.backend()) {
+            (true, backend) => format!("store: {backend}, reachable"),
+            (false, backend) => {
+                format!("store: {backend}, unreachable (token holders keep shopping; newcomers get store.on_failure)")
+            }
+        };
+        let (status, state) = if self.health.is_draining() {
+            (StatusCode::SERVICE_UNAVAILABLE, "draining")
+        } else if !self.health.is_started() {
+            (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        } else {
+            (StatusCode::OK, "ready")
+        };
+        response::text(status, &format!("{state}\n{store}"))
     }
 }
 

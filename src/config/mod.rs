@@ -22,6 +22,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// Shortest admin token accepted: anything shorter is guessable, and an empty one usually
+/// comes from an unset variable (`ANTEROOM_ADMIN_TOKEN=`).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
 /// Default location of the config file, relative to the working directory.
 pub const DEFAULT_PATH: &str = "config/anteroom.toml";
 
@@ -237,7 +241,7 @@ impl Config {
         let from_env = env::apply_overrides(&mut table, vars)?;
         let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| ConfigErrors(vec![describe_type_error(&e, &from_env)]))?;
-        config.validate()?;
+        config.validate().map_err(|e| name_variables(e, &from_env))?;
         Ok(config)
     }
 
@@ -293,6 +297,18 @@ impl Config {
         if let Err(e) = self.tls_files() {
             problems.extend(e.0);
         }
+        if let Some(token) = &self.admin.token {
+            let token = token.expose();
+            if token.trim().is_empty() {
+                problems.push(format!(
+                    "admin.token: is empty, which would let anyone pause rooms or change their rates; set at least \
+                     {MIN_ADMIN_TOKEN_CHARS} characters, or leave the key (and ANTEROOM_ADMIN_TOKEN) unset to keep the \
+                     admin API off"
+                ));
+            } else if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                problems.push(format!("admin.token: too short to be secret; use at least {MIN_ADMIN_TOKEN_CHARS} characters (anteroom keygen makes one)"));
+            }
+        }
         self.store.validate(&mut problems);
         rooms::validate(&self.rooms, &mut problems);
         if !self.tokens.keys.is_empty() {
@@ -319,6 +335,22 @@ impl Config {
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
+}
+
+/// Appends `(set by VARIABLE)` to the problems of keys that came from the environment.
+fn name_variables(errors: ConfigErrors, from_env: &[(String, String)]) -> ConfigErrors {
+    let lines = errors
+        .0
+        .into_iter()
+        .map(|line| {
+            let key = line.split(':').next().unwrap_or("");
+            match from_env.iter().find(|(k, _)| k == key) {
+                Some((_, var)) => format!("{line} (set by {var})"),
+                None => line,
+            }
+        })
+        .collect();
+    ConfigErrors(lines)
 }
 
 fn describe_syntax_error(text: &str, e: &toml::de::Error) -> String {

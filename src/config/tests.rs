@@ -103,7 +103,7 @@ fn environment_overrides_win_and_keep_types() {
             ("ANTEROOM_ORIGIN__MAX_REQUESTS_PER_SECOND", "250"),
             ("ANTEROOM_LIMITS__IDLE_TIMEOUT", "2m"),
             ("ANTEROOM_LISTEN__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
-            ("ANTEROOM_ADMIN_TOKEN", "12345"),
+            ("ANTEROOM_ADMIN_TOKEN", "1234567890abcdef"),
             ("ANTEROOM_CONFIG", "ignored.toml"),
             ("HOME", "/root"),
         ],
@@ -113,7 +113,7 @@ fn environment_overrides_win_and_keep_types() {
     assert_eq!(c.origin.max_requests_per_second, 250);
     assert_eq!(c.limits.idle_timeout.0, std::time::Duration::from_secs(120));
     assert_eq!(c.listen.trusted_proxies.len(), 1);
-    assert_eq!(c.admin.token.as_ref().map(Secret::expose), Some("12345"));
+    assert_eq!(c.admin.token.as_ref().map(Secret::expose), Some("1234567890abcdef"));
 }
 
 #[test]
@@ -125,12 +125,25 @@ fn a_bad_environment_value_names_the_variable() {
 }
 
 #[test]
+fn an_empty_or_short_admin_token_is_refused_not_taken_as_no_token() {
+    // The usual accident: ANTEROOM_ADMIN_TOKEN= from an unset shell variable.
+    let p = load_env(MINIMAL, &[("ANTEROOM_ADMIN_TOKEN", "")]).expect_err("rejected").to_string();
+    assert!(p.starts_with("admin.token: is empty") && p.contains("(set by ANTEROOM_ADMIN_TOKEN)"), "{p}");
+    let p = load_env(&format!("{MINIMAL}\n[admin]\ntoken = \"   \""), &[]).expect_err("rejected").to_string();
+    assert!(p.starts_with("admin.token: is empty"), "{p}");
+    let p = load_env(&format!("{MINIMAL}\n[admin]\ntoken = \"t0ken\""), &[]).expect_err("rejected").to_string();
+    assert!(p.starts_with("admin.token: too short"), "{p}");
+    // No token at all keeps the admin API off, as before.
+    assert!(load_env(MINIMAL, &[]).expect("valid").admin.token.is_none());
+}
+
+#[test]
 fn secrets_are_masked_in_the_printed_config() {
-    let c = load_env(MINIMAL, &[("ANTEROOM_ADMIN__TOKEN", "s3cr3t-value")]).expect("valid");
+    let c = load_env(MINIMAL, &[("ANTEROOM_ADMIN__TOKEN", "s3cr3t-value-0123")]).expect("valid");
     let printed = c.to_masked_toml();
-    assert!(!printed.contains("s3cr3t-value"), "{printed}");
+    assert!(!printed.contains("s3cr3t-value-0123"), "{printed}");
     assert!(printed.contains("token = \"********\""), "{printed}");
-    assert!(!format!("{c:?}").contains("s3cr3t-value"));
+    assert!(!format!("{c:?}").contains("s3cr3t-value-0123"));
 }
 
 fn key_file(alg: crate::token::TokenAlgorithm) -> tempfile::NamedTempFile {

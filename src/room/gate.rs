@@ -236,7 +236,7 @@ impl WaitingRoom {
 
     pub(super) fn store_failed(&self, error: &crate::store::StoreError) {
         self.metrics.store_error();
-        if self.health.set_store_reachable(false) {
+        if self.metrics.set_store_up(false) {
             tracing::warn!(%error, "store unreachable: new visitors get the on_failure answer; token holders go on");
         }
     }

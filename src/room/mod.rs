@@ -8,7 +8,7 @@
 //! - [`status`]   the status object; poll interval, ETA, `return_to` (pure functions)
 //! - [`page`]     the queue page (HTML)
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
-//! - [`ticker`]   the per-room admission tick, gauges, store health
+//! - [`ticker`]   the per-room admission tick, gauges, store reachability
 
 pub mod api;
 pub mod cache;
@@ -19,7 +19,6 @@ pub mod routing;
 pub mod status;
 pub mod ticker;
 
-use crate::admin::Health;
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
 use crate::store::{unix_secs, Policy, Store};
@@ -137,7 +136,6 @@ pub struct WaitingRoom {
     cache: VerifiedTokens,
     pages: Pages,
     metrics: Arc<Metrics>,
-    health: Arc<Health>,
     on_failure: OnFailure,
     secure_cookies: bool,
 }
@@ -148,7 +146,6 @@ impl WaitingRoom {
         store: Arc<Store>,
         tokens: TokenKeys,
         metrics: Arc<Metrics>,
-        health: Arc<Health>,
     ) -> Result<Self, ConfigErrors> {
         Ok(Self {
             rooms: config.rooms.iter().enumerate().map(|(i, r)| Room::new(i, r)).collect(),
@@ -158,7 +155,6 @@ impl WaitingRoom {
             tokens,
             cache: VerifiedTokens::default(),
             metrics,
-            health,
             on_failure: config.store.on_failure,
             secure_cookies: config.tokens.secure_cookies,
         })

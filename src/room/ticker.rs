@@ -3,9 +3,11 @@
 //! the admission-rate estimate behind the ETA, and `/readyz`.
 
 use super::{Room, WaitingRoom};
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How often each instance ticks each room (with ±20 % jitter so instances interleave).
@@ -15,21 +17,34 @@ pub const TICK_PERIOD: Duration = Duration::from_millis(250);
 const RATE_WINDOW_SECS: f64 = 30.0;
 
 impl WaitingRoom {
-    /// Starts one ticker per room; abort the handles to stop them.
-    pub fn spawn_tickers(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
-        (0..self.rooms.len())
+    /// Starts one ticker per room; abort the handles to stop them. The second half
+    /// resolves once every room has had its first tick (answered or failed), so that the
+    /// instance knows each room's state before it calls itself ready.
+    pub fn spawn_tickers(self: &Arc<Self>) -> (Vec<JoinHandle<()>>, impl Future<Output = ()>) {
+        let (handles, first_ticks): (Vec<_>, Vec<_>) = (0..self.rooms.len())
             .map(|index| {
                 let waiting = self.clone();
-                tokio::spawn(async move { waiting.run_ticker(index).await })
+                let (ticked, first_tick) = oneshot::channel();
+                (tokio::spawn(async move { waiting.run_ticker(index, ticked).await }), first_tick)
             })
-            .collect()
+            .unzip();
+        let all_ticked = async move {
+            for first_tick in first_ticks {
+                let _ = first_tick.await;
+            }
+        };
+        (handles, all_ticked)
     }
 
-    async fn run_ticker(&self, index: usize) {
+    async fn run_ticker(&self, index: usize, ticked: oneshot::Sender<()>) {
         let room = &self.rooms[index];
         let mut last: Option<(Instant, u64)> = None;
+        let mut ticked = Some(ticked);
         loop {
             self.tick_once(room, &mut last).await;
+            if let Some(ticked) = ticked.take() {
+                let _ = ticked.send(());
+            }
             let jittered = TICK_PERIOD.mul_f64(0.8 + 0.4 * super::jitter());
             tokio::time::sleep(jittered).await;
         }
@@ -43,7 +58,7 @@ impl WaitingRoom {
                 return;
             }
         };
-        if self.health.set_store_reachable(true) {
+        if self.metrics.set_store_up(true) {
             tracing::info!("store reachable again");
         }
         let metrics = self.room_metrics(room);

@@ -54,6 +54,12 @@ impl Gateway {
         let task = tokio::spawn(anteroom::serve(config, listeners, async {
             let _ = stopped.await;
         }));
+        // Tests start once the gateway says it is ready (it has read its rooms' state).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while client::try_send(admin, ready_probe()).await.map(|a| a.status) != Ok(http::StatusCode::OK) {
+            assert!(std::time::Instant::now() < deadline, "the gateway did not become ready");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         Self { addr, https_addr, admin, stop: Some(stop), task }
     }
 
@@ -77,6 +83,10 @@ impl Gateway {
     pub async fn metrics(&self) -> String {
         client::get(self.admin, "/metrics").await.body_text()
     }
+}
+
+fn ready_probe() -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::get("/readyz").header("host", "admin").body(Default::default()).expect("request")
 }
 
 /// The value of a metric line such as `name{label="x"} 3`, or 0 when absent.
