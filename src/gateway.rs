@@ -6,9 +6,9 @@ use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{Peer, Proxy};
 use crate::response::{self, Body};
-use crate::room::{Gate, Session, WaitingRoom};
+use crate::room::{routing, Gate, Routing, Session, WaitingRoom};
 use crate::server::Handler;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
 use std::borrow::Cow;
@@ -18,6 +18,9 @@ use std::time::Instant;
 
 /// Paths under this prefix are anteroom's own and never reach the origin.
 pub const RESERVED_PREFIX: &str = "/_anteroom/";
+
+/// `Allow` of the 405 answer to `CONNECT`: every method is forwarded but that one.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub struct Gateway {
     proxy: Proxy,
@@ -103,6 +106,13 @@ impl Gateway {
         trusted: bool,
         client: IpAddr,
     ) -> (Response<Body>, Decision) {
+        if req.method() == Method::CONNECT {
+            // A gateway to one shop is no tunnel to anywhere; and the origin would get a
+            // CONNECT it never expected.
+            let mut answer = response::text(StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not served by this gateway");
+            answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+            return (answer, Decision::Rejected);
+        }
         let path = req.uri().path();
         if path.starts_with(RESERVED_PREFIX) {
             if let Some(asset) = crate::room::page::assets::serve(path, req.headers()) {
@@ -125,9 +135,23 @@ impl Gateway {
         let mut session = None;
         let mut set_cookies = Vec::new();
         let mut admitted_now = false;
-        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or(req.uri().host());
-        if let Some(routed) = self.waiting.route(path, host) {
-            if !self.waiting.bypassed(&routed, client, req.headers()) {
+        let host = match routing::request_host(req.uri(), req.headers()) {
+            Ok(host) => host,
+            Err(problem) => return (response::text(StatusCode::BAD_REQUEST, &problem.to_string()), Decision::Rejected),
+        };
+        let routed = match self.waiting.route(path, &host) {
+            Routing::Outside => None,
+            Routing::Room(routed) => Some(routed),
+            Routing::Ambiguous => {
+                let answer = response::text(
+                    StatusCode::BAD_REQUEST,
+                    "ambiguous path: its encoded or dot segments would send it to another part of the shop",
+                );
+                return (answer, Decision::Rejected);
+            }
+        };
+        if let Some(routed) = routed {
+            if !self.waiting.bypassed(&routed, req.method(), client, req.headers()) {
                 match self.waiting.gate(routed.room, req.uri(), req.headers(), peer.tls).await {
                     Gate::Queued(answer) => return (answer, Decision::Queued),
                     Gate::Forward { session: s, set_cookies: c, admitted_now: a } => {

@@ -29,6 +29,20 @@ async fn a_malformed_request_line_gets_400_and_never_reaches_the_origin() {
 }
 
 #[tokio::test]
+async fn connect_is_answered_405_and_never_forwarded() {
+    let origin = Origin::start().await;
+    let gw = Gateway::start(&origin.url()).await;
+    for target in ["shop.example:443", "internal.example:22", "127.0.0.1:6379"] {
+        let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        let answer = raw(gw.addr, request.as_bytes(), Duration::from_millis(500)).await;
+        assert_eq!(status_of(&answer), Some(405), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("allow: get"), "{answer}");
+    }
+    assert_eq!(origin.count(), 0, "the origin never sees a CONNECT");
+    still_serving(&gw).await;
+}
+
+#[tokio::test]
 async fn content_length_together_with_transfer_encoding_cannot_smuggle_a_request() {
     let origin = Origin::start().await;
     let gw = Gateway::start(&origin.url()).await;

@@ -335,6 +335,11 @@ async fn every_open_redirect_variant_falls_back_to_the_root() {
         "%2Fx%0D%0ALocation%3A%20%2F%2Fevil",
         "%2F%09%2Fevil.example",
         "evil.example",
+        // Browsers resolve dot segments: /.//evil.example becomes //evil.example.
+        "%2F.%2F%2Fevil.example",
+        "%2F..%2F%2Fevil.example",
+        "%2F%252e%2F%2Fevil.example",
+        "%2Fa%2F..%2F%2Fevil.example",
     ] {
         let s: serde_json::Value =
             serde_json::from_slice(&v.get(&format!("/_anteroom/status?room=sale&return_to={evil}")).await.body)

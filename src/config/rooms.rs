@@ -162,19 +162,39 @@ impl StoreConfig {
 /// One parsed `bypass` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BypassRule {
+    /// `/static/`: everything under the prefix, any method.
     Prefix(String),
+    /// `.css`: files with this extension anywhere in the room, `GET`/`HEAD` only.
     Extension(String),
+    /// `/static/*.css`: files with this extension under the prefix, `GET`/`HEAD` only.
+    ScopedExtension { prefix: String, extension: String },
+    /// `10.0.0.0/8`: clients from this network.
     Network(IpNet),
 }
 
 impl BypassRule {
     pub fn parse(entry: &str) -> Result<Self, String> {
+        let extension = |ext: &str| {
+            (!ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric())).then(|| ext.to_ascii_lowercase())
+        };
         if entry.starts_with('/') {
+            if let Some((prefix, ext)) = entry.rsplit_once("/*.") {
+                return match extension(ext) {
+                    Some(extension) => {
+                        let prefix = if prefix.is_empty() { "/" } else { prefix };
+                        Ok(BypassRule::ScopedExtension { prefix: prefix.to_owned(), extension })
+                    }
+                    None => Err(format!("`{entry}`: write a scoped extension as /prefix/*.css")),
+                };
+            }
+            if entry.contains('*') {
+                return Err(format!("`{entry}`: a wildcard is only allowed as /prefix/*.ext"));
+            }
             return Ok(BypassRule::Prefix(entry.to_owned()));
         }
         if let Some(ext) = entry.strip_prefix("*.").or_else(|| entry.strip_prefix('.')) {
-            if !ext.is_empty() && ext.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Ok(BypassRule::Extension(ext.to_ascii_lowercase()));
+            if let Some(extension) = extension(ext) {
+                return Ok(BypassRule::Extension(extension));
             }
         }
         if let Ok(net) = entry.parse::<IpNet>() {
@@ -183,7 +203,9 @@ impl BypassRule {
         if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
             return Ok(BypassRule::Network(IpNet::from(ip)));
         }
-        Err(format!("`{entry}` is neither a path prefix (/static/), an extension (.css) nor a network (10.0.0.0/8)"))
+        Err(format!(
+            "`{entry}` is neither a path prefix (/static/), an extension (.css, /static/*.css) nor a network (10.0.0.0/8)"
+        ))
     }
 }
 
@@ -336,6 +358,12 @@ mod tests {
         assert_eq!(BypassRule::parse(".js"), Ok(BypassRule::Extension("js".into())));
         assert!(matches!(BypassRule::parse("10.0.0.0/8"), Ok(BypassRule::Network(_))));
         assert!(matches!(BypassRule::parse("192.0.2.7"), Ok(BypassRule::Network(_))));
+        assert_eq!(
+            BypassRule::parse("/tickets/static/*.PNG"),
+            Ok(BypassRule::ScopedExtension { prefix: "/tickets/static".into(), extension: "png".into() })
+        );
         assert!(BypassRule::parse("static").is_err());
+        assert!(BypassRule::parse("/static/*").is_err());
+        assert!(BypassRule::parse("/static/*.c-s-s").is_err());
     }
 }

@@ -23,8 +23,11 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// A listener on `[::]` sees IPv4 clients as `::ffff:a.b.c.d`: the address is kept in
+    /// its IPv4 form, so IPv4 CIDR rules (bypass, trusted proxies) match it.
     pub fn new(addr: SocketAddr, tls: bool) -> Self {
-        let text = addr.ip().to_canonical().to_string();
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let text = addr.ip().to_string();
         let ip_text = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown"));
         Self { addr, tls, ip_text }
     }
@@ -150,7 +153,8 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|ip| ip.trim().parse().ok())
+        .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .collect();
     chain.into_iter().rev().find(|ip| !is_trusted(*ip, trusted_proxies)).unwrap_or(peer)
 }

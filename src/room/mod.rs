@@ -72,6 +72,9 @@ impl Room {
                 .filter_map(|b| BypassRule::parse(b).ok())
                 .map(|rule| match rule {
                     BypassRule::Prefix(prefix) => BypassRule::Prefix(routing::normalize_path(&prefix)),
+                    BypassRule::ScopedExtension { prefix, extension } => {
+                        BypassRule::ScopedExtension { prefix: routing::normalize_path(&prefix), extension }
+                    }
                     other => other,
                 })
                 .collect(),
@@ -116,15 +119,26 @@ impl Room {
     }
 
     /// `host`: already through `routing::host_name`.
-    fn matches_host(&self, host: Option<&str>) -> bool {
-        self.hosts.is_empty() || host.is_some_and(|h| self.hosts.iter().any(|mine| mine == h))
+    fn matches_host(&self, host: &str) -> bool {
+        self.hosts.is_empty() || self.hosts.iter().any(|mine| mine == host)
     }
 }
 
-/// A request's room, with its normalized path (reused by the bypass rules).
+/// A request's room, with the forms of its path that fall in it (see `routing`), which
+/// the bypass rules look at.
 pub struct Routed<'a> {
     pub room: &'a Room,
-    path: String,
+    /// The normalized form, and the literal form when it differs.
+    forms: [Option<String>; 2],
+}
+
+/// Where a request belongs.
+pub enum Routing<'a> {
+    /// No room covers it: straight to the origin (still under origin protection).
+    Outside,
+    Room(Routed<'a>),
+    /// Its normalized and literal paths fall in two different rooms.
+    Ambiguous,
 }
 
 /// Everything the waiting room needs, shared by the gateway, the API and the tickers.
@@ -160,26 +174,47 @@ impl WaitingRoom {
         })
     }
 
-    /// The room protecting this path (and host): the most specific prefix wins.
-    pub fn route(&self, path: &str, host: Option<&str>) -> Option<Routed<'_>> {
+    /// The room protecting this raw path on this (normalized) host: the most specific
+    /// prefix wins, and a path is protected when either of its forms is in a room.
+    pub fn route(&self, raw_path: &str, host: &str) -> Routing<'_> {
         if self.rooms.is_empty() {
-            return None;
+            return Routing::Outside;
         }
-        let path = routing::normalize_path(path);
-        let host = host.map(routing::host_name);
-        let room = self
-            .rooms
-            .iter()
-            .filter(|room| room.matches_host(host.as_deref()))
-            .flat_map(|room| room.prefixes.iter().map(move |prefix| (room, prefix)))
-            .filter(|(_, prefix)| routing::covers(prefix, &path))
-            .max_by_key(|(room, prefix)| (prefix.len(), !room.hosts.is_empty()))
-            .map(|(room, _)| room)?;
-        Some(Routed { room, path })
+        let normalized = routing::normalize_path(raw_path);
+        let literal = routing::literal_path(raw_path);
+        let by_normalized = self.room_for(&normalized, host);
+        let by_literal = if literal == normalized { by_normalized } else { self.room_for(&literal, host) };
+        let room = match (by_normalized, by_literal) {
+            (None, None) => return Routing::Outside,
+            (Some(a), Some(b)) if a.index != b.index => return Routing::Ambiguous,
+            (Some(room), _) | (None, Some(room)) => room,
+        };
+        let in_room = |form: Option<&Room>| form.is_some_and(|r| r.index == room.index);
+        let literal_differs = literal != normalized;
+        let forms =
+            [in_room(by_normalized).then_some(normalized), (literal_differs && in_room(by_literal)).then_some(literal)];
+        Routing::Room(Routed { room, forms })
     }
 
-    /// Does this request skip the room's queue (bypass rules, monitoring secret)?
-    pub fn bypassed(&self, routed: &Routed<'_>, client: IpAddr, headers: &http::HeaderMap) -> bool {
+    fn room_for(&self, path: &str, host: &str) -> Option<&Room> {
+        self.rooms
+            .iter()
+            .filter(|room| room.matches_host(host))
+            .flat_map(|room| room.prefixes.iter().map(move |prefix| (room, prefix)))
+            .filter(|(_, prefix)| routing::covers(prefix, path))
+            .max_by_key(|(room, prefix)| (prefix.len(), !room.hosts.is_empty()))
+            .map(|(room, _)| room)
+    }
+
+    /// Does this request skip the room's queue? The monitoring secret or a client network
+    /// rule lets it through; a path rule must match every form of the path in the room.
+    pub fn bypassed(
+        &self,
+        routed: &Routed<'_>,
+        method: &http::Method,
+        client: IpAddr,
+        headers: &http::HeaderMap,
+    ) -> bool {
         let room = routed.room;
         if let Some(secret) = &room.config.bypass_secret {
             let offered = headers.get("x-anteroom-bypass").map(|v| v.as_bytes()).unwrap_or_default();
@@ -187,7 +222,8 @@ impl WaitingRoom {
                 return true;
             }
         }
-        !room.bypass.is_empty() && routing::bypassed(&room.bypass, &routed.path, client)
+        !room.bypass.is_empty()
+            && routed.forms.iter().flatten().all(|form| routing::bypassed(&room.bypass, method, form, client))
     }
 
     pub fn room_by_name(&self, name: &str) -> Option<&Room> {

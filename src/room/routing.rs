@@ -1,11 +1,22 @@
 //! Which room a request belongs to, and whether it skips the queue.
 //!
-//! Routing works on a normalized path, so that spellings the origin may treat as the same
-//! page (`/Tickets`, `/x/../tickets`, `//tickets`, `/tick%65ts`, `\tickets`,
-//! `/tickets;jsessionid=1`) cannot walk around a room. Erring towards "protected" is safe;
-//! the origin still receives the path exactly as the client sent it.
+//! The origin receives the path exactly as the client sent it, and origins read paths in
+//! different ways: Tomcat cuts `;params` and resolves `..`, nginx decodes `%2e`, Express
+//! and Flask route on the raw text. So a path is looked at in two forms, and it is
+//! protected when *either* falls in a room:
+//!
+//! - the normalized form: lowercased, percent-decoded, `\` read as `/`, `;params` cut,
+//!   dot segments resolved (`/Tickets`, `/x/../tickets`, `/tick%65ts`, `/tickets;jsessionid=1`
+//!   all become `/tickets`);
+//! - the literal form: lowercased with empty segments dropped, nothing decoded or resolved
+//!   (`/tickets/%2e%2e/buy` stays under `/tickets`).
+//!
+//! When the two forms fall in two different rooms the request is refused (`400`): no
+//! answer would be right for every origin. A bypass rule lets a request skip the queue
+//! only when it matches every form that falls in the room.
 
 use crate::config::BypassRule;
+use http::{header, HeaderMap, Method, Uri};
 use std::net::IpAddr;
 
 /// Lowercased, percent-decoded, `\` read as `/`, empty and `.` segments dropped, `..`
@@ -53,6 +64,21 @@ pub(crate) fn percent_decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The path as an origin that decodes and resolves nothing would route it: lowercased,
+/// empty segments dropped. Always starts with `/`.
+pub fn literal_path(raw: &str) -> String {
+    let mut path = String::with_capacity(raw.len() + 1);
+    for segment in raw.split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path.make_ascii_lowercase();
+    path
+}
+
 /// Does the normalized `path` lie under the normalized `prefix`, segment-wise?
 pub fn covers(prefix: &str, path: &str) -> bool {
     prefix == "/"
@@ -60,7 +86,8 @@ pub fn covers(prefix: &str, path: &str) -> bool {
         || (path.len() > prefix.len() && path.starts_with(prefix) && path.as_bytes()[prefix.len()] == b'/')
 }
 
-/// The host name of a `Host` header value or URI authority: lowercased, port removed.
+/// The host name of a `Host` header value or URI authority: lowercased, port and trailing
+/// dots removed (`Shop.Example.:443` and `shop.example` are one host).
 pub fn host_name(host: &str) -> String {
     let host = host.trim();
     let name = if host.starts_with('[') {
@@ -68,18 +95,55 @@ pub fn host_name(host: &str) -> String {
     } else {
         host.rsplit_once(':')
             .map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host })
+            .trim_end_matches('.')
             .to_owned()
     };
     name.to_ascii_lowercase()
 }
 
-/// Does a bypass rule let this request skip the queue? `path` and the rules' prefixes are
-/// normalized.
-pub fn bypassed(rules: &[BypassRule], path: &str, client: IpAddr) -> bool {
+/// Why a request's host cannot be trusted for routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostProblem {
+    #[error("the request names no host (send a Host header)")]
+    Missing,
+    #[error("the request names two different hosts (Host and the request target disagree)")]
+    Mismatch,
+    #[error("the request has more than one Host header")]
+    Repeated,
+}
+
+/// The host a request is for, normalized: its `Host` header, or the authority of its
+/// target (HTTP/2 `:authority`, HTTP/1.1 absolute form). When both are present they must
+/// name the same host; a request naming none is refused, since a host-scoped room could
+/// not tell whether it covers it.
+pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<String, HostProblem> {
+    let mut values = headers.get_all(header::HOST).iter();
+    let from_header = values.next();
+    if values.next().is_some() {
+        return Err(HostProblem::Repeated);
+    }
+    let from_header = from_header.map(|v| v.to_str().map(host_name).map_err(|_| HostProblem::Missing));
+    let from_target = uri.authority().map(|a| host_name(a.as_str()));
+    match (from_header, from_target) {
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(header)), Some(target)) if header != target => Err(HostProblem::Mismatch),
+        (Some(Ok(host)), _) | (None, Some(host)) if !host.is_empty() => Ok(host),
+        _ => Err(HostProblem::Missing),
+    }
+}
+
+/// Does a bypass rule let this request skip the queue? `path` is one form of the request's
+/// path; the rules' prefixes are normalized. Extension rules serve static files: they
+/// apply to `GET` and `HEAD` only, so that `POST /checkout/pay.js` is never let through.
+pub fn bypassed(rules: &[BypassRule], method: &Method, path: &str, client: IpAddr) -> bool {
+    let static_read = method == Method::GET || method == Method::HEAD;
+    let extension_is =
+        |ext: &str| path.rsplit('/').next().and_then(|last| last.rsplit_once('.')).is_some_and(|(_, e)| e == ext);
     rules.iter().any(|rule| match rule {
         BypassRule::Prefix(prefix) => covers(prefix, path),
-        BypassRule::Extension(ext) => {
-            path.rsplit('/').next().and_then(|last| last.rsplit_once('.')).is_some_and(|(_, e)| e == ext)
+        BypassRule::Extension(ext) => static_read && extension_is(ext),
+        BypassRule::ScopedExtension { prefix, extension } => {
+            static_read && covers(prefix, path) && extension_is(extension)
         }
         BypassRule::Network(net) => net.contains(&client),
     })
@@ -119,20 +183,57 @@ mod tests {
     #[test]
     fn bypass_by_prefix_extension_or_network() {
         let rules: Vec<BypassRule> =
-            ["/static", ".css", "10.0.0.0/8"].iter().map(|r| BypassRule::parse(r).unwrap()).collect();
+            ["/static", ".css", "/assets/*.png", "10.0.0.0/8"].iter().map(|r| BypassRule::parse(r).unwrap()).collect();
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(bypassed(&rules, "/static/app.js", outside));
-        assert!(bypassed(&rules, "/tickets/site.css", outside));
-        assert!(!bypassed(&rules, "/tickets/buy", outside));
-        assert!(!bypassed(&rules, "/staticx/buy", outside));
-        assert!(!bypassed(&rules, &normalize_path("/tickets/buy;x.css"), outside));
-        assert!(bypassed(&rules, "/tickets/buy", "10.1.2.3".parse().unwrap()));
+        let get = &Method::GET;
+        assert!(bypassed(&rules, get, "/static/app.js", outside));
+        assert!(bypassed(&rules, get, "/tickets/site.css", outside));
+        assert!(bypassed(&rules, &Method::HEAD, "/tickets/site.css", outside));
+        assert!(!bypassed(&rules, &Method::POST, "/tickets/site.css", outside), "extensions: GET and HEAD only");
+        assert!(bypassed(&rules, get, "/assets/logo.png", outside));
+        assert!(!bypassed(&rules, get, "/tickets/logo.png", outside), "a scoped extension stays in its prefix");
+        assert!(!bypassed(&rules, &Method::POST, "/assets/logo.png", outside));
+        assert!(!bypassed(&rules, get, "/tickets/buy", outside));
+        assert!(!bypassed(&rules, get, "/staticx/buy", outside));
+        assert!(!bypassed(&rules, get, &normalize_path("/tickets/buy;x.css"), outside));
+        assert!(bypassed(&rules, &Method::POST, "/tickets/buy", "10.1.2.3".parse().unwrap()));
     }
 
     #[test]
-    fn host_names_lose_their_port() {
+    fn the_literal_form_keeps_what_the_normalized_one_resolves() {
+        assert_eq!(literal_path("/Tickets//%2e%2e/buy"), "/tickets/%2e%2e/buy");
+        assert_eq!(literal_path("/tickets/..;x/buy"), "/tickets/..;x/buy");
+        assert_eq!(literal_path(""), "/");
+        assert_eq!(normalize_path("/tickets/..;x/buy"), "/buy");
+        assert_eq!(normalize_path("/tickets/42%2F..%2F..%2Fbuy"), "/buy");
+    }
+
+    #[test]
+    fn host_names_lose_their_port_case_and_trailing_dot() {
         assert_eq!(host_name("Shop.Example:8080"), "shop.example");
         assert_eq!(host_name("[::1]:8080"), "[::1]");
         assert_eq!(host_name("shop.example"), "shop.example");
+        assert_eq!(host_name("shop.example."), "shop.example");
+        assert_eq!(host_name("SHOP.example.:443"), "shop.example");
+    }
+
+    #[test]
+    fn a_request_names_exactly_one_host() {
+        let headers = |hosts: &[&str]| {
+            let mut h = HeaderMap::new();
+            for host in hosts {
+                h.append(header::HOST, host.parse().unwrap());
+            }
+            h
+        };
+        let plain: Uri = "/tickets".parse().unwrap();
+        let absolute: Uri = "https://shop.example/tickets".parse().unwrap();
+        assert_eq!(request_host(&plain, &headers(&["Shop.Example."])), Ok("shop.example".into()));
+        assert_eq!(request_host(&absolute, &headers(&[])), Ok("shop.example".into()));
+        assert_eq!(request_host(&absolute, &headers(&["shop.example:443"])), Ok("shop.example".into()));
+        assert_eq!(request_host(&absolute, &headers(&["other.example"])), Err(HostProblem::Mismatch));
+        assert_eq!(request_host(&plain, &headers(&[])), Err(HostProblem::Missing));
+        assert_eq!(request_host(&plain, &headers(&[""])), Err(HostProblem::Missing));
+        assert_eq!(request_host(&plain, &headers(&["a", "b"])), Err(HostProblem::Repeated));
     }
 }

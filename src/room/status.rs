@@ -54,22 +54,33 @@ pub fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> {
 
 /// Where to send the visitor when admitted: only a same-site relative path. Anything else
 /// (`//evil.example`, `/\evil`, `https:evil`, control characters, spaces) falls back to
-/// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts.
+/// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts. Paths with dot segments
+/// (`/.//evil.example`) are refused too: the browser resolves them, and what is left may
+/// start with `//`.
 pub fn sanitize_return_to(raw: Option<&str>) -> String {
     let Some(path) = raw else { return "/".to_owned() };
+    let lower = path.to_ascii_lowercase();
     let safe = path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')
         && path.len() <= 2048
         && path.bytes().all(|b| b.is_ascii_graphic())
-        && !path.to_ascii_lowercase().contains("%5c")
-        && !path[1..].starts_with("%2f")
-        && !path[1..].starts_with("%2F");
+        && !lower.contains("%5c")
+        && !lower[1..].starts_with("%2f")
+        && !has_dot_segment(&lower);
     if safe {
         path.to_owned()
     } else {
         "/".to_owned()
     }
+}
+
+/// Whether the path part holds a `.` or `..` segment, spelled plainly or percent-encoded
+/// (once or twice: `%2e`, `%252e`).
+fn has_dot_segment(lower: &str) -> bool {
+    let path = lower.split(['?', '#']).next().unwrap_or("");
+    let dots = path.replace("%252e", ".").replace("%2e", ".");
+    dots.replace("%2f", "/").split('/').any(|segment| segment == "." || segment == "..")
 }
 
 /// The value of query parameter `name`, percent-decoded.
@@ -99,6 +110,10 @@ mod tests {
             "/\t/evil.example",
             "/%2F/evil.example",
             "/%5Cevil",
+            "/.//evil.example",
+            "/./%2Fevil.example",
+            "/%2e%2e//evil.example",
+            "/a/../..//evil.example",
             "evil",
             "",
         ] {
@@ -106,6 +121,11 @@ mod tests {
         }
         assert_eq!(sanitize_return_to(None), "/");
         assert_eq!(sanitize_return_to(Some("/tickets/42?seat=A%2012")), "/tickets/42?seat=A%2012");
+        assert_eq!(
+            sanitize_return_to(Some("/tickets/v1.2/x?q=../a")),
+            "/tickets/v1.2/x?q=../a",
+            "dots in names are fine"
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ pub async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Answer {
     try_send(addr, req).await.expect("request failed")
 }
 
-pub async fn try_send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Result<Answer, String> {
+/// A request without a `Host` gets one, as every real client sends it.
+pub async fn try_send(addr: SocketAddr, mut req: Request<Full<Bytes>>) -> Result<Answer, String> {
+    if !req.headers().contains_key(http::header::HOST) && req.uri().authority().is_none() {
+        req.headers_mut().insert(http::header::HOST, http::HeaderValue::from_static("shop.example"));
+    }
     let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
