@@ -4,7 +4,7 @@
 use crate::metrics::{Metrics, NO_RESPONSE};
 use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
-use crate::proxy::{Peer, Proxy};
+use crate::proxy::{upload, Peer, Proxy};
 use crate::response::{self, Body};
 use crate::room::{routing, Gate, Routing, Session, WaitingRoom};
 use crate::server::Handler;
@@ -127,7 +127,7 @@ impl Gateway {
                 response::text(StatusCode::NOT_IMPLEMENTED, "protocol upgrades are not enabled on this gateway");
             return (answer, Decision::Rejected);
         }
-        if declared_length(&req).is_some_and(|len| len > self.proxy.max_body_bytes()) {
+        if declared_length(&req).is_some_and(|len| len > self.proxy.uploads().max_bytes) {
             let answer = response::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
             return (answer, Decision::Rejected);
         }
@@ -161,6 +161,15 @@ impl Gateway {
             }
         }
 
+        // The body (if small) is read before a slot is taken: a client trickling it holds
+        // no slot meanwhile.
+        let req = match upload::prepare(req, self.proxy.uploads()).await {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::info!(error = %e, "request body refused");
+                return (response::text(e.status(), e.public_message()), Decision::Rejected);
+            }
+        };
         let pass = match self.protection.admit().await {
             Ok(pass) => pass,
             Err(shed) => {

@@ -126,6 +126,14 @@ pub enum HostHeader {
 pub struct Limits {
     pub max_header_bytes: ByteSize,
     pub max_body_bytes: ByteSize,
+    /// Request bodies up to this size are read whole before the request takes an origin
+    /// slot, so a client trickling a small body holds no slot while it does.
+    pub body_buffer_bytes: ByteSize,
+    /// Longest pause allowed between two pieces of a request body.
+    pub body_read_timeout: HumanDuration,
+    /// Slowest average upload accepted (bytes per second) for a body streamed to the
+    /// origin (one larger than `body_buffer_bytes`); 0 turns the check off.
+    pub min_upload_rate: ByteSize,
     pub header_read_timeout: HumanDuration,
     pub idle_timeout: HumanDuration,
     pub shutdown_grace: HumanDuration,
@@ -137,6 +145,9 @@ impl Default for Limits {
         Self {
             max_header_bytes: ByteSize(64 << 10),
             max_body_bytes: ByteSize(100 << 20),
+            body_buffer_bytes: ByteSize(64 << 10),
+            body_read_timeout: HumanDuration::secs(10),
+            min_upload_rate: ByteSize(8 << 10),
             header_read_timeout: HumanDuration::secs(10),
             idle_timeout: HumanDuration::secs(60),
             shutdown_grace: HumanDuration::secs(30),
@@ -280,6 +291,11 @@ impl Config {
             "limits.max_header_bytes: must be between 8KiB and 16MiB",
         );
         check(!l.header_read_timeout.0.is_zero(), "limits.header_read_timeout: must be longer than 0");
+        check(!l.body_read_timeout.0.is_zero(), "limits.body_read_timeout: must be longer than 0");
+        check(
+            l.body_buffer_bytes.0 <= 16 << 20,
+            "limits.body_buffer_bytes: at most 16MiB (each request may hold this much memory)",
+        );
         check(!l.idle_timeout.0.is_zero(), "limits.idle_timeout: must be longer than 0");
         // A connection waiting for its slot and then for the origin moves no byte; it must
         // not be mistaken for an idle one.

@@ -19,6 +19,9 @@ fn a_minimal_config_gets_the_documented_defaults() {
     let c = load(MINIMAL).expect("valid");
     assert_eq!(c.limits.max_header_bytes.0, 64 << 10);
     assert_eq!(c.limits.max_body_bytes.0, 100 << 20);
+    assert_eq!(c.limits.body_buffer_bytes.0, 64 << 10);
+    assert_eq!(c.limits.body_read_timeout.0, std::time::Duration::from_secs(10));
+    assert_eq!(c.limits.min_upload_rate.0, 8 << 10);
     assert_eq!(c.limits.header_read_timeout.0, std::time::Duration::from_secs(10));
     assert_eq!(c.limits.idle_timeout.0, std::time::Duration::from_secs(60));
     assert_eq!(c.limits.shutdown_grace.0, std::time::Duration::from_secs(30));

@@ -1,21 +1,16 @@
-//! Body wrappers on the forwarding path: the request size cap and the origin stall timer.
+//! Body wrappers on the origin's side of the forwarding path: the stall timer and
+//! first-frame priming. (The client's side is in `upload.rs`.)
 
 use crate::response::{Body, BoxError};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
-
-/// The client's body, cut off with an error once it exceeds `max_bytes`.
-pub fn limited_request(body: Incoming, max_bytes: u64) -> Body {
-    Limited::new(body, usize::try_from(max_bytes).unwrap_or(usize::MAX)).boxed_unsync()
-}
 
 /// The origin stopped sending in the middle of a body.
 #[derive(Debug, thiserror::Error)]

@@ -6,26 +6,27 @@ mod client;
 pub mod headers;
 mod pool;
 mod tunnel;
+pub mod upload;
 
 pub use client::ClientError;
 pub use headers::Peer;
 
 use crate::config::{Config, HostHeader};
 use crate::response::{empty, Body, BoxError};
-use body::{limited_request, primed};
+use body::primed;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::{BodyExt, LengthLimitError};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use pool::{Pool, Released};
 use std::time::Duration;
+use upload::{UploadError, UploadLimits};
 
 pub struct Proxy {
     pool: Pool,
     origin_host: HeaderValue,
     host_header: HostHeader,
     response_timeout: Duration,
-    max_body_bytes: u64,
+    uploads: UploadLimits,
 }
 
 /// Why a forwarded request got no usable answer; each maps to one status.
@@ -35,8 +36,10 @@ pub enum ProxyError {
     Connect(#[source] BoxError),
     #[error("the origin did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("request body larger than {0} bytes")]
-    BodyTooLarge(u64),
+    /// The client's request body failed (too slow, malformed, too large) while it was
+    /// being sent on: the origin never got a whole request.
+    #[error("{detail}")]
+    Upload { status: StatusCode, message: &'static str, detail: String },
     #[error("the origin broke the exchange: {0}")]
     Broken(#[source] BoxError),
 }
@@ -46,7 +49,7 @@ impl ProxyError {
         match self {
             ProxyError::Connect(_) | ProxyError::Broken(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Upload { status, .. } => *status,
         }
     }
 
@@ -55,16 +58,22 @@ impl ProxyError {
         match self {
             ProxyError::Connect(_) | ProxyError::Broken(_) => "the shop could not be reached; please retry shortly",
             ProxyError::Timeout(_) => "the shop took too long to answer; please retry shortly",
-            ProxyError::BodyTooLarge(_) => "request body too large",
+            ProxyError::Upload { message, .. } => message,
         }
     }
 
     /// Who caused it: the client (fix the request) or the origin (try later).
     pub fn blame(&self) -> &'static str {
         match self {
-            ProxyError::BodyTooLarge(_) => "client",
+            ProxyError::Upload { .. } => "client",
             _ => "origin",
         }
+    }
+}
+
+impl From<&UploadError> for ProxyError {
+    fn from(e: &UploadError) -> Self {
+        ProxyError::Upload { status: e.status(), message: e.public_message(), detail: e.to_string() }
     }
 }
 
@@ -79,12 +88,12 @@ impl Proxy {
             origin_host,
             host_header: config.origin.host_header,
             response_timeout: config.origin.response_timeout.0,
-            max_body_bytes: config.limits.max_body_bytes.0,
+            uploads: UploadLimits::new(&config.limits),
         })
     }
 
-    pub fn max_body_bytes(&self) -> u64 {
-        self.max_body_bytes
+    pub fn uploads(&self) -> UploadLimits {
+        self.uploads
     }
 
     /// Forwards `req` to the origin. `trusted`: the peer is one of `listen.trusted_proxies`
@@ -92,7 +101,7 @@ impl Proxy {
     /// `session`: the admitted visitor's room and session id, told to the origin.
     pub async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<Body>,
         peer: &Peer,
         trusted: bool,
         tunnel: bool,
@@ -125,8 +134,8 @@ impl Proxy {
         parts.version = Version::HTTP_11;
 
         let replayable = is_idempotent(&parts.method) && http_body::Body::is_end_stream(&body);
-        let upstream = Request::from_parts(parts, limited_request(body, self.max_body_bytes));
-        let failed = |e: SendError| e.into_proxy_error(self.max_body_bytes);
+        let upstream = Request::from_parts(parts, body);
+        let failed = SendError::into_proxy_error;
         // Pinned in place rather than moved into a Timeout: the exchange future is large,
         // and moving it costs a memcpy on every request.
         let exchange = self.exchange(upstream, replayable);
@@ -184,29 +193,26 @@ impl Proxy {
 
 enum SendError {
     Connect(BoxError),
-    BodyTooLarge,
+    /// The client's body failed while it was being sent.
+    Upload(ProxyError),
     /// A reused connection closed before any response: safe to replay an idempotent request.
     Closed(BoxError),
     Other(BoxError),
 }
 
 impl SendError {
-    fn into_proxy_error(self, max_body_bytes: u64) -> ProxyError {
+    fn into_proxy_error(self) -> ProxyError {
         match self {
             SendError::Connect(e) => ProxyError::Connect(e),
-            SendError::BodyTooLarge => ProxyError::BodyTooLarge(max_body_bytes),
+            SendError::Upload(e) => e,
             SendError::Closed(e) | SendError::Other(e) => ProxyError::Broken(e),
         }
     }
 }
 
 fn classify(e: hyper::Error, reused: bool) -> SendError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    while let Some(err) = source {
-        if err.is::<LengthLimitError>() {
-            return SendError::BodyTooLarge;
-        }
-        source = err.source();
+    if let Some(upload) = UploadError::find(&e) {
+        return SendError::Upload(upload.into());
     }
     let connection_gone = e.is_incomplete_message() || e.is_canceled() || e.is_closed();
     if reused && connection_gone {

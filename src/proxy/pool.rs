@@ -2,18 +2,22 @@
 //!
 //! Hand-rolled on hyper's connection API rather than hyper-util's general client: there is
 //! a single origin (no per-host map to hash into), a connection goes back to the pool only
-//! once its response body has ended, and a caller learns whether its connection was
-//! reused — the one case where replaying an idempotent request is safe.
+//! once it is truly ready for the next request — its response body has ended *and* its
+//! request body has been sent whole (an origin may answer a `401`/`403` before it has read
+//! a slow upload) — and a caller learns whether its connection was reused, the one case
+//! where replaying an idempotent request is safe.
 
 use crate::config::Origin;
 use crate::response::{Body, BoxError};
 use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use rustls::pki_types::ServerName;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -47,7 +51,14 @@ pub struct Conn {
     /// Whether it served an earlier request (see the module docs on replays).
     pub reused: bool,
     pool: Weak<Shared>,
+    /// Set once the request body has been sent whole (`None`: the request had none).
+    request_sent: Option<Arc<AtomicBool>>,
 }
+
+/// How long a pooled connection may take to say it is ready before it is given up: an
+/// idle connection is ready at once, so waiting longer would only be waiting on a
+/// connection that is still busy.
+const READY_WAIT: Duration = Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -81,15 +92,20 @@ impl Pool {
     /// A ready connection: an idle one if any is still open, else a new one.
     pub async fn checkout(&self) -> Result<Conn, ConnectError> {
         while let Some(mut idle) = self.shared.pop_idle() {
-            // ready() is immediate for an idle connection, and fails if the origin closed it.
-            if idle.sender.ready().await.is_ok() {
-                return Ok(Conn { sender: idle.sender, reused: true, pool: Arc::downgrade(&self.shared) });
+            // ready() is immediate for an idle connection, and fails if the origin closed
+            // it; it is never waited on for long (see READY_WAIT).
+            if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, idle.sender.ready()).await {
+                return Ok(self.conn(idle.sender, true));
             }
         }
         let sender = tokio::time::timeout(self.connect_timeout, self.connect())
             .await
             .map_err(|_| ConnectError::Timeout(self.connect_timeout))??;
-        Ok(Conn { sender, reused: false, pool: Arc::downgrade(&self.shared) })
+        Ok(self.conn(sender, false))
+    }
+
+    fn conn(&self, sender: SendRequest<Body>, reused: bool) -> Conn {
+        Conn { sender, reused, pool: Arc::downgrade(&self.shared), request_sent: None }
     }
 
     async fn connect(&self) -> Result<SendRequest<Body>, ConnectError> {
@@ -164,8 +180,16 @@ fn spawn_reaper(shared: Weak<Shared>) {
 }
 
 impl Conn {
-    /// Sends one request; the connection goes back to the pool when the response ends.
+    /// Sends one request; the connection goes back to the pool when the response has ended
+    /// and the request body has been sent whole.
     pub async fn send(mut self, req: http::Request<Body>) -> Result<http::Response<Released>, hyper::Error> {
+        let req = if http_body::Body::is_end_stream(req.body()) {
+            req
+        } else {
+            let sent = Arc::new(AtomicBool::new(false));
+            self.request_sent = Some(sent.clone());
+            req.map(|body| Sending { inner: body, sent }.boxed_unsync())
+        };
         let response = self.sender.send_request(req).await?;
         let (parts, body) = response.into_parts();
         let mut body = Released { inner: body, conn: Some(self) };
@@ -188,11 +212,52 @@ pin_project! {
 
 impl Released {
     fn release(conn: &mut Option<Conn>) {
-        if let Some(conn) = conn.take() {
-            if let Some(pool) = conn.pool.upgrade() {
-                pool.put(conn.sender);
-            }
+        let Some(conn) = conn.take() else { return };
+        // An origin that answered before reading the whole request body is still being
+        // sent to: that connection is not ready for anyone else. Dropping our handle lets
+        // it finish the upload, then close.
+        let sent = conn.request_sent.as_ref().is_none_or(|sent| sent.load(Ordering::Acquire));
+        if let (true, Some(pool)) = (sent, conn.pool.upgrade()) {
+            pool.put(conn.sender);
         }
+    }
+}
+
+pin_project! {
+    /// The request body on its way to the origin; notes when it has been sent whole.
+    struct Sending {
+        #[pin]
+        inner: Body,
+        sent: Arc<AtomicBool>,
+    }
+}
+
+impl http_body::Body for Sending {
+    type Data = bytes::Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<bytes::Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        // hyper stops polling a body of known length after its last byte, so the end is
+        // also taken from is_end_stream.
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            this.sent.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

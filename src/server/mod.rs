@@ -32,7 +32,8 @@ pub struct Server<H> {
     handler: Arc<H>,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
-    /// Bounds the TLS handshake, which hyper's header timer does not cover.
+    /// Bounds the TLS handshake, which hyper's header timer does not cover, and the wait
+    /// for a new connection's first byte, which it does not cover either.
     handshake_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -117,6 +118,10 @@ impl<H: Handler> Server<H> {
         });
         let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
+        // hyper's header timer starts with the first byte of a request; a connection that
+        // never sends one would otherwise be held until the idle timeout.
+        let silent = activity.silent_for(activity.count(), self.handshake_timeout);
+        tokio::pin!(silent);
         let mut draining = *shutdown.borrow();
         if draining {
             conn.as_mut().graceful_shutdown();
@@ -135,6 +140,10 @@ impl<H: Handler> Server<H> {
                 }
                 _ = activity.idle_for(self.idle_timeout) => {
                     tracing::debug!(%addr, "closing idle connection");
+                    return;
+                }
+                () = &mut silent => {
+                    tracing::debug!(%addr, "closing a connection that sent nothing");
                     return;
                 }
             }

@@ -2,7 +2,8 @@
 //!
 //! Behaviour is chosen by path, so each test reads as the request it makes:
 //! `/slow/MS`, `/hang`, `/bytes/N` (streams N bytes), `/upload` (counts the body),
-//! `/ws` (answers `101` and echoes bytes), `…/revoke` (`200` with
+//! `/early` (answers `403` at once, reading the body only afterwards, as Node and nginx
+//! do), `/ws` (answers `101` and echoes bytes), `…/revoke` (`200` with
 //! `X-Anteroom-Command: revoke`, as a shop does after checkout), anything else: `200 hello`.
 
 use bytes::Bytes;
@@ -27,6 +28,8 @@ pub struct Seen {
     pub headers: HeaderMap,
     /// Bytes of body received (for `/upload`, the whole body; otherwise not read).
     pub body_len: u64,
+    /// For `/upload`: whether the body ended properly (a truncated one ends in an error).
+    pub body_complete: bool,
 }
 
 #[derive(Clone, Default)]
@@ -114,13 +117,23 @@ impl Origin {
         let upgrade = (path == "/ws").then(|| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let mut body_len = 0;
+        let mut body_complete = false;
         if path == "/upload" {
             let mut body = body;
-            while let Some(Ok(frame)) = body.frame().await {
-                if let Some(data) = frame.data_ref() {
-                    body_len += data.len() as u64;
+            loop {
+                match body.frame().await {
+                    Some(Ok(frame)) => body_len += frame.data_ref().map_or(0, |d| d.len() as u64),
+                    Some(Err(_)) => break,
+                    None => {
+                        body_complete = true;
+                        break;
+                    }
                 }
             }
+        } else if path == "/early" {
+            // Answer first; the body is read (and dropped) afterwards.
+            let mut body = body;
+            tokio::spawn(async move { while let Some(Ok(_)) = body.frame().await {} });
         }
         self.seen.lock().expect("lock").push(Seen {
             method: parts.method.clone(),
@@ -128,6 +141,7 @@ impl Origin {
             version: parts.version,
             headers: parts.headers.clone(),
             body_len,
+            body_complete,
         });
         let response = self.respond(&path, body_len, upgrade).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -144,6 +158,7 @@ impl Origin {
             ["hang"] => std::future::pending().await,
             ["bytes", n] => stream_bytes(n.parse().unwrap_or(0)),
             ["upload"] => text(StatusCode::OK, &body_len.to_string()),
+            ["early"] => text(StatusCode::FORBIDDEN, "not for you"),
             [.., "revoke"] => {
                 let mut r = text(StatusCode::OK, "thank you for your order");
                 r.headers_mut().insert("x-anteroom-command", "revoke".parse().expect("value"));
