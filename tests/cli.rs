@@ -356,7 +356,7 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     let set = json(&admin_cmd(&["set", "sale", "--rate", "90", "--capacity", "7"], "t0ken-for-the-cli-test"));
     assert_eq!((set["admit_per_minute"].as_u64(), set["max_active_users"].as_u64()), (Some(90), Some(7)));
     assert_eq!(json(&admin_cmd(&["status"], "t0ken-for-the-cli-test"))["rooms"][0]["admit_per_minute"], 90);
-    let wrong = admin_cmd(&["status"], "nope");
+    let wrong = admin_cmd(&["status"], "not-the-right-token");
     assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();

@@ -1,10 +1,14 @@
 //! The client side of the admin listener, for the CLI (`anteroom healthcheck`,
-//! `anteroom admin …`): one blocking HTTP/1.1 exchange, 2 s budget, no dependencies
-//! (container images have no curl).
+//! `anteroom admin …`): one HTTP/1.1 exchange through hyper, 2 s budget in all (container
+//! images have no curl).
 
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpStream};
+use bytes::Bytes;
+use http::{header, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 const BUDGET: Duration = Duration::from_secs(2);
 
@@ -21,49 +25,37 @@ pub fn request(
     if target.ip().is_unspecified() {
         target.set_ip(if admin.is_ipv4() { [127, 0, 0, 1].into() } else { Ipv6Addr::LOCALHOST.into() });
     }
-    let mut stream = TcpStream::connect_timeout(&target, BUDGET).map_err(|e| format!("{target}: {e}"))?;
-    stream.set_read_timeout(Some(BUDGET)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(BUDGET)).map_err(|e| e.to_string())?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    let method = Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
+    let mut req = Request::builder().method(method).uri(path).header(header::HOST, target.to_string());
     if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
-    let body = body.unwrap_or("");
-    if !body.is_empty() || method != "GET" {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
     }
-    head.push_str("\r\n");
-    head.push_str(body);
-    stream.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("{target} answered {:?}", answer.lines().next().unwrap_or("")))?;
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    Ok((status, decode_chunked_if_needed(&answer, body)))
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        tokio::time::timeout(BUDGET, exchange(target, req))
+            .await
+            .unwrap_or_else(|_| Err(format!("{target}: no answer within {BUDGET:?}")))
+    })
 }
 
-/// hyper answers small bodies with a length, but be tolerant of chunked ones.
-fn decode_chunked_if_needed(raw: &str, body: &str) -> String {
-    let head = raw.split("\r\n\r\n").next().unwrap_or("").to_ascii_lowercase();
-    if !head.contains("transfer-encoding: chunked") {
-        return body.to_owned();
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    out
+async fn exchange(target: SocketAddr, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
+    let stream = TcpStream::connect(target).await.map_err(|e| format!("{target}: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("{target}: {e}"))?;
+    tokio::spawn(connection);
+    let response = sender.send_request(req).await.map_err(|e| format!("{target}: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(|e| format!("{target}: {e}"))?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Asks a running gateway's admin listener for `/healthz`.
