@@ -364,6 +364,47 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
 }
 
 #[test]
+fn admin_reads_any_well_formed_http_answer() {
+    // A stand-in admin listener answering in chunks with chunk extensions, over a
+    // keep-alive connection: legal HTTP/1.1 that only a real HTTP client reads right.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n\
+                         9;source=test\r\n{\"rooms\":\r\n3\r\n[]}\r\n0\r\n\r\n",
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cli = dir.path().join("cli.toml");
+    std::fs::write(&cli, format!("[listen]\nadmin = \"{addr}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n")).unwrap();
+    let out = Command::new(BIN)
+        .args(["admin", "--config"])
+        .arg(&cli)
+        .arg("status")
+        .env("ANTEROOM_ADMIN_TOKEN", "a-token-long-enough-for-this")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON printed");
+    assert_eq!(printed, serde_json::json!({ "rooms": [] }));
+    let head = server.join().unwrap();
+    assert!(head.starts_with("GET /admin/rooms HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("authorization: Bearer a-token-long-enough-for-this"), "{head}");
+}
+
+#[test]
 fn a_broken_room_template_stops_the_start_naming_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("sale.html");
