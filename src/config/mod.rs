@@ -10,7 +10,7 @@ mod tls;
 mod tokens;
 mod units;
 
-pub use rooms::{mask_url_password, parse_rfc3339_ms, Backend, BypassRule, OnFailure, RoomConfig, StoreConfig};
+pub use rooms::{mask_url_password, Backend, BypassRule, OnFailure, OpensAt, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};

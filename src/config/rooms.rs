@@ -84,7 +84,7 @@ pub struct RoomConfig {
     pub queueing_status: u16,
     /// RFC 3339; before it visitors pre-queue, and their order is drawn at random.
     #[serde(default)]
-    pub opens_at: Option<String>,
+    pub opens_at: Option<OpensAt>,
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]
@@ -216,7 +216,69 @@ impl RoomConfig {
 
     /// `opens_at` as unix ms.
     pub fn opens_at_ms(&self) -> Option<u64> {
-        self.opens_at.as_deref().and_then(|text| parse_rfc3339_ms(text).ok())
+        self.opens_at.as_ref().map(OpensAt::unix_ms)
+    }
+}
+
+/// A room's opening time, parsed once at load: the instant, and the offset it was written
+/// with (so the page shows `11:00 +01:00` as configured, not a converted time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpensAt {
+    text: String,
+    at: jiff::Timestamp,
+    display: String,
+}
+
+impl OpensAt {
+    /// RFC 3339 with an offset: `2026-12-01T10:00:00Z`, `2026-12-01T11:00:00+01:00`.
+    /// Impossible dates (`2026-02-31`) and times without an offset are refused.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = |why: String| format!("`{text}` is not an RFC 3339 time like 2026-12-01T10:00:00Z ({why})");
+        let pieces = jiff::fmt::temporal::Pieces::parse(text).map_err(|e| bad(e.to_string()))?;
+        let time = pieces.time().ok_or_else(|| bad("no time of day".into()))?;
+        let offset = pieces.to_numeric_offset().ok_or_else(|| bad("no offset: end it with Z or +01:00".into()))?;
+        if pieces.time_zone_annotation().is_some() {
+            return Err(bad("a time zone name in brackets is not RFC 3339".into()));
+        }
+        let civil = pieces.date().to_datetime(time);
+        let at = offset.to_timestamp(civil).map_err(|e| bad(e.to_string()))?;
+        let zone = match offset.seconds() {
+            0 => "UTC".to_owned(),
+            seconds => {
+                let sign = if seconds < 0 { '-' } else { '+' };
+                let minutes = seconds.unsigned_abs() / 60;
+                format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+            }
+        };
+        let display = format!("{} {zone}", civil.strftime("%Y-%m-%d %H:%M"));
+        Ok(Self { text: text.to_owned(), at, display })
+    }
+
+    pub fn unix_ms(&self) -> u64 {
+        u64::try_from(self.at.as_millisecond()).unwrap_or(0)
+    }
+
+    /// As configured, for the status object.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// As the page shows it: `2026-12-01 11:00 +01:00`, or `… 10:00 UTC`.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+impl<'de> Deserialize<'de> for OpensAt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        OpensAt::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for OpensAt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
     }
 }
 
@@ -255,11 +317,6 @@ pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
             matches!(room.queueing_status, 200 | 202 | 429 | 503),
             format!("{at}.queueing_status: must be 200, 202, 429 or 503"),
         );
-        if let Some(text) = &room.opens_at {
-            if let Err(e) = parse_rfc3339_ms(text) {
-                check(false, format!("{at}.opens_at: {e}"));
-            }
-        }
         for entry in &room.bypass {
             if let Err(e) = BypassRule::parse(entry) {
                 check(false, format!("{at}.bypass: {e}"));
@@ -281,67 +338,40 @@ pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
     }
 }
 
-/// Parses `2026-12-01T10:00:00Z` / `2026-12-01T10:00:00.5+01:00` to unix ms.
-pub fn parse_rfc3339_ms(text: &str) -> Result<u64, String> {
-    let bad = || format!("`{text}` is not an RFC 3339 time like 2026-12-01T10:00:00Z");
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
-        return Err(bad());
-    }
-    let num = |range: std::ops::Range<usize>| text.get(range).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
-        return Err(bad());
-    }
-    let mut rest = &text[19..];
-    let mut millis = 0;
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        millis = format!("{:0<3}", &fraction[..digits.min(3)]).parse::<i64>().map_err(|_| bad())?;
-        rest = &fraction[digits..];
-    }
-    let offset_minutes = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            let h: i64 = rest[1..3].parse().map_err(|_| bad())?;
-            let m: i64 = rest[4..6].parse().map_err(|_| bad())?;
-            sign * (h * 60 + m)
-        }
-        _ => return Err(bad()),
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    u64::try_from(seconds * 1000 + millis).map_err(|_| bad())
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn rfc3339_times_parse_to_unix_ms() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Ok(0));
-        assert_eq!(parse_rfc3339_ms("2026-12-01T10:00:00Z"), Ok(1_796_119_200_000));
-        assert_eq!(parse_rfc3339_ms("2026-12-01T11:00:00.250+01:00"), Ok(1_796_119_200_250));
-        for bad in ["2026-12-01", "2026-13-01T10:00:00Z", "2026-12-01T10:00:00", "tomorrow", "2026-12-01T10:00:00+1"] {
-            assert!(parse_rfc3339_ms(bad).is_err(), "{bad}");
+    fn opening_times_are_rfc3339_with_an_offset_and_a_real_date() {
+        let ms = |text: &str| OpensAt::parse(text).map(|at| at.unix_ms());
+        assert_eq!(ms("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(ms("2026-12-01T10:00:00Z"), Ok(1_796_119_200_000));
+        assert_eq!(ms("2026-12-01T11:00:00.250+01:00"), Ok(1_796_119_200_250));
+        assert_eq!(ms("2028-02-29T00:00:00Z"), Ok(1_835_395_200_000), "a leap day");
+        for bad in [
+            "2026-02-31T10:00:00Z",
+            "2026-02-29T10:00:00Z",
+            "2026-04-31T10:00:00Z",
+            "2026-12-01",
+            "2026-13-01T10:00:00Z",
+            "2026-12-01T25:00:00Z",
+            "2026-12-01T10:00:00",
+            "tomorrow",
+            "2026-12-01T10:00:00+1",
+            "2026-12-01T10:00:00+01:00[Europe/Berlin]",
+        ] {
+            let problem = OpensAt::parse(bad).expect_err(bad);
+            assert!(problem.contains("is not an RFC 3339 time"), "{problem}");
         }
+    }
+
+    #[test]
+    fn an_opening_time_keeps_its_offset() {
+        let at = OpensAt::parse("2026-12-01T11:00:00+01:00").unwrap();
+        assert_eq!(at.display(), "2026-12-01 11:00 +01:00");
+        assert_eq!(at.as_str(), "2026-12-01T11:00:00+01:00");
+        assert_eq!(OpensAt::parse("2026-12-01T10:00:00Z").unwrap().display(), "2026-12-01 10:00 UTC");
     }
 
     #[test]

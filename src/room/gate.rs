@@ -267,7 +267,7 @@ impl WaitingRoom {
             queue_length,
             eta_seconds: eta,
             poll_after_ms: status::poll_after_ms(position, eta, room.policy.abandon_ms, jitter()),
-            opens_at: room.config.opens_at.clone(),
+            opens_at: room.config.opens_at.as_ref().map(|at| at.as_str().to_owned()),
             return_to,
         }
     }
@@ -284,7 +284,12 @@ impl WaitingRoom {
             (serde_json::to_string(&body).unwrap_or_default(), "application/json")
         } else {
             let lang = self.pages.catalog().choose(answer.lang_query.as_deref(), answer.accept_language);
-            let input = PageInput { title: room.config.display_title(), lang, first_position: answer.first_position };
+            let input = PageInput {
+                title: room.config.display_title(),
+                lang,
+                first_position: answer.first_position,
+                opens_at: room.config.opens_at.as_ref().map(|at| at.display()),
+            };
             (self.pages.render(room.index, &body, &input), "text/html; charset=utf-8")
         };
         let mut response = Response::new(full(content));

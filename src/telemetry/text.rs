@@ -150,10 +150,8 @@ fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != secs {
-            let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-            let in_day = secs % 86_400;
-            let (h, m, s) = (in_day / 3600, in_day % 3600 / 60, in_day % 60);
-            cached.1 = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}");
+            let second = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).unwrap_or_default();
+            cached.1 = second.strftime("%Y-%m-%dT%H:%M:%S").to_string();
             cached.0 = secs;
         }
         let millis = since_epoch.subsec_millis();
@@ -164,20 +162,6 @@ fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
         }
         w.write_char('Z')
     })
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

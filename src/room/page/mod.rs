@@ -59,6 +59,8 @@ pub struct PageInput<'a> {
     pub lang: &'a str,
     /// The visitor's first position in this place (for the progress bar), if known.
     pub first_position: Option<u64>,
+    /// The room's opening time as configured, for the countdown text.
+    pub opens_at: Option<&'a str>,
 }
 
 pub struct Pages {
@@ -141,7 +143,7 @@ impl Pages {
             _ => 0,
         };
         let now = crate::store::unix_secs();
-        let opens_at_local = s.opens_at.as_deref().map(clock::display_time).unwrap_or_default();
+        let opens_at_local = input.opens_at.unwrap_or_default().to_owned();
         let refresh_seconds = (s.poll_after_ms / 1000).clamp(2, 30);
         let head = format!(
             "<noscript><meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"></noscript>\n\

@@ -14,7 +14,7 @@ fn status(state: &'static str, position: Option<u64>) -> StatusBody {
 }
 
 fn input(lang: &str) -> PageInput<'_> {
-    PageInput { title: "Big <Show>", lang, first_position: Some(41) }
+    PageInput { title: "Big <Show>", lang, first_position: Some(41), opens_at: None }
 }
 
 #[test]
@@ -49,6 +49,17 @@ fn every_state_has_its_own_words_in_each_language() {
             assert!(html.contains(words), "{lang} {state}: {words}");
         }
     }
+}
+
+#[test]
+fn the_opening_time_is_shown_with_the_offset_it_was_configured_with() {
+    let pages = Pages::new(&[]).unwrap();
+    let opens_at = crate::config::OpensAt::parse("2026-12-01T11:00:00+01:00").unwrap();
+    let mut scheduled = status("scheduled", None);
+    scheduled.opens_at = Some(opens_at.as_str().to_owned());
+    let html = pages.render(0, &scheduled, &PageInput { opens_at: Some(opens_at.display()), ..input("en") });
+    assert!(html.contains("2026-12-01 11:00 +01:00"), "{html}");
+    assert!(html.contains(r#"data-anteroom-opens-at="2026-12-01T11:00:00+01:00""#));
 }
 
 #[test]
