@@ -49,25 +49,26 @@ impl WaitingRoom {
             return Some(error(StatusCode::NOT_FOUND, "no such room"));
         };
         let secure = self.secure(tls);
-        let return_to = status::sanitize_return_to(query_param(uri.query(), "return_to").as_deref());
-        let mut set_cookies = Vec::new();
         let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
+        // The page the caller names, else the one the visitor first asked for.
+        let return_to =
+            query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
+        let return_to = status::sanitize_return_to(return_to.as_deref());
+        let mut set_cookies = Vec::new();
 
         if call == Call::Leave {
-            let token = cookies::find(headers, &room.token_cookie).map(str::to_owned);
-            let visitor = ticket.map(|t| t.visitor).or_else(|| {
-                token.as_deref().and_then(|t| self.tokens.verify(t, &room.name).ok()).map(|claims| claims.sid)
-            });
+            let claims =
+                cookies::find(headers, &room.token_cookie).and_then(|t| self.tokens.verify(t, &room.name).ok());
+            let visitor = ticket.map(|t| t.visitor).or_else(|| claims.as_ref().map(|c| c.sub.clone()));
+            let session = claims.as_ref().map(|c| c.sid.as_str());
             if let Some(visitor) = visitor {
-                let until_ms = (unix_secs() + room.token_ttl_secs() + self.tokens.leeway_secs()) * 1000;
-                if let Err(e) = self.store.leave(&room.name, &visitor, until_ms).await {
+                if let Err(e) = self.store.leave(&room.name, &visitor, session).await {
                     self.store_failed(&e);
                     return Some(error(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; please retry"));
                 }
-                if let Some(token) = token {
-                    let now = unix_secs();
-                    self.cache.put(&token, super::cache::Cached::Revoked, now + room.token_ttl_secs() + 60, now);
-                }
+            }
+            if let Some(claims) = &claims {
+                self.cache.revoke(&claims.sid, unix_secs() + room.token_ttl_secs() + self.tokens.leeway_secs());
             }
             set_cookies.push(cookies::clear(&room.queue_cookie, secure));
             set_cookies.push(cookies::clear(&room.token_cookie, secure));
@@ -103,7 +104,7 @@ impl WaitingRoom {
             return Some(self.answer(body, set_cookies));
         }
 
-        match self.visit(room, ticket, true, secure, &mut set_cookies).await {
+        match self.visit(room, ticket, true, None, secure, &mut set_cookies).await {
             Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
                 self.admit(room, &ticket.visitor, secure, &mut set_cookies);
                 let body = self.status_body(room, Some(&standing), None, return_to);

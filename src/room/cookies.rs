@@ -1,9 +1,10 @@
 //! anteroom's cookies: finding them, signing the queue cookie, writing and clearing them,
 //! and removing them before a request reaches the origin.
 //!
-//! - `anteroom_q_{ROOM}`: the visitor id with the store epoch and join sequence, signed
-//!   (HMAC-SHA256, truncated to 128 bits), so a place can be restored after data loss
-//!   but never invented.
+//! - `anteroom_q_{ROOM}`: the visitor id with the store epoch, join sequence, when the
+//!   place was last confirmed and the page first asked for, signed (HMAC-SHA256,
+//!   truncated to 128 bits), so a place can be restored after data loss but never
+//!   invented, and a place given up long ago cannot be brought back.
 //! - `anteroom_t_{ROOM}`: the admission token (a JWT).
 
 use aws_lc_rs::hmac;
@@ -81,8 +82,11 @@ pub fn new_visitor_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The longest `return_to` kept in the cookie (browsers refuse cookies past 4 KB).
+const MAX_RETURN_TO: usize = 1024;
+
 /// What the queue cookie carries.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueTicket {
     pub visitor: String,
     /// Store epoch and join sequence of the visitor's place (0 until they hold one).
@@ -92,11 +96,29 @@ pub struct QueueTicket {
     pub shown: u64,
     /// The first position shown for this place (0: none yet): the progress bar's start.
     pub first: u64,
+    /// Unix ms when the store last confirmed the place (0: never).
+    pub seen: u64,
+    /// The page the visitor first asked for (already sanitized), to return them to.
+    pub return_to: Option<String>,
 }
 
 impl QueueTicket {
     pub fn new_visitor() -> Self {
-        Self { visitor: new_visitor_id(), epoch: 0, seq: 0, shown: 0, first: 0 }
+        Self { visitor: new_visitor_id(), ..Self::default() }
+    }
+
+    /// Remembers the page first asked for (only the first, and only a short one).
+    pub fn asked_for(&mut self, return_to: &str) -> bool {
+        let keep = self.return_to.is_none() && return_to != "/" && return_to.len() <= MAX_RETURN_TO;
+        if keep {
+            self.return_to = Some(return_to.to_owned());
+        }
+        keep
+    }
+
+    /// The place is gone (admitted): nothing left to restore, the page is remembered.
+    pub fn without_place(&self) -> Self {
+        Self { visitor: self.visitor.clone(), return_to: self.return_to.clone(), ..Self::default() }
     }
 }
 
@@ -118,11 +140,12 @@ impl QueueCookieSigner {
         URL_SAFE_NO_PAD.encode(&context.sign().as_ref()[..16])
     }
 
-    /// `v1.{visitor}.{epoch}.{seq}.{shown}.{first}.{mac}`; the room is inside the MAC, so a
-    /// cookie of one room is worthless in another.
+    /// `v2.{visitor}.{epoch}.{seq}.{shown}.{first}.{seen}.{return_to, base64url}.{mac}`; the
+    /// room is inside the MAC, so a cookie of one room is worthless in another.
     pub fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
         let t = ticket;
-        let body = format!("v1.{}.{}.{}.{}.{}", t.visitor, t.epoch, t.seq, t.shown, t.first);
+        let return_to = t.return_to.as_deref().map(|r| URL_SAFE_NO_PAD.encode(r)).unwrap_or_default();
+        let body = format!("v2.{}.{}.{}.{}.{}.{}.{return_to}", t.visitor, t.epoch, t.seq, t.shown, t.first, t.seen);
         let mac = self.keys.first().map(|k| Self::mac(k, room, &body)).unwrap_or_default();
         format!("{body}.{mac}")
     }
@@ -138,7 +161,9 @@ impl QueueCookieSigner {
             return None;
         }
         let mut parts = body.split('.');
-        if parts.next()? != "v1" {
+        // v1 (before `seen` and `return_to`) still holds a place, but restores none.
+        let version = parts.next()?;
+        if version != "v1" && version != "v2" {
             return None;
         }
         let visitor = parts.next()?;
@@ -146,6 +171,16 @@ impl QueueCookieSigner {
         let seq = parts.next()?.parse().ok()?;
         let shown = parts.next()?.parse().ok()?;
         let first = parts.next()?.parse().ok()?;
+        let (seen, return_to) = if version == "v2" {
+            let seen = parts.next()?.parse().ok()?;
+            let return_to = match parts.next()? {
+                "" => None,
+                encoded => Some(String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?),
+            };
+            (seen, return_to)
+        } else {
+            (0, None)
+        };
         let well_formed =
             visitor.len() == 22 && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         (well_formed && parts.next().is_none()).then(|| QueueTicket {
@@ -154,6 +189,8 @@ impl QueueCookieSigner {
             seq,
             shown,
             first,
+            seen,
+            return_to,
         })
     }
 }
@@ -189,7 +226,15 @@ mod tests {
     #[test]
     fn a_queue_cookie_round_trips_and_resists_tampering() {
         let signer = QueueCookieSigner::new(&[[7; 32]]);
-        let ticket = QueueTicket { visitor: new_visitor_id(), epoch: 5, seq: 1234, shown: 17, first: 40 };
+        let ticket = QueueTicket {
+            visitor: new_visitor_id(),
+            epoch: 5,
+            seq: 1234,
+            shown: 17,
+            first: 40,
+            seen: 1_800_000_000_000,
+            return_to: Some("/tickets/42?seat=A.12".into()),
+        };
         let value = signer.encode("sale", &ticket);
         assert_eq!(signer.decode("sale", &value), Some(ticket.clone()));
         assert_eq!(signer.decode("vip", &value), None, "bound to its room");
@@ -199,5 +244,17 @@ mod tests {
         let rotated = QueueCookieSigner::new(&[[8; 32], [7; 32]]);
         assert_eq!(rotated.decode("sale", &value), Some(ticket), "old key still verifies");
         assert_eq!(signer.decode("sale", "garbage"), None);
+        let later = value.replacen(".1800000000000.", ".1900000000000.", 1);
+        assert_eq!(signer.decode("sale", &later), None, "a place cannot be kept fresh by hand");
+    }
+
+    #[test]
+    fn a_cookie_from_before_seen_and_return_to_still_holds_its_place() {
+        let signer = QueueCookieSigner::new(&[[7; 32]]);
+        let visitor = new_visitor_id();
+        let body = format!("v1.{visitor}.5.1234.17.40");
+        let mac = QueueCookieSigner::mac(&signer.keys[0], "sale", &body);
+        let ticket = signer.decode("sale", &format!("{body}.{mac}")).expect("v1 decodes");
+        assert_eq!((ticket.seq, ticket.seen, ticket.return_to), (1234, 0, None));
     }
 }

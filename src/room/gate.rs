@@ -2,15 +2,14 @@
 //! the token at half its life); without one, the visitor visits the store and is either
 //! admitted now or gets the queue page (HTML) or the status object (JSON).
 
-use super::cache::Cached;
+use super::cache::Verified;
 use super::cookies::{self, QueueTicket};
 use super::page::PageInput;
 use super::status::{self, StatusBody};
 use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::response::{full, Body};
-use crate::store::{QueueState, Restore, Standing, Visit};
-use crate::token::Claims;
+use crate::store::{seen_refresh_ms, QueueState, Restore, Standing, Visit};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Uri};
 use std::sync::atomic::Ordering::Relaxed;
@@ -77,7 +76,7 @@ impl WaitingRoom {
 
         let return_to = status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
-        match self.visit(room, ticket, true, secure, &mut set_cookies).await {
+        match self.visit(room, ticket, true, Some(&return_to), secure, &mut set_cookies).await {
             Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
                 let session = self.admit(room, &ticket.visitor, secure, &mut set_cookies);
                 Gate::Forward { session: Some(session), set_cookies, admitted_now: true }
@@ -98,6 +97,11 @@ impl WaitingRoom {
     }
 
     /// A valid token's session, renewed when past half its life. `None`: treat as no token.
+    ///
+    /// A token is refused when its session was revoked: this instance learns revocations
+    /// from the store at every tick, and asks the store about a token it has not seen
+    /// before (issued by another instance, or before a restart). The same call counts the
+    /// session again if the store lost it, so capacity is not over-admitted after a wipe.
     pub(super) async fn session_from_token(
         &self,
         room: &Room,
@@ -106,79 +110,103 @@ impl WaitingRoom {
         set_cookies: &mut Vec<HeaderValue>,
     ) -> Option<Session> {
         let now = unix_secs();
-        let claims = self.verified(room, token, now)?;
+        let verified = self.verified(room, token, now)?;
+        let claims = &verified.claims;
+        if self.cache.is_revoked(&claims.sid, now) {
+            self.room_metrics(room).token_rejected("revoked");
+            return None;
+        }
         let mut session =
             Session { room: room.index, id: claims.sid.clone(), token: token.to_owned(), expires_at: claims.exp };
         let ttl = room.token_ttl_secs();
-        if now >= claims.iat + ttl / 2 {
-            let expires_ms = (now + ttl) * 1000;
-            match self.store.renew(&room.name, &claims.sid, expires_ms).await {
-                Ok(true) => {
-                    let renewed = self.tokens.issue(&claims.sub, &room.name, &claims.sid, now, ttl);
-                    set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));
-                    session.token = renewed;
-                    session.expires_at = now + ttl;
-                }
-                Ok(false) => {
-                    self.cache.put(token, Cached::Revoked, claims.exp + self.tokens.leeway_secs(), now);
-                    self.room_metrics(room).token_rejected("revoked");
-                    return None;
-                }
-                // The store is away: the token is still good, renew another time.
-                Err(e) => self.store_failed(&e),
+        let renew = now >= claims.iat + ttl / 2;
+        let epoch = room.epoch();
+        if !renew && verified.counted_in(epoch) {
+            return Some(session);
+        }
+        if !renew && !self.metrics.is_store_up() {
+            // The store is away: the token is still good; it is counted when it is back.
+            return Some(session);
+        }
+        let expires_at = if renew { now + ttl } else { claims.exp };
+        let policy = room.policy();
+        match self.store.renew(&room.name, &claims.sid, expires_at * 1000, claims.iat * 1000, &policy).await {
+            Ok(true) if renew => {
+                let renewed = self.tokens.issue(&claims.sub, &room.name, &claims.sid, now, ttl);
+                set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));
+                self.remember_issued(&renewed, &room.name, epoch);
+                session.token = renewed;
+                session.expires_at = expires_at;
             }
+            Ok(true) => verified.mark_counted(epoch),
+            Ok(false) => {
+                self.cache.revoke(&claims.sid, claims.exp + self.tokens.leeway_secs());
+                self.room_metrics(room).token_rejected("revoked");
+                return None;
+            }
+            // The store is away: the token is still good, renew another time.
+            Err(e) => self.store_failed(&e),
         }
         Some(session)
     }
 
-    /// The claims of a token valid for `room`, from the cache or verified now.
-    fn verified(&self, room: &Room, token: &str, now: u64) -> Option<Arc<Claims>> {
-        match self.cache.get(token, now) {
-            Some(Cached::Valid(claims)) if claims.room == room.name => return Some(claims),
-            Some(Cached::Valid(_)) => {
-                self.room_metrics(room).token_rejected("other_room");
-                return None;
-            }
-            Some(Cached::Revoked) => {
-                self.room_metrics(room).token_rejected("revoked");
-                return None;
-            }
-            None => {}
+    /// A token this instance has just issued: verified by construction, and its session is
+    /// counted in the store.
+    fn remember_issued(&self, token: &str, room: &str, epoch: u64) {
+        if let Ok(claims) = self.tokens.verify(token, room) {
+            let until = claims.exp + self.tokens.leeway_secs();
+            self.cache.put(token, claims, until).mark_counted(epoch);
         }
-        match self.tokens.verify(token, &room.name) {
-            Ok(claims) => {
-                let claims = Arc::new(claims);
-                let until = claims.exp + self.tokens.leeway_secs();
-                self.cache.put(token, Cached::Valid(claims.clone()), until, now);
-                Some(claims)
-            }
-            Err(rejection) => {
-                self.room_metrics(room).token_rejected(rejection.reason());
-                None
-            }
+    }
+
+    /// A token valid for `room`, from the cache or verified now.
+    fn verified(&self, room: &Room, token: &str, now: u64) -> Option<Arc<Verified>> {
+        let verified = match self.cache.get(token, now) {
+            Some(verified) => verified,
+            None => match self.tokens.verify(token, &room.name) {
+                Ok(claims) => {
+                    let until = claims.exp + self.tokens.leeway_secs();
+                    self.cache.put(token, claims, until)
+                }
+                Err(rejection) => {
+                    self.room_metrics(room).token_rejected(rejection.reason());
+                    return None;
+                }
+            },
+        };
+        if verified.claims.room != room.name {
+            self.room_metrics(room).token_rejected("other_room");
+            return None;
         }
+        Some(verified)
     }
 
     /// One store visit: with a queue cookie the visitor takes (or keeps) a place; without
     /// one they get a cookie and, unless the room lets them in at once, no place yet.
+    ///
+    /// `asked_for`: the page the visitor asked for, remembered in the cookie (the first one
+    /// only) to send them back to when their turn comes.
     pub(super) async fn visit(
         &self,
         room: &Room,
         ticket: Option<QueueTicket>,
         join: bool,
+        asked_for: Option<&str>,
         secure: bool,
         set_cookies: &mut Vec<HeaderValue>,
     ) -> Result<(QueueTicket, Standing), ()> {
         let had_cookie = ticket.is_some();
         let mut ticket = ticket.unwrap_or_else(QueueTicket::new_visitor);
-        let restore = (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq });
+        let remembered_page = asked_for.is_some_and(|page| ticket.asked_for(page));
+        let restore =
+            (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq, seen_ms: ticket.seen });
         let visit =
             Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: join && had_cookie };
-        let mut standing = match self.store.visit(&room.name, &visit, &room.policy).await {
+        let mut standing = match self.store.visit(&room.name, &visit, &room.policy()).await {
             Ok(standing) => standing,
             Err(e) => {
                 self.store_failed(&e);
-                if !had_cookie {
+                if !had_cookie || remembered_page {
                     set_cookies.push(cookies::set(
                         &room.queue_cookie,
                         &self.signer.encode(&room.name, &ticket),
@@ -188,6 +216,7 @@ impl WaitingRoom {
                 return Err(());
             }
         };
+        room.note_epoch(standing.epoch);
         let same_place = standing.seq > 0 && standing.seq == ticket.seq;
         let placed = standing.seq > 0 && (standing.seq, standing.epoch) != (ticket.seq, ticket.epoch);
         // Positions shown never go up for one place. (They can only rise when visitors
@@ -209,10 +238,23 @@ impl WaitingRoom {
             ticket.seq = standing.seq;
             ticket.epoch = standing.epoch;
         }
+        // The cookie says when the store last confirmed the place (refreshed every few
+        // seconds): after a data loss only a place held until shortly before comes back.
+        let confirmed = standing.seq > 0 && standing.seq == ticket.seq;
+        let refresh = seen_refresh_ms(room.policy.abandon_ms);
+        let seen_changed = confirmed && (placed || standing.now_ms >= ticket.seen + refresh);
+        if seen_changed {
+            ticket.seen = standing.now_ms;
+        }
+        // Admitted: the place is used up, and the cookie must not bring it back.
+        let used_up = standing.state == QueueState::Admitted && ticket.seq > 0;
+        if used_up {
+            ticket = ticket.without_place();
+        }
         if standing.immediate {
             self.room_metrics(room).admitted.fetch_add(1, Relaxed);
         }
-        if placed || !had_cookie || shown_changed {
+        if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
             set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
         }
         Ok((ticket, standing))
@@ -228,10 +270,13 @@ impl WaitingRoom {
     ) -> Session {
         let now = unix_secs();
         let ttl = room.token_ttl_secs();
-        let token = self.tokens.issue(visitor, &room.name, visitor, now, ttl);
+        // One session id per admission, so that revoking it never refuses a later one.
+        let session = format!("{visitor}.{:x}", crate::store::unix_ms());
+        let token = self.tokens.issue(visitor, &room.name, &session, now, ttl);
         set_cookies.push(cookies::set(&room.token_cookie, &token, secure));
+        self.remember_issued(&token, &room.name, room.epoch());
         tracing::info!(target: "anteroom::admission", room = %room.name, visitor, "admitted: token issued");
-        Session { room: room.index, id: visitor.to_owned(), token, expires_at: now + ttl }
+        Session { room: room.index, id: session, token, expires_at: now + ttl }
     }
 
     pub(super) fn store_failed(&self, error: &crate::store::StoreError) {
@@ -310,10 +355,8 @@ impl WaitingRoom {
     /// The origin answered `X-Anteroom-Command: revoke`: end the session everywhere.
     pub async fn revoke(&self, session: &Session) -> Option<HeaderValue> {
         let room = self.rooms.get(session.room)?;
-        let until_ms = (session.expires_at + self.tokens.leeway_secs()) * 1000;
-        let now = unix_secs();
-        self.cache.put(&session.token, Cached::Revoked, session.expires_at + self.tokens.leeway_secs(), now);
-        if let Err(e) = self.store.end_session(&room.name, &session.id, until_ms).await {
+        self.cache.revoke(&session.id, session.expires_at + self.tokens.leeway_secs());
+        if let Err(e) = self.store.end_session(&room.name, &session.id).await {
             self.store_failed(&e);
         }
         tracing::info!(target: "anteroom::admission", room = %room.name, session = %session.id, "session revoked by the origin");

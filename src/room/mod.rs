@@ -21,13 +21,13 @@ pub mod ticker;
 
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
-use crate::store::{unix_secs, Policy, Store};
+use crate::store::{unix_secs, Policy, Remembered, RoomStats, Store};
 use crate::token::TokenKeys;
 use cache::VerifiedTokens;
 use cookies::QueueCookieSigner;
 use page::Pages;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use gate::{Gate, Session};
@@ -45,9 +45,17 @@ pub struct Room {
     pub token_cookie: String,
     /// Admissions per second, a moving average over the store's global count.
     rate_bits: AtomicU64,
-    /// Last known from the store (ticker), for answers that need no store call.
+    /// Last known from the store (ticker), for answers that need no store call, and put
+    /// back into the store should it lose the room's data.
     paused: AtomicBool,
     closed: AtomicBool,
+    /// Live overrides of the limits as last seen (0: none).
+    admit_per_minute_override: AtomicU32,
+    max_active_users_override: AtomicU32,
+    /// The store's epoch for this room as last seen (0: not yet).
+    epoch: AtomicU64,
+    /// Revocations have been read from the store up to this time (unix ms).
+    revocations_read_ms: AtomicU64,
 }
 
 impl Room {
@@ -62,6 +70,8 @@ impl Room {
                 session_ms,
                 abandon_ms: config.abandon_after.0.as_millis() as u64,
                 opens_at_ms: config.opens_at_ms(),
+                recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
+                remembered: Remembered::default(),
             },
             prefixes: config.paths.iter().map(|p| routing::normalize_path(p)).collect(),
             hosts: config.hosts.iter().map(|h| routing::host_name(h)).collect(),
@@ -83,6 +93,10 @@ impl Room {
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            admit_per_minute_override: AtomicU32::new(0),
+            max_active_users_override: AtomicU32::new(0),
+            epoch: AtomicU64::new(0),
+            revocations_read_ms: AtomicU64::new(0),
             config: config.clone(),
         }
     }
@@ -102,6 +116,47 @@ impl Room {
             Some(measured)
         } else {
             Some(f64::from(self.policy.admit_per_minute) / 60.0)
+        }
+    }
+
+    /// The room's limits for a store call, with what this instance remembers of its
+    /// live state (see `Remembered`).
+    pub fn policy(&self) -> Policy {
+        let override_of = |value: &AtomicU32| Some(value.load(Ordering::Relaxed)).filter(|n| *n > 0);
+        Policy {
+            remembered: Remembered {
+                epoch: self.epoch(),
+                paused: self.paused.load(Ordering::Relaxed),
+                closed: self.closed.load(Ordering::Relaxed),
+                admit_per_minute: override_of(&self.admit_per_minute_override),
+                max_active_users: override_of(&self.max_active_users_override),
+            },
+            ..self.policy.clone()
+        }
+    }
+
+    /// The store's epoch of this room as last seen (0: not yet).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Notes what the store says of the room (after every tick).
+    fn note_stats(&self, stats: &RoomStats) {
+        self.note_paused(stats.paused);
+        self.note_closed(stats.closed);
+        let override_of = |effective: u32, configured: u32| if effective == configured { 0 } else { effective };
+        self.admit_per_minute_override
+            .store(override_of(stats.admit_per_minute, self.policy.admit_per_minute), Ordering::Relaxed);
+        self.max_active_users_override
+            .store(override_of(stats.max_active_users, self.policy.max_active_users), Ordering::Relaxed);
+        self.note_epoch(stats.epoch);
+    }
+
+    /// The store's epoch as a store call just reported it: when it changes, the store
+    /// lost the room's data, and token holders are counted again at their next request.
+    pub fn note_epoch(&self, epoch: u64) {
+        if epoch != 0 {
+            self.epoch.store(epoch, Ordering::Relaxed);
         }
     }
 

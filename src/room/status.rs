@@ -28,10 +28,21 @@ pub fn poll_after_ms(position: Option<u64>, eta_seconds: Option<u64>, abandon_af
         (None, Some(p)) => 1_000 + p.saturating_mul(10),
         (None, None) => 1_000,
     };
-    let ceiling = (abandon_after_ms / 3).clamp(300, 30_000);
-    let base = base.min(ceiling) as f64;
+    let base = base.min(poll_ceiling_ms(abandon_after_ms)) as f64;
     // ±20 %, so that a crowd that arrived together does not poll together.
     (base * (0.8 + 0.4 * jitter.clamp(0.0, 1.0))).round() as u64
+}
+
+/// The longest interval between two polls, before jitter (±20 %).
+pub fn poll_ceiling_ms(abandon_after_ms: u64) -> u64 {
+    (abandon_after_ms / 3).clamp(300, 30_000)
+}
+
+/// How long admissions wait after the store lost a room's data: long enough for every
+/// waiter to poll once more (the longest interval, its jitter, and a margin), so that
+/// the line is restored in its old order before anyone is let in.
+pub fn recount_ms(abandon_after_ms: u64) -> u64 {
+    poll_ceiling_ms(abandon_after_ms) * 6 / 5 + 2_000
 }
 
 /// Seconds until a visitor at `position` is admitted, at `rate_per_second`.

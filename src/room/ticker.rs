@@ -17,6 +17,19 @@ pub const TICK_PERIOD: Duration = Duration::from_millis(250);
 const RATE_WINDOW_SECS: f64 = 30.0;
 
 impl WaitingRoom {
+    /// Sessions revoked through any instance: their tokens are refused here too, from now
+    /// until the last of them has expired.
+    fn learn_revocations(&self, room: &Room, revocations: &[(String, u64)]) {
+        let keep_secs = room.token_ttl_secs() + self.tokens.leeway_secs();
+        let mut read_up_to = room.revocations_read_ms.load(Relaxed);
+        for (session, revoked_ms) in revocations {
+            self.cache.revoke(session, revoked_ms / 1000 + keep_secs);
+            read_up_to = read_up_to.max(*revoked_ms);
+        }
+        room.revocations_read_ms.store(read_up_to, Relaxed);
+        self.cache.sweep(super::unix_secs());
+    }
+
     /// Starts one ticker per room; abort the handles to stop them. The second half
     /// resolves once every room has had its first tick (answered or failed), so that the
     /// instance knows each room's state before it calls itself ready.
@@ -51,7 +64,8 @@ impl WaitingRoom {
     }
 
     async fn tick_once(&self, room: &Room, last: &mut Option<(Instant, u64)>) {
-        let report = match self.store.tick(&room.name, &room.policy).await {
+        let revoked_since = room.revocations_read_ms.load(Relaxed);
+        let report = match self.store.tick(&room.name, &room.policy(), revoked_since).await {
             Ok(report) => report,
             Err(e) => {
                 self.store_failed(&e);
@@ -67,8 +81,8 @@ impl WaitingRoom {
         metrics.active_sessions.store(stats.active_sessions, Relaxed);
         metrics.admitted.fetch_add(report.admitted, Relaxed);
         metrics.abandoned.fetch_add(report.abandoned, Relaxed);
-        room.note_paused(stats.paused);
-        room.note_closed(stats.closed);
+        room.note_stats(stats);
+        self.learn_revocations(room, &report.revocations);
         if report.admitted > 0 || report.abandoned > 0 {
             tracing::info!(
                 target: "anteroom::admission",

@@ -4,7 +4,7 @@
 
 use super::ranked::RankedSet;
 use super::types::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Unix time in microseconds; injectable so tests can drive time by hand.
@@ -30,6 +30,13 @@ impl ZSet {
         self.order.insert((score, member.to_owned()));
     }
 
+    /// Like `ZADD GT`: adds, or raises the score, never lowers it.
+    fn raise(&mut self, member: &str, score: u64) {
+        if self.score(member).is_none_or(|old| score > old) {
+            self.add(member, score);
+        }
+    }
+
     fn remove(&mut self, member: &str) -> bool {
         match self.scores.remove(member) {
             Some(score) => self.order.remove(&(score, member.to_owned())),
@@ -45,14 +52,14 @@ impl ZSet {
         self.scores.len() as u64
     }
 
-    /// Members with `min < score`, counted.
-    fn count_above(&self, min: u64) -> u64 {
-        self.order.range((min + 1, String::new())..).count() as u64
-    }
-
     /// Members with score ≤ max, lowest first, at most `limit`.
     fn up_to(&self, max: u64, limit: u64) -> Vec<String> {
         self.order.iter().take_while(|(s, _)| *s <= max).take(limit as usize).map(|(_, m)| m.clone()).collect()
+    }
+
+    /// Members with score ≥ min, lowest first, at most `limit`, with their scores.
+    fn from(&self, min: u64, limit: u64) -> Vec<(String, u64)> {
+        self.order.range((min, String::new())..).take(limit as usize).map(|(s, m)| (m.clone(), *s)).collect()
     }
 }
 
@@ -71,18 +78,16 @@ struct Room {
     max_active_users: Option<u32>,
     /// ms, fractional: slots are spaced exactly 60 s / admit_per_minute.
     next_slot: f64,
+    last_tick: Option<u64>,
+    /// Grants of the last 10 s: (ms, how many), oldest first, and their sum.
+    grants: VecDeque<(u64, u64)>,
+    window_used: u64,
     admitted_total: u64,
+    recovered: bool,
+    recount_until: u64,
 }
 
 impl Room {
-    fn pending(&self, now: u64) -> u64 {
-        self.admitted.count_above(now)
-    }
-
-    fn queue_length(&self, now: u64) -> u64 {
-        self.waiting.len() + self.pending(now)
-    }
-
     fn limits(&self, policy: &Policy) -> (u32, u32) {
         (
             self.admit_per_minute.unwrap_or(policy.admit_per_minute),
@@ -93,16 +98,63 @@ impl Room {
     fn stats(&self, now: u64, policy: &Policy) -> RoomStats {
         let (admit_per_minute, max_active_users) = self.limits(policy);
         RoomStats {
-            queue_length: self.queue_length(now),
+            queue_length: self.waiting.len(),
             active_sessions: self.active.len(),
-            admitted_unclaimed: self.admitted.len() - self.pending(now),
+            admitted_unclaimed: self.admitted.len(),
             admitted_total: self.admitted_total,
             paused: self.paused,
             closed: self.closed,
             admit_per_minute,
             max_active_users,
+            epoch: self.epoch,
+            recounting: self.recounting(now),
         }
     }
+
+    fn recounting(&self, now: u64) -> bool {
+        now < self.recount_until
+    }
+
+    fn start_recount(&mut self, now: u64, policy: &Policy) {
+        self.recovered = true;
+        self.recount_until = now + policy.recount_ms;
+    }
+
+    /// The room's data is gone when the instance knew another epoch: put back what it
+    /// remembers and recount (as `room_epoch` in the scripts' prelude).
+    fn recover_if_lost(&mut self, now: u64, policy: &Policy) {
+        let remembered = &policy.remembered;
+        if remembered.epoch != 0 && remembered.epoch != self.epoch && !self.recovered {
+            self.paused |= remembered.paused;
+            self.closed |= remembered.closed;
+            self.admit_per_minute = self.admit_per_minute.or(remembered.admit_per_minute);
+            self.max_active_users = self.max_active_users.or(remembered.max_active_users);
+            self.start_recount(now, policy);
+        }
+    }
+
+    /// Admissions still allowed in the 10 s window ending now.
+    fn window_budget(&mut self, now: u64, admit_per_minute: u32) -> u64 {
+        while let Some(&(at, n)) = self.grants.front() {
+            if at > now.saturating_sub(10_000) {
+                break;
+            }
+            self.grants.pop_front();
+            self.window_used = self.window_used.saturating_sub(n);
+        }
+        u64::from(admit_per_minute).div_ceil(6).saturating_sub(self.window_used)
+    }
+
+    fn record_grant(&mut self, now: u64, n: u64) {
+        self.grants.push_back((now, n));
+        self.window_used += n;
+        self.admitted_total += n;
+    }
+}
+
+/// Session ids are `visitor.start`: the visitor holds the place in `active`.
+fn visitor_of(session: &str) -> &str {
+    session.split('.').next().unwrap_or(session)
 }
 
 impl Default for MemoryStore {
@@ -125,58 +177,72 @@ impl MemoryStore {
 
     pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
         self.with_room(room, |r, now, now_us| {
+            r.recover_if_lost(now, policy);
             let v = visit.visitor;
             let (admit_per_minute, capacity) = r.limits(policy);
             let scheduled = policy.opens_at_ms.is_some_and(|at| at > now);
             let answer = |r: &Room, state, position: Option<u64>, seq, immediate| Standing {
                 state,
                 position,
-                queue_length: r.queue_length(now),
+                queue_length: r.waiting.len(),
                 seq,
                 epoch: r.epoch,
                 immediate,
+                now_ms: now,
             };
-            let start_session = |r: &mut Room| {
-                r.revoked.remove(v);
-                r.active.add(v, now + policy.session_ms);
-            };
+            let start_session = |r: &mut Room| r.active.add(v, now + policy.session_ms);
             let in_line = |r: &mut Room, score: u64| {
                 r.seen.add(v, now);
                 if scheduled {
                     return answer(r, QueueState::Scheduled, None, score, false);
                 }
-                let position = r.pending(now) + r.waiting.rank(v).unwrap_or(0) + 1;
+                let position = r.waiting.rank(v).unwrap_or(0) + 1;
                 let state = if r.paused { QueueState::Paused } else { QueueState::Waiting };
                 answer(r, state, Some(position), score, false)
             };
 
-            if r.active.score(v).is_some() {
-                start_session(r);
-                return answer(r, QueueState::Admitted, None, 0, false);
-            }
             if r.closed {
-                return answer(r, QueueState::Closed, None, 0, false);
-            }
-            if let Some(slot) = r.admitted.score(v) {
-                if slot <= now {
-                    r.admitted.remove(v);
-                    r.seen.remove(v);
+                if r.active.score(v).is_some() {
                     start_session(r);
                     return answer(r, QueueState::Admitted, None, 0, false);
                 }
-                r.seen.add(v, now);
-                let ahead = r.admitted.count_above(now) - r.admitted.count_above(slot - 1);
-                return answer(r, QueueState::Waiting, Some(ahead + 1), 0, false);
+                return answer(r, QueueState::Closed, None, 0, false);
             }
             if let Some(score) = r.waiting.score(v) {
                 return in_line(r, score);
             }
+            if r.admitted.remove(v) {
+                r.seen.remove(v);
+                start_session(r);
+                return answer(r, QueueState::Admitted, None, 0, false);
+            }
+            if r.active.score(v).is_some() {
+                start_session(r);
+                return answer(r, QueueState::Admitted, None, 0, false);
+            }
 
-            if !r.paused && !scheduled && admit_per_minute > 0 && r.queue_length(now) == 0 {
+            // Coming back after the room's data was lost, having polled until shortly before
+            // (a place given up long ago earns nothing): back at the old sequence.
+            let restorable = visit.restore.filter(|restore| {
+                visit.join
+                    && !scheduled
+                    && restore.epoch != r.epoch
+                    && restore.seen_ms >= now.saturating_sub(policy.abandon_ms + seen_refresh_ms(policy.abandon_ms))
+            });
+            let quiet = restorable.is_none()
+                && !r.paused
+                && !scheduled
+                && !r.recounting(now)
+                && admit_per_minute > 0
+                && r.waiting.len() == 0;
+            if quiet {
                 let used = r.active.len() + r.admitted.len();
-                if r.next_slot <= now as f64 && used < u64::from(capacity) {
+                if r.next_slot <= now as f64
+                    && used < u64::from(capacity)
+                    && r.window_budget(now, admit_per_minute) >= 1
+                {
                     r.next_slot = now as f64 + 60_000.0 / f64::from(admit_per_minute);
-                    r.admitted_total += 1;
+                    r.record_grant(now, 1);
                     start_session(r);
                     return answer(r, QueueState::Admitted, None, 0, true);
                 }
@@ -190,12 +256,12 @@ impl MemoryStore {
                 };
                 return answer(r, state, None, 0, false);
             }
-            let restorable = visit.restore.filter(|restore| {
-                restore.epoch != r.epoch && restore.seq >= now_us.saturating_sub(RESTORE_MAX_AGE_MS * 1000)
-            });
             let score = if scheduled {
                 visit.prequeue_score
             } else if let Some(restore) = restorable {
+                if !r.recovered {
+                    r.start_recount(now, policy);
+                }
                 restore.seq
             } else {
                 r.seq = (r.seq + 1).max(now_us);
@@ -206,36 +272,51 @@ impl MemoryStore {
         })
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        self.with_room(room, |r, _, _| {
+    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
+        self.with_room(room, |r, now, _| {
             r.waiting.remove(visitor);
             r.seen.remove(visitor);
             r.admitted.remove(visitor);
-            if r.active.remove(visitor) {
-                r.revoked.add(visitor, revoke_until_ms);
+            r.active.remove(visitor);
+            if let Some(session) = session {
+                r.revoked.add(session, now);
             }
         })
     }
 
-    pub async fn end_session(&self, room: &str, session: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        self.with_room(room, |r, _, _| {
-            r.active.remove(session);
-            r.revoked.add(session, revoke_until_ms);
+    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
+        self.with_room(room, |r, now, _| {
+            r.active.remove(visitor_of(session));
+            r.revoked.add(session, now);
         })
     }
 
-    pub async fn renew(&self, room: &str, session: &str, expires_at_ms: u64) -> Result<bool, StoreError> {
-        self.with_room(room, |r, _, _| {
+    pub async fn renew(
+        &self,
+        room: &str,
+        session: &str,
+        expires_at_ms: u64,
+        issued_at_ms: u64,
+        policy: &Policy,
+    ) -> Result<bool, StoreError> {
+        self.with_room(room, |r, now, _| {
+            r.recover_if_lost(now, policy);
             if r.revoked.score(session).is_some() {
                 return false;
             }
-            r.active.add(session, expires_at_ms);
+            let visitor = visitor_of(session);
+            let counted = r.active.score(visitor).is_some();
+            r.active.raise(visitor, expires_at_ms);
+            if !counted && issued_at_ms < r.epoch / 1000 && !r.recovered {
+                r.start_recount(now, policy);
+            }
             true
         })
     }
 
-    pub async fn tick(&self, room: &str, policy: &Policy) -> Result<TickReport, StoreError> {
+    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
         self.with_room(room, |r, now, _| {
+            r.recover_if_lost(now, policy);
             let cutoff = now.saturating_sub(policy.abandon_ms);
             let mut abandoned = 0;
             for v in r.seen.up_to(cutoff, TICK_BATCH) {
@@ -250,33 +331,40 @@ impl MemoryStore {
             for session in r.active.up_to(now, u64::MAX) {
                 expired_sessions += u64::from(r.active.remove(&session));
             }
-            for session in r.revoked.up_to(now, u64::MAX) {
+            for session in r.revoked.up_to(now.saturating_sub(policy.session_ms + 60_000), u64::MAX) {
                 r.revoked.remove(&session);
             }
 
             let (admit_per_minute, capacity) = r.limits(policy);
-            let open = !r.paused && !r.closed && policy.opens_at_ms.is_none_or(|at| at <= now) && admit_per_minute > 0;
+            let open = !r.paused
+                && !r.closed
+                && !r.recounting(now)
+                && policy.opens_at_ms.is_none_or(|at| at <= now)
+                && admit_per_minute > 0;
             let mut admitted = 0;
-            let free = u64::from(capacity).saturating_sub(r.active.len() + r.admitted.len());
-            if open && free > 0 {
+            let last_tick = r.last_tick.unwrap_or(now);
+            if open {
+                let free = u64::from(capacity).saturating_sub(r.active.len() + r.admitted.len());
+                let want = free.min(TICK_BATCH).min(r.window_budget(now, admit_per_minute));
                 let interval = 60_000.0 / f64::from(admit_per_minute);
-                let start = r.next_slot.max(now as f64);
-                let horizon = (now + ADMISSION_LOOKAHEAD_MS) as f64;
-                if start <= horizon {
-                    let by_rate = ((horizon - start) / interval).floor() as u64 + 1;
-                    let heads = r.waiting.first(by_rate.min(free).min(TICK_BATCH));
-                    for (i, v) in heads.iter().enumerate() {
-                        r.admitted.add(v, (start + i as f64 * interval).floor() as u64);
+                let start = r.next_slot.max(last_tick as f64).max(now.saturating_sub(1_000) as f64);
+                if want > 0 && start <= now as f64 {
+                    let by_rate = ((now as f64 - start) / interval).floor() as u64 + 1;
+                    let heads = r.waiting.first(by_rate.min(want));
+                    for v in &heads {
+                        r.admitted.add(v, now);
                         r.waiting.remove(v);
                     }
                     admitted = heads.len() as u64;
                     if admitted > 0 {
                         r.next_slot = start + admitted as f64 * interval;
-                        r.admitted_total += admitted;
+                        r.record_grant(now, admitted);
                     }
                 }
             }
-            TickReport { admitted, abandoned, expired_sessions, stats: r.stats(now, policy) }
+            r.last_tick = Some(now);
+            let revocations = r.revoked.from(revoked_since_ms, TICK_BATCH);
+            TickReport { admitted, abandoned, expired_sessions, stats: r.stats(now, policy), revocations }
         })
     }
 

@@ -6,16 +6,27 @@
 //!
 //! - `waiting`: visitor → order score (join sequence; a random score before `opens_at`)
 //! - `seen`: visitor → last heartbeat (ms), for abandonment
-//! - `admitted`: visitor → admission slot (ms); the visitor may claim from that instant
-//! - `active`: session id → session expiry (ms); capacity accounting
-//! - `revoked`: session id → until (ms); ended sessions whose tokens must not be renewed
-//! - `state`: paused flag, live overrides, the next admission slot, counters, epoch
+//! - `admitted`: visitor → when admitted (ms); the visitor's next visit claims it
+//! - `active`: visitor → session expiry (ms); capacity accounting
+//! - `revoked`: session id → when revoked (ms); tokens of these sessions are refused
+//! - `state`: paused flag, live overrides, the next admission slot, counters, epoch,
+//!   the recount after a data loss
+//! - `grants`: admissions granted in the last 10 s
 //!
 //! Admissions are spread evenly: each one takes a *slot* at least `60 s / admit_per_minute`
-//! after the previous one, and slots never start in the past, so unused budget is lost
-//! rather than saved up (no catch-up burst after a pause or a quiet spell). A visitor
-//! becomes admitted at their slot, so any 10 s window holds at most
-//! `ceil(admit_per_minute / 6)` admissions.
+//! after the previous one, is granted when its slot has come (never ahead of time), and
+//! budget unused since the last tick is lost rather than saved up (no catch-up burst after
+//! a pause or a quiet spell). On top of the spacing, a log of grants caps any 10 s window
+//! of grant time at `ceil(admit_per_minute / 6)`, whichever instance granted them.
+//!
+//! Data loss (a Redis restart without persistence, `FLUSHALL`, a memory store's process
+//! restart) gives the room a new *epoch*. The first store call that finds the room empty,
+//! from an instance that knew the old epoch, puts back what that instance remembers of the
+//! operator's settings (paused, closed, live limits); admissions then wait `recount_ms`
+//! while waiters come back with their signed cookies (restored at their old sequence if
+//! they were polling until shortly before) and token holders are counted again. A
+//! restored cookie also starts the recount, for stores whose instances remember nothing
+//! (a restarted memory store).
 
 mod memory;
 mod ranked;
@@ -67,26 +78,39 @@ impl Store {
         dispatch!(self, s => s.visit(room, visitor, policy))
     }
 
-    /// Gives up the visitor's place, pending admission and session.
-    pub async fn leave(&self, room: &str, visitor: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.leave(room, visitor, revoke_until_ms))
+    /// Gives up the visitor's place, pending admission and session; `session`: the id in
+    /// the visitor's token, if any, whose tokens are refused from now on.
+    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
+        dispatch!(self, s => s.leave(room, visitor, session))
     }
 
     /// Ends a session early (`X-Anteroom-Command: revoke`): frees its capacity, and its
-    /// token is never renewed again.
-    pub async fn end_session(&self, room: &str, session: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.end_session(room, session, revoke_until_ms))
+    /// tokens are refused from now on, by every instance (they learn it at their next tick).
+    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
+        dispatch!(self, s => s.end_session(room, session))
     }
 
-    /// Extends a session to `expires_at_ms`; `false` when it was ended (revoked).
-    pub async fn renew(&self, room: &str, session: &str, expires_at_ms: u64) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.renew(room, session, expires_at_ms))
+    /// Makes sure the session is counted until at least `expires_at_ms` (renewal, and
+    /// counting a token holder again after a data loss); `false` when it was revoked. A
+    /// token issued (`issued_at_ms`) before the room's data began proves the data was lost,
+    /// and starts the recount.
+    pub async fn renew(
+        &self,
+        room: &str,
+        session: &str,
+        expires_at_ms: u64,
+        issued_at_ms: u64,
+        policy: &Policy,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.renew(room, session, expires_at_ms, issued_at_ms, policy))
     }
 
     /// Drops abandoned visitors and expired sessions, then admits from the head of the
     /// queue within the rate and capacity. Safe when several instances tick at once.
-    pub async fn tick(&self, room: &str, policy: &Policy) -> Result<TickReport, StoreError> {
-        dispatch!(self, s => s.tick(room, policy))
+    /// Reports the sessions revoked since `revoked_since_ms` (inclusive), so that every
+    /// instance refuses their tokens.
+    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
+        dispatch!(self, s => s.tick(room, policy, revoked_since_ms))
     }
 
     /// The room's live numbers, without touching anyone's place.

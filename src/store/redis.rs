@@ -109,45 +109,58 @@ impl RedisStore {
         answer.await.map_err(|_| StoreError::Unavailable("visit batcher dropped the call".into()))?
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
+    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
         let mut call = keyed(&self.inner.scripts.leave, room);
-        call.arg(visitor).arg(revoke_until_ms);
+        call.arg(visitor).arg(session.unwrap_or(""));
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn end_session(&self, room: &str, session: &str, revoke_until_ms: u64) -> Result<(), StoreError> {
+    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
         let mut call = keyed(&self.inner.scripts.end_session, room);
-        call.arg(session).arg(revoke_until_ms);
+        call.arg(session);
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn renew(&self, room: &str, session: &str, expires_at_ms: u64) -> Result<bool, StoreError> {
+    pub async fn renew(
+        &self,
+        room: &str,
+        session: &str,
+        expires_at_ms: u64,
+        issued_at_ms: u64,
+        policy: &Policy,
+    ) -> Result<bool, StoreError> {
         let mut call = keyed(&self.inner.scripts.renew, room);
-        call.arg(session).arg(expires_at_ms);
+        room_args(&mut call, policy);
+        call.arg(session).arg(expires_at_ms).arg(issued_at_ms);
         Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 
-    pub async fn tick(&self, room: &str, policy: &Policy) -> Result<TickReport, StoreError> {
+    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
         let mut call = keyed(&self.inner.scripts.tick, room);
-        call.arg(policy.admit_per_minute)
-            .arg(policy.max_active_users)
-            .arg(policy.abandon_ms)
-            .arg(policy.opens_at_ms.unwrap_or(0))
-            .arg(ADMISSION_LOOKAHEAD_MS)
-            .arg(TICK_BATCH);
-        let r = self.inner.numbers(&call, 11).await?;
+        room_args(&mut call, policy);
+        call.arg(TICK_BATCH).arg(revoked_since_ms);
+        let reply = self.inner.run(&call).await?;
+        let Value::Array(mut items) = reply else {
+            return Err(StoreError::Protocol(format!("tick: expected an array, got {reply:?}")));
+        };
+        let revocations = match items.pop() {
+            Some(Value::Array(pairs)) => revocations(pairs)?,
+            other => return Err(StoreError::Protocol(format!("tick: expected revocations, got {other:?}"))),
+        };
+        let r = integers(Value::Array(items), 13)?;
         Ok(TickReport {
             admitted: r[0] as u64,
             abandoned: r[1] as u64,
             expired_sessions: r[2] as u64,
             stats: stats_from(&r[3..]),
+            revocations,
         })
     }
 
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
         let mut call = keyed(&self.inner.scripts.stats, room);
         call.arg(policy.admit_per_minute).arg(policy.max_active_users);
-        let r = self.inner.numbers(&call, 8).await?;
+        let r = self.inner.numbers(&call, 10).await?;
         Ok(stats_from(&r))
     }
 
@@ -184,55 +197,98 @@ impl Inner {
         visits: &[visits::OwnedVisit],
     ) -> Result<Vec<Standing>, StoreError> {
         let mut call = keyed(&self.scripts.visit, room);
-        call.arg(policy.admit_per_minute)
-            .arg(policy.max_active_users)
-            .arg(policy.session_ms)
-            .arg(policy.opens_at_ms.unwrap_or(0))
-            .arg(RESTORE_MAX_AGE_MS);
+        room_args(&mut call, policy);
+        call.arg(seen_refresh_ms(policy.abandon_ms));
         for visit in visits {
-            let (restore_epoch, restore_seq) = match visit.restore {
-                Some(r) => (r.epoch.to_string(), r.seq.to_string()),
-                None => (String::new(), String::new()),
+            let (restore_epoch, restore_seq, restore_seen) = match visit.restore {
+                Some(r) => (r.epoch.to_string(), r.seq.to_string(), r.seen_ms.to_string()),
+                None => (String::new(), String::new(), String::new()),
             };
-            call.arg(&visit.visitor).arg(restore_epoch).arg(restore_seq).arg(visit.prequeue_score).arg(if visit.join {
-                "1"
-            } else {
-                "0"
-            });
+            call.arg(&visit.visitor)
+                .arg(restore_epoch)
+                .arg(restore_seq)
+                .arg(restore_seen)
+                .arg(visit.prequeue_score)
+                .arg(if visit.join { "1" } else { "0" });
         }
-        let reply = self.numbers(&call, 6 * visits.len()).await?;
-        reply.chunks(6).take(visits.len()).map(standing).collect()
+        let reply = self.numbers(&call, 7 * visits.len()).await?;
+        reply.chunks(7).take(visits.len()).map(standing).collect()
+    }
+
+    async fn run(&self, call: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+        match self.connection.clone() {
+            Connection::Single(mut c) => call.invoke_async(&mut c).await,
+            Connection::Cluster(mut c) => call.invoke_async(&mut c).await,
+        }
+        .map_err(unavailable)
     }
 
     /// Runs a script and reads its reply as at least `expect` integers.
     async fn numbers(&self, call: &ScriptInvocation<'_>, expect: usize) -> Result<Vec<i64>, StoreError> {
-        let reply: Value = match self.connection.clone() {
-            Connection::Single(mut c) => call.invoke_async(&mut c).await,
-            Connection::Cluster(mut c) => call.invoke_async(&mut c).await,
-        }
-        .map_err(unavailable)?;
-        let numbers = match reply {
-            Value::Int(n) => vec![n],
-            Value::Array(items) => items
-                .into_iter()
-                .map(|item| match item {
-                    Value::Int(n) => Ok(n),
-                    other => Err(StoreError::Protocol(format!("expected an integer, got {other:?}"))),
-                })
-                .collect::<Result<_, _>>()?,
-            other => return Err(StoreError::Protocol(format!("expected integers, got {other:?}"))),
-        };
-        if numbers.len() < expect {
-            return Err(StoreError::Protocol(format!("expected {expect} integers, got {}", numbers.len())));
-        }
-        Ok(numbers)
+        integers(self.run(call).await?, expect)
     }
+}
+
+/// A reply read as at least `expect` integers.
+fn integers(reply: Value, expect: usize) -> Result<Vec<i64>, StoreError> {
+    let numbers = match reply {
+        Value::Int(n) => vec![n],
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::Int(n) => Ok(n),
+                other => Err(StoreError::Protocol(format!("expected an integer, got {other:?}"))),
+            })
+            .collect::<Result<_, _>>()?,
+        other => return Err(StoreError::Protocol(format!("expected integers, got {other:?}"))),
+    };
+    if numbers.len() < expect {
+        return Err(StoreError::Protocol(format!("expected {expect} integers, got {}", numbers.len())));
+    }
+    Ok(numbers)
+}
+
+/// `ZRANGEBYSCORE … WITHSCORES` pairs: session id, revocation time (ms).
+fn revocations(pairs: Vec<Value>) -> Result<Vec<(String, u64)>, StoreError> {
+    let text = |value: &Value| match value {
+        Value::BulkString(bytes) => Ok(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(n) => Ok(n.to_string()),
+        other => Err(StoreError::Protocol(format!("tick: unexpected revocation item {other:?}"))),
+    };
+    pairs
+        .chunks(2)
+        .filter(|pair| pair.len() == 2)
+        .map(|pair| {
+            let score = text(&pair[1])?;
+            let at = score.parse::<f64>().map_err(|_| StoreError::Protocol(format!("tick: bad score {score}")))?;
+            Ok((text(&pair[0])?, at as u64))
+        })
+        .collect()
+}
+
+/// ARGV 1–11 of `visit` and `tick`: the room, and what this instance remembers of it.
+fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
+    let remembered = &policy.remembered;
+    let flag = |on: bool| if on { "1" } else { "0" };
+    let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+    call.arg(policy.admit_per_minute)
+        .arg(policy.max_active_users)
+        .arg(policy.session_ms)
+        .arg(policy.abandon_ms)
+        .arg(policy.opens_at_ms.unwrap_or(0))
+        .arg(policy.recount_ms)
+        .arg(remembered.epoch)
+        .arg(flag(remembered.paused))
+        .arg(flag(remembered.closed))
+        .arg(number(remembered.admit_per_minute))
+        .arg(number(remembered.max_active_users));
 }
 
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq"] {
+    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants"] {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
@@ -254,6 +310,7 @@ fn standing(reply: &[i64]) -> Result<Standing, StoreError> {
         seq: reply[3].max(0) as u64,
         epoch: reply[4].max(0) as u64,
         immediate: reply[5] == 1,
+        now_ms: reply[6].max(0) as u64,
     })
 }
 
@@ -267,6 +324,8 @@ fn stats_from(r: &[i64]) -> RoomStats {
         admit_per_minute: r[5].clamp(0, u32::MAX as i64) as u32,
         max_active_users: r[6].clamp(0, u32::MAX as i64) as u32,
         closed: r[7] == 1,
+        epoch: r[8].max(0) as u64,
+        recounting: r[9] == 1,
     }
 }
 

@@ -2,18 +2,19 @@
 
 use std::time::Duration;
 
-/// How far ahead the tick hands out admission slots: a little more than the tick period,
-/// so that slots never run dry between two ticks.
-pub const ADMISSION_LOOKAHEAD_MS: u64 = 1_000;
-
-/// Most visitors one tick drops or admits, to keep each script short.
+/// Most visitors one tick drops or admits (and revocations it reports), to keep each
+/// script short.
 pub const TICK_BATCH: u64 = 2_000;
 
-/// A signed queue cookie's join sequence is honoured after a store wipe only this long.
-pub const RESTORE_MAX_AGE_MS: u64 = 12 * 3600 * 1000;
+/// How often a queue cookie's "last seen" is refreshed (at most every 10 s, and well
+/// inside `abandon_ms`); a restore after a data loss allows for it.
+pub fn seen_refresh_ms(abandon_ms: u64) -> u64 {
+    (abandon_ms / 4).clamp(250, 10_000)
+}
 
-/// The room's configured limits, as a script needs them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The room as a store operation needs it: its configured limits, and what the calling
+/// instance remembers of its live state (put back if the store lost it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     pub admit_per_minute: u32,
     pub max_active_users: u32,
@@ -23,6 +24,22 @@ pub struct Policy {
     pub abandon_ms: u64,
     /// Unix ms; before it the room pre-queues in random order.
     pub opens_at_ms: Option<u64>,
+    /// After a data loss is noticed, admissions wait this long for waiters to come back
+    /// with their cookies and for shoppers' tokens to be counted again.
+    pub recount_ms: u64,
+    pub remembered: Remembered,
+}
+
+/// What an instance last learned of a room from the store (all empty until it has).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Remembered {
+    /// 0: nothing known yet.
+    pub epoch: u64,
+    pub paused: bool,
+    pub closed: bool,
+    /// Live overrides of the configured limits.
+    pub admit_per_minute: Option<u32>,
+    pub max_active_users: Option<u32>,
 }
 
 /// One visitor's call.
@@ -40,10 +57,15 @@ pub struct Visit<'a> {
     pub join: bool,
 }
 
+/// Where a visitor's signed queue cookie says they stood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restore {
     pub epoch: u64,
     pub seq: u64,
+    /// Unix ms when the place was last confirmed (0: unknown). After a data loss only a
+    /// place confirmed within `abandon_ms` (plus [`seen_refresh_ms`]) is restored: one that
+    /// had been left or dropped would otherwise jump back to the front.
+    pub seen_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +95,8 @@ pub struct Standing {
     pub epoch: u64,
     /// Admitted at once because the room was open (never queued).
     pub immediate: bool,
+    /// The store's clock (unix ms) at this visit.
+    pub now_ms: u64,
 }
 
 /// What one tick did, and the room's numbers after it.
@@ -82,11 +106,14 @@ pub struct TickReport {
     pub abandoned: u64,
     pub expired_sessions: u64,
     pub stats: RoomStats,
+    /// Sessions revoked at or after the time asked for: (session id, unix ms revoked),
+    /// oldest first, at most [`TICK_BATCH`].
+    pub revocations: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoomStats {
-    /// Waiting plus admitted-but-slot-still-ahead.
+    /// Visitors waiting in line.
     pub queue_length: u64,
     pub active_sessions: u64,
     /// Admissions whose token has not been claimed yet.
@@ -99,6 +126,10 @@ pub struct RoomStats {
     /// Effective limits (configured, or the live override).
     pub admit_per_minute: u32,
     pub max_active_users: u32,
+    /// Changes when the store loses the room's data (0: the room has no data yet).
+    pub epoch: u64,
+    /// Admissions wait while the line and sessions are counted again after a data loss.
+    pub recounting: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

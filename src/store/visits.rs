@@ -64,7 +64,8 @@ async fn run(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// One script call per room among `jobs`, answers handed back in order.
+/// One script call per room among `jobs`, answers handed back in order (the room's
+/// policy is the first job's: calls for one room moments apart carry the same).
 async fn send(inner: &Inner, mut jobs: Vec<Job>) {
     while !jobs.is_empty() {
         let room = jobs[0].room.clone();

@@ -1,10 +1,11 @@
 -- leave: give up a place, a pending admission and the session.
--- ARGV: 1 visitor (= session id), 2 revoke until ms
+-- ARGV: 1 visitor, 2 the session id of the visitor's token ('': none)
 local v = ARGV[1]
 redis.call('ZREM', waiting, v)
 redis.call('ZREM', seen, v)
 redis.call('ZREM', admitted, v)
-if redis.call('ZREM', active, v) == 1 then
-  redis.call('ZADD', revoked, ARGV[2], v)
+redis.call('ZREM', active, v)
+if ARGV[2] ~= '' then
+  redis.call('ZADD', revoked, now, ARGV[2])
 end
 return 1

@@ -2,13 +2,20 @@
 -- KEYS, all under the room's hash tag anteroom:{ROOM}:
 --   1 waiting   zset visitor -> order score (join sequence, or random before opens_at)
 --   2 seen      zset visitor -> last heartbeat (ms)
---   3 admitted  zset visitor -> admission slot (ms)
---   4 active    zset session -> session expiry (ms)
---   5 revoked   zset session -> until (ms)
---   6 state     hash paused, closed, admit_per_minute, max_active_users, next_slot, epoch, counters
+--   3 admitted  zset visitor -> when admitted (ms); claimed by the visitor's next visit
+--   4 active    zset visitor -> session expiry (ms)
+--   5 revoked   zset session id -> when revoked (ms); its tokens are refused
+--   6 state     hash paused, closed, admit_per_minute, max_active_users, next_slot,
+--               last_tick, window_used, epoch, recovered, recount_until, counters
 --   7 seq       string: the last join sequence handed out
-local waiting, seen, admitted, active, revoked, state, seqkey =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+--   8 grants    list "ms:count" of admissions granted in the last 10 s
+-- ARGV 1-11 of visit and tick describe the room (see Policy in src/store/types.rs):
+--   1 admit_per_minute, 2 max_active_users, 3 session ms, 4 abandon ms, 5 opens_at ms
+--   (0: none), 6 recount ms, then what the calling instance remembers of the room:
+--   7 epoch (0: nothing), 8 paused, 9 closed ('1'/'0'), 10 admit_per_minute override,
+--   11 max_active_users override ('': none)
+local waiting, seen, admitted, active, revoked, state, seqkey, grants =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 
 -- One clock for every gateway instance: Redis's.
 local clock = redis.call('TIME')
@@ -36,11 +43,62 @@ local function is_closed()
   return redis.call('HGET', state, 'closed') == '1'
 end
 
--- Admissions whose slot is still ahead stand at the head of the line.
-local function pending()
-  return redis.call('ZCOUNT', admitted, '(' .. int(now), '+inf')
+local function recounting()
+  return now < tonumber(redis.call('HGET', state, 'recount_until') or '0')
 end
 
-local function queue_length()
-  return redis.call('ZCARD', waiting) + pending()
+-- The store lost this room's data (or came up empty after a restart): admissions wait
+-- ARGV[6] ms, while waiters come back with their signed cookies and shoppers' tokens are
+-- counted again, then go on in the restored order. Once per epoch.
+local function start_recount()
+  redis.call('HSET', state, 'recovered', '1', 'recount_until', int(now + tonumber(ARGV[6])))
+end
+
+-- The room's epoch, made when its data is missing. If the caller knew another epoch,
+-- the data was lost since: the operator's settings it remembers are put back (a paused or
+-- closed room stays so) and the recount starts.
+local function room_epoch()
+  local epoch = redis.call('HGET', state, 'epoch')
+  if not epoch then
+    epoch = int(now_us)
+    redis.call('HSET', state, 'epoch', epoch)
+  end
+  if ARGV[7] ~= '0' and ARGV[7] ~= epoch and redis.call('HGET', state, 'recovered') ~= '1' then
+    if ARGV[8] == '1' then redis.call('HSET', state, 'paused', '1') end
+    if ARGV[9] == '1' then redis.call('HSET', state, 'closed', '1') end
+    if ARGV[10] ~= '' then redis.call('HSET', state, 'admit_per_minute', ARGV[10]) end
+    if ARGV[11] ~= '' then redis.call('HSET', state, 'max_active_users', ARGV[11]) end
+    start_recount()
+  end
+  return epoch
+end
+
+-- Admissions still allowed in the 10 s window ending now: at most ceil(apm / 6) in any
+-- 10 s, counted by the time they are granted, whoever granted them.
+local function window_budget(apm)
+  local used = tonumber(redis.call('HGET', state, 'window_used') or '0')
+  local trimmed = false
+  while true do
+    local head = redis.call('LINDEX', grants, 0)
+    if not head then break end
+    local at, n = string.match(head, '^(%d+):(%d+)$')
+    if at and tonumber(at) > now - 10000 then break end
+    redis.call('LPOP', grants)
+    used = used - tonumber(n or '0')
+    trimmed = true
+  end
+  if used < 0 then used = 0 end
+  if trimmed then redis.call('HSET', state, 'window_used', used) end
+  return math.ceil(apm / 6) - used
+end
+
+local function record_grant(n)
+  redis.call('RPUSH', grants, int(now) .. ':' .. n)
+  redis.call('HINCRBY', state, 'window_used', n)
+  redis.call('HINCRBY', state, 'admitted_total', n)
+end
+
+-- Session ids are "visitor.start": the visitor holds the place in `active`.
+local function visitor_of(session)
+  return string.match(session, '^([^.]+)') or session
 end

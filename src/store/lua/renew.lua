@@ -1,8 +1,18 @@
--- renew: extend a session (sliding renewal). Re-creates it if the store lost it, so token
--- holders keep shopping after a wipe; refuses a revoked one.
--- ARGV: 1 session, 2 new expiry ms
-if redis.call('ZSCORE', revoked, ARGV[1]) then
+-- renew: make sure a token holder's session is counted until the given expiry (sliding
+-- renewal; also the recount of sessions after the store lost them). Never shortens a
+-- session; refuses a revoked one. A token issued before the room's data began is proof
+-- that data was lost (a restart without persistence): the recount starts.
+-- ARGV: 1-11 the room (see prelude), 12 session id, 13 expiry ms, 14 token issued ms
+local epoch = room_epoch()
+local session = ARGV[12]
+if redis.call('ZSCORE', revoked, session) then
   return 0
 end
-redis.call('ZADD', active, ARGV[2], ARGV[1])
+local visitor = visitor_of(session)
+local counted = redis.call('ZSCORE', active, visitor)
+redis.call('ZADD', active, 'GT', ARGV[13], visitor)
+if not counted and tonumber(ARGV[14]) < math.floor(tonumber(epoch) / 1000)
+    and redis.call('HGET', state, 'recovered') ~= '1' then
+  start_recount()
+end
 return 1

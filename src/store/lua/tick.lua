@@ -1,18 +1,20 @@
--- tick: drop abandoned waiters, unclaimed admissions and expired sessions, then give
--- admission slots to the head of the line within the rate and the free capacity.
+-- tick: drop abandoned waiters, unclaimed admissions and expired sessions, then admit
+-- from the head of the line within the rate, the 10 s window and the free capacity.
 -- Safe when several instances tick at once: each call sees the state the last left.
--- ARGV: 1 admit_per_minute, 2 max_active_users, 3 abandon ms, 4 opens_at ms (0: none),
---       5 lookahead ms, 6 batch
+-- ARGV: 1-11 the room (see prelude), 12 batch, 13 revocations already seen up to (ms)
 -- Returns {admitted, abandoned, expired, queue_length, active, unclaimed, admitted_total,
---          paused, admit_per_minute, max_active_users, closed}
+--          paused, admit_per_minute, max_active_users, closed, epoch, recounting,
+--          {session, revoked ms, ...}}
+local epoch = room_epoch()
 local apm = effective('admit_per_minute', ARGV[1])
 local capacity = effective('max_active_users', ARGV[2])
-local abandon_ms = tonumber(ARGV[3])
-local opens_at = tonumber(ARGV[4])
-local lookahead = tonumber(ARGV[5])
-local batch = tonumber(ARGV[6])
+local session_ms = tonumber(ARGV[3])
+local abandon_ms = tonumber(ARGV[4])
+local opens_at = tonumber(ARGV[5])
+local batch = tonumber(ARGV[12])
 local paused = is_paused()
 local closed = is_closed()
+local recount = recounting()
 
 local abandoned = 0
 local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
@@ -29,34 +31,39 @@ if abandoned > 0 then
   redis.call('HINCRBY', state, 'abandoned_total', abandoned)
 end
 local expired = redis.call('ZREMRANGEBYSCORE', active, '-inf', int(now))
-redis.call('ZREMRANGEBYSCORE', revoked, '-inf', int(now))
+-- A revoked session's tokens all expire within a session (plus leeway) of the revocation.
+redis.call('ZREMRANGEBYSCORE', revoked, '-inf', int(now - session_ms - 60000))
 
--- Slots are spaced 60 s / admit_per_minute apart and never start in the past, so budget
--- left unused (empty line, full house, pause) is lost, not saved for a burst.
+-- Admissions are spaced 60 s / admit_per_minute apart and granted when their time has
+-- come. Budget left unused for longer than since the last tick (empty line, full house,
+-- pause) is lost, not saved for a burst.
 local admitted_now = 0
-if not paused and not closed and opens_at <= now and apm > 0 then
+local last_tick = tonumber(redis.call('HGET', state, 'last_tick') or int(now))
+if not paused and not closed and not recount and opens_at <= now and apm > 0 then
   local free = capacity - redis.call('ZCARD', active) - redis.call('ZCARD', admitted)
-  local want = math.min(free, batch)
+  local want = math.min(free, batch, window_budget(apm))
   if want > 0 then
     local interval = 60000 / apm
-    local start = math.max(tonumber(redis.call('HGET', state, 'next_slot') or '0'), now)
-    local horizon = now + lookahead
-    if start <= horizon then
-      local n = math.min(math.floor((horizon - start) / interval) + 1, want)
+    local next_slot = tonumber(redis.call('HGET', state, 'next_slot') or '0')
+    local start = math.max(next_slot, last_tick, now - 1000)
+    if start <= now then
+      local n = math.min(math.floor((now - start) / interval) + 1, want)
       local heads = redis.call('ZRANGE', waiting, 0, n - 1)
-      for i, v in ipairs(heads) do
-        redis.call('ZADD', admitted, int(math.floor(start + (i - 1) * interval)), v)
+      for _, v in ipairs(heads) do
+        redis.call('ZADD', admitted, now, v)
         redis.call('ZREM', waiting, v)
       end
       admitted_now = #heads
       if admitted_now > 0 then
         redis.call('HSET', state, 'next_slot', string.format('%.3f', start + admitted_now * interval))
-        redis.call('HINCRBY', state, 'admitted_total', admitted_now)
+        record_grant(admitted_now)
       end
     end
   end
 end
+redis.call('HSET', state, 'last_tick', int(now))
 
-return {admitted_now, abandoned, expired, queue_length(), redis.call('ZCARD', active),
-  redis.call('ZCARD', admitted) - pending(), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
-  paused and 1 or 0, apm, capacity, closed and 1 or 0}
+local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[13], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
+return {admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
+  redis.call('ZCARD', admitted), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
+  paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, revocations}
