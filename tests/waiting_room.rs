@@ -352,6 +352,25 @@ async fn every_open_redirect_variant_falls_back_to_the_root() {
 }
 
 #[tokio::test]
+async fn the_queue_remembers_the_page_first_asked_for() {
+    let origin = Origin::start().await;
+    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    take_the_only_slot(&gw).await;
+    let mut v = Visitor::json(gw.addr);
+    assert_eq!(v.join("/tickets/42?seat=A12").await["state"], "waiting");
+    // An app polling without return_to is told the page the visitor first asked for…
+    assert_eq!(v.status("sale").await["return_to"], "/tickets/42?seat=A12");
+    // …not a later one, and the caller's own return_to still wins.
+    v.get("/tickets/99").await;
+    assert_eq!(v.status("sale").await["return_to"], "/tickets/42?seat=A12");
+    let named = v.get("/_anteroom/status?room=sale&return_to=%2Ftickets%2F7").await;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&named.body).unwrap()["return_to"], "/tickets/7");
+    // A visitor who asked for nothing in particular goes back to the root.
+    let mut plain = Visitor::json(gw.addr);
+    assert_eq!(plain.status("sale").await["return_to"], "/");
+}
+
+#[tokio::test]
 async fn the_queue_status_and_json_are_configurable() {
     let origin = Origin::start().await;
     let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 1\nqueueing_status = 503")).await;
