@@ -56,8 +56,9 @@ enum Command {
         /// Where the demo admin listener (metrics) listens.
         #[arg(long, default_value = "127.0.0.1:9090")]
         admin: SocketAddr,
-        /// Simulated buyers arriving in the first 20 s, so the line moves.
-        #[arg(long, default_value_t = 0)]
+        /// Simulated buyers arriving in the first 20 s, so that there is a line to join
+        /// (0: a quiet shop).
+        #[arg(long, default_value_t = 30)]
         crowd: usize,
     },
 }
@@ -206,8 +207,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { listen, admin, crowd } => {
-            anteroom::telemetry::init(anteroom::config::LogFormat::Text);
-            runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, shutdown_signal()))?;
+            // The terminal shows a summary line; the access log goes to a file, unless
+            // RUST_LOG asks for logs on the terminal.
+            let log_file =
+                std::env::var_os("RUST_LOG").is_none().then(|| std::env::temp_dir().join("anteroom-demo.log"));
+            let format = anteroom::config::LogFormat::Text;
+            match &log_file {
+                Some(path) => anteroom::telemetry::init_to_file(format, path)
+                    .with_context(|| format!("cannot write the demo's log to {}", path.display()))?,
+                None => anteroom::telemetry::init(format),
+            }
+            runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, log_file, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -210,29 +210,60 @@ fn each_request_is_logged_as_one_json_line_with_its_decision() {
 }
 
 /// Starts `anteroom demo` on port 0 with `extra` arguments; returns the child, the
-/// gateway's address (read off the URL it prints) and its remaining stdout, which the
-/// caller keeps open for the whole test, as a terminal would.
+/// gateway's address and the rest of its output, from the first URL it prints.
 fn spawn_demo(extra: &[&str]) -> (Child, String, impl Iterator<Item = String>) {
-    let mut child = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (child, url, lines) = spawn_demo_with(extra, &[("RUST_LOG", std::ffi::OsStr::new("warn"))]);
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    (child, addr, lines)
+}
+
+/// Starts `anteroom demo` on port 0; returns the child, the first URL it prints, and the
+/// rest of its output.
+fn spawn_demo_with(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> (Child, String, impl Iterator<Item = String>) {
+    let mut command = Command::new(BIN);
+    command.args(["demo", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]).args(extra);
+    command.env_remove("RUST_LOG").stdout(Stdio::piped()).stderr(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
     let url = lines
         .by_ref()
-        .find_map(|l| l.split_once("open the shop through anteroom: ").map(|(_, url)| url.trim().to_owned()))
+        .find_map(|l| l.split_once("open this page to join the line: ").map(|(_, url)| url.trim().to_owned()))
         .expect("the demo prints the URL to open");
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    (child, addr, lines)
+    (child, url, lines)
+}
+
+#[test]
+fn the_demo_shows_the_queue_at_the_first_url_and_a_summary_instead_of_access_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut child, url, mut lines) = spawn_demo_with(&[], &[("TMPDIR", tmp.path().as_os_str())]);
+    let (addr, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.contains("x-anteroom-state: waiting"), "the first URL shows the line: {answer}");
+    assert!(answer.contains("You are in line"), "{answer}");
+    let rest: Vec<String> = lines.by_ref().take_while(|l| !l.starts_with("line ")).collect();
+    let log = rest.iter().find_map(|l| l.split_once("access log:").map(|(_, p)| p.trim().to_owned())).unwrap();
+    let summary = lines.next().expect("a summary line");
+    assert!(summary.contains("waiting | admitted") && summary.contains("| shop"), "{summary}");
+    assert!(rest.iter().all(|l| !l.contains("anteroom::access")), "no access log on the terminal: {rest:?}");
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let log_path = log.split_whitespace().next().unwrap();
+    assert!(log_path.starts_with(tmp.path().to_str().unwrap()), "{log_path}");
+    let written = std::fs::read_to_string(log_path).unwrap();
+    assert!(written.contains("anteroom::access") && written.contains("path=/events/1"), "{written}");
 }
 
 #[test]
 fn the_demo_serves_the_sample_shop_through_the_gateway() {
-    let (mut child, addr, _lines) = spawn_demo(&[]);
+    let (mut child, addr, _lines) = spawn_demo(&["--crowd", "0"]);
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
     let mut answer = String::new();

@@ -40,11 +40,22 @@ pub fn request(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        tokio::time::timeout(BUDGET, exchange(target, req))
-            .await
-            .unwrap_or_else(|_| Err(format!("{target}: no answer within {BUDGET:?}")))
-    })
+    runtime.block_on(send(target, req))
+}
+
+/// `GET path` from the admin listener, from async code (the demo's summary line).
+pub async fn get(admin: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let req = Request::get(path)
+        .header(header::HOST, admin.to_string())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    send(admin, req).await
+}
+
+async fn send(target: SocketAddr, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
+    tokio::time::timeout(BUDGET, exchange(target, req))
+        .await
+        .unwrap_or_else(|_| Err(format!("{target}: no answer within {BUDGET:?}")))
 }
 
 async fn exchange(target: SocketAddr, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {

@@ -1,7 +1,8 @@
 //! `anteroom demo --crowd N`: simulated buyers, so that a person opening the demo lands in
-//! a moving line. Each arrives at a random moment in the first 20 s, asks for an event
-//! page, polls `/_anteroom/status` as the queue page does, and when admitted looks at the
-//! event for a few seconds and buys (the shop then ends the session).
+//! a moving line. Half arrive in the first two seconds (the line forms at once), the rest
+//! at random moments in the first 20 s; each asks for an event page, polls
+//! `/_anteroom/status` as the queue page does, and when admitted looks at the event for a
+//! few seconds and buys (the shop then ends the session).
 
 use bytes::Bytes;
 use http::{header, Method, Request};
@@ -12,13 +13,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
+const FIRST_WAVE: Duration = Duration::from_secs(2);
 const ARRIVAL_SPREAD: Duration = Duration::from_secs(20);
 
 /// Starts `n` simulated buyers against the gateway at `gateway`.
 pub fn spawn(gateway: SocketAddr, n: usize) {
     for i in 0..n {
         tokio::spawn(async move {
-            let arrival = ARRIVAL_SPREAD.mul_f64(fraction(i as u64 * 7919 + 17));
+            let spread = if i < n / 2 { FIRST_WAVE } else { ARRIVAL_SPREAD };
+            let arrival = spread.mul_f64(fraction(i as u64 * 7919 + 17));
             tokio::time::sleep(arrival).await;
             let mut buyer = Buyer { gateway, cookies: BTreeMap::new(), seed: i as u64 + 1 };
             if let Err(e) = buyer.shop().await {

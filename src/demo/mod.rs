@@ -1,8 +1,10 @@
 //! `anteroom demo`: the gateway in front of a built-in sample ticket shop, on localhost,
-//! so a newcomer sees anteroom work with nothing of their own; `--crowd N` adds simulated
-//! buyers ([`crowd`]) so the line moves.
+//! so a newcomer sees anteroom work with nothing of their own; simulated buyers
+//! ([`crowd`]) make a line that moves, and the terminal shows one summary line
+//! (`summary`) rather than the access log.
 
 pub mod crowd;
+mod summary;
 
 use crate::app::{serve, AppError, Listeners};
 use crate::config::Config;
@@ -99,6 +101,11 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response<Body> {
     response
 }
 
+/// The demo room's limits: a fragile shop, three buyers at once, twenty a minute.
+const ROOM: &str = "show";
+const CAPACITY: u32 = 3;
+const ADMIT_PER_MINUTE: u32 = 20;
+
 /// The demo's gateway config: small limits in front of the sample shop, and one room on
 /// the memory store covering the event pages and the checkout (the event list stays open).
 pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config {
@@ -106,18 +113,20 @@ pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config
         "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n\
          [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n\
          [store]\nbackend = \"memory\"\n\
-         [[rooms]]\nname = \"show\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
-         admit_per_minute = 20\nmax_active_users = 3\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
+         [[rooms]]\nname = \"{ROOM}\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
+         admit_per_minute = {ADMIT_PER_MINUTE}\nmax_active_users = {CAPACITY}\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
     );
     // The text above is fixed apart from addresses, which are always valid here.
     Config::from_toml(&text, []).unwrap_or_else(|e| panic!("demo config is invalid: {e}"))
 }
 
-/// Runs the demo until `shutdown` resolves.
+/// Runs the demo until `shutdown` resolves. `log_file`: where the access log goes, when
+/// not to the terminal (said in the banner).
 pub async fn run(
     listen: SocketAddr,
     admin: SocketAddr,
     crowd: usize,
+    log_file: Option<std::path::PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let shop = start_shop().await.map_err(|source| AppError::Bind {
@@ -129,25 +138,29 @@ pub async fn run(
     let listeners = Listeners::bind(&config).await?;
     let gateway = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let admin = listeners.admin.local_addr().ok();
-    if let (Some(gateway), Some(admin)) = (gateway, admin) {
-        // One write, and a closed stdout is no reason to stop serving (println! would panic).
-        if crowd > 0 {
-            crowd::spawn(gateway, crowd);
+    let presenter = match (gateway, admin) {
+        (Some(gateway), Some(admin)) => {
+            if crowd > 0 {
+                crowd::spawn(gateway, crowd);
+            }
+            let presenter = summary::Presenter {
+                gateway,
+                admin,
+                shop,
+                crowd,
+                room: ROOM,
+                capacity: CAPACITY,
+                admit_per_minute: ADMIT_PER_MINUTE,
+                log_file,
+            };
+            Some(tokio::spawn(presenter.run()))
         }
-        let crowd_line = if crowd > 0 {
-            format!(
-                "  {crowd} simulated buyers arrive in the next 20 s: open an event page to join the line behind them\n"
-            )
-        } else {
-            String::new()
-        };
-        let banner = format!(
-            "anteroom demo is running.\n  open the shop through anteroom: http://{gateway}/\n{crowd_line}  \
-             metrics:                        http://{admin}/metrics\n  \
-             (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
-        );
-        let mut out = std::io::stdout().lock();
-        let _ = std::io::Write::write_all(&mut out, banner.as_bytes()).and_then(|()| std::io::Write::flush(&mut out));
+        _ => None,
+    };
+    let served = serve(config, listeners, shutdown).await;
+    if let Some(presenter) = presenter {
+        presenter.abort();
+        println!();
     }
-    serve(config, listeners, shutdown).await
+    served
 }

@@ -1,7 +1,7 @@
-//! Tracing set-up: text (see [`text`]) or JSON lines on stdout, level from `RUST_LOG`
-//! (default `info`).
+//! Tracing set-up: text (see [`text`]) or JSON lines on stdout (or into a file, for the
+//! demo's quiet terminal), level from `RUST_LOG` (default `info`).
 //!
-//! Log lines are collected in a buffer and written to stdout in batches (at least every
+//! Log lines are collected in a buffer and written out in batches (at least every
 //! 100 ms, at once for warnings and errors, and at exit through [`flush`]): one `write`
 //! syscall per access-log line would cost a busy gateway a large share of its CPU. This
 //! is what nginx's `access_log ... buffer=` does.
@@ -21,6 +21,17 @@ const BUFFER_LIMIT: usize = 64 * 1024;
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+/// Where the lines go: stdout unless [`init_to_file`] chose a file.
+static FILE: OnceLock<Mutex<std::fs::File>> = OnceLock::new();
+
+/// Logs into `path` (created or appended to) instead of stdout.
+pub fn init_to_file(format: LogFormat, path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let _ = FILE.set(Mutex::new(file));
+    init(format);
+    Ok(())
+}
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -48,9 +59,16 @@ pub fn flush() {
         Ok(mut b) if !b.is_empty() => std::mem::take(&mut *b),
         _ => return,
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(&pending);
-    let _ = out.flush();
+    match FILE.get().map(Mutex::lock) {
+        Some(Ok(mut file)) => {
+            let _ = file.write_all(&pending);
+        }
+        _ => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&pending);
+            let _ = out.flush();
+        }
+    }
 }
 
 struct BufferedStdout;
