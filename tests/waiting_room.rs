@@ -1,5 +1,5 @@
 //! The visitor's side of the waiting room, on the memory store: a quiet shop shows no
-//! queue, a busy one queues fairly, tokens and cookies are handled as design §3 says.
+//! queue, a busy one queues fairly, tokens and cookies are handled as docs/API.md says.
 
 mod support;
 

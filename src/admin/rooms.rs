@@ -146,6 +146,7 @@ impl Admin {
             "max_active_users": stats.max_active_users,
             "measured_admissions_per_minute": room.admission_rate().map(|r| (r * 60.0).round()),
             "opens_at": room.config.opens_at,
+            "recounting": stats.recounting,
         }))
     }
 }

@@ -1,5 +1,5 @@
 //! `/_anteroom/status`, `/_anteroom/join` and `/_anteroom/leave`: the visitor-facing API
-//! the queue page polls and apps call (design §4).
+//! the queue page polls and apps call (docs/API.md).
 
 use super::cookies;
 use super::status::{self, query_param};

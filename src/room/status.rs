@@ -1,4 +1,4 @@
-//! The status object of design §4 and the plain arithmetic behind it: how often to poll,
+//! The status object (docs/API.md) and the plain arithmetic behind it: how often to poll,
 //! the wait estimate, and where to send the visitor back to.
 
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! instance) and `redis` (shared by every gateway instance; one Lua script per change).
 //!
 //! Both implement the same operations with the same meaning; `tests/store_conformance.rs`
-//! runs one suite against both. The model (design §2), per room:
+//! runs one suite against both. The model, per room:
 //!
 //! - `waiting`: visitor → order score (join sequence; a random score before `opens_at`)
 //! - `seen`: visitor → last heartbeat (ms), for abandonment
@@ -71,7 +71,7 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Join, or report on, `visitor`'s place (design §2 `join` and `status`: a visitor who
+    /// Join, or report on, `visitor`'s place (`join` and `status`: a visitor who
     /// presents a valid queue cookie and holds no place gets one, so they are one
     /// operation). Also the heartbeat. Admits at once when the room is open.
     pub async fn visit(&self, room: &str, visitor: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {

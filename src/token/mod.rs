@@ -41,7 +41,7 @@ fn derive_secret(key: &KeySpec, label: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The signing algorithms anteroom accepts (design §3).
+/// The signing algorithms anteroom accepts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum TokenAlgorithm {
     /// Shared secret: fastest; the origin cannot verify without the secret.
