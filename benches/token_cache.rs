@@ -24,9 +24,12 @@ trait Cache: Send + Sync {
     fn check(&self, token: &str, keys: &TokenKeys, now: u64) -> bool;
 }
 
+/// A verified token and until when it is trusted.
+type Entry = (Arc<Claims>, u64);
+
 /// The earlier design: one lock for everyone, and everything forgotten when full.
 #[derive(Default)]
-struct MutexMap(Mutex<HashMap<Box<str>, (Arc<Claims>, u64)>>);
+struct MutexMap(Mutex<HashMap<Box<str>, Entry>>);
 
 impl Cache for MutexMap {
     fn check(&self, token: &str, keys: &TokenKeys, now: u64) -> bool {
