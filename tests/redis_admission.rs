@@ -23,6 +23,12 @@ fn config(redis: &RedisServer, on_failure: &str, room_keys: &str) -> String {
     )
 }
 
+/// A gateway on `redis` in front of `origin`, with one room `sale` (`room_keys` added)
+/// and `store.on_failure = "closed"`.
+async fn on_redis(origin: &Origin, redis: &RedisServer, room_keys: &str) -> Gateway {
+    Gateway::with_config(&origin.url(), "", &config(redis, "closed", room_keys)).await
+}
+
 /// Polls the status until admitted, as the queue page does (faster near the head, so the
 /// moment of admission is seen within ~200 ms). Returns when, and the positions seen.
 async fn wait_for_turn(v: &mut Visitor, started: Instant) -> (Duration, Vec<u64>) {
@@ -86,7 +92,7 @@ async fn a_burst_of_1000_is_admitted_in_join_order_at_the_rate_never_above_capac
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 6000\nmax_active_users = 40\nabandon_after = \"30s\"";
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let gw = on_redis(&origin, &redis, room).await;
     let started = Instant::now();
     let mut visitors = Vec::new();
     for i in 0..1000 {
@@ -152,8 +158,8 @@ async fn two_gateways_on_one_redis_keep_one_line_and_one_rate() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 1200\nmax_active_users = 10000";
-    let a = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
-    let b = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let a = on_redis(&origin, &redis, room).await;
+    let b = on_redis(&origin, &redis, room).await;
     // Hold the room busy so that everyone below queues.
     let mut first = Visitor::json(a.addr);
     join(&mut first).await;
@@ -204,7 +210,7 @@ async fn visitors_who_stop_polling_do_not_hold_up_the_line() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 600\nmax_active_users = 10000\nabandon_after = \"2s\"";
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let gw = on_redis(&origin, &redis, room).await;
     let mut queued = Vec::new();
     while queued.len() < 120 {
         let mut v = Visitor::json(gw.addr);
@@ -255,7 +261,7 @@ async fn when_redis_dies_under_load_buyers_keep_shopping_newcomers_get_a_fast_pa
     // Redis comes back empty, so admissions wait for the recount, which follows the
     // longest poll interval: a short abandon_after keeps it to a few seconds here.
     let room = "admit_per_minute = 60000\nmax_active_users = 100000\nabandon_after = \"3s\"";
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let gw = on_redis(&origin, &redis, room).await;
     let mut buyers = Vec::new();
     for _ in 0..20 {
         let mut buyer = Visitor::new(gw.addr);
@@ -334,7 +340,7 @@ async fn with_on_failure_open_newcomers_are_forwarded_while_redis_is_away() {
 async fn after_a_redis_restart_with_persistence_nobody_loses_their_place() {
     let mut redis = RedisServer::start_persistent();
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", "admit_per_minute = 1")).await;
+    let gw = on_redis(&origin, &redis, "admit_per_minute = 1").await;
     let mut line = busy_line(&gw, 4).await;
     redis.kill();
     redis.restart();
@@ -354,7 +360,7 @@ async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 600\nmax_active_users = 1\nabandon_after = \"3s\"";
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let gw = on_redis(&origin, &redis, room).await;
     // One shopper inside (the room's capacity), one who left, one who went quiet, then
     // the line that keeps polling.
     let mut shopper = Visitor::new(gw.addr);
@@ -445,8 +451,8 @@ async fn a_session_revoked_through_one_instance_is_refused_by_every_instance() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 6000\nmax_active_users = 100";
-    let a = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
-    let b = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let a = on_redis(&origin, &redis, room).await;
+    let b = on_redis(&origin, &redis, room).await;
     let mut buyer = Visitor::new(a.addr);
     assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
     let token = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
@@ -468,7 +474,7 @@ async fn a_session_revoked_through_one_instance_is_refused_by_every_instance() {
     with_old_token(b.addr).get("/tickets/3").await;
     assert_eq!(rejected(&b.metrics().await), 1, "B refuses the token A revoked");
     // An instance started after the revocation refuses it on first sight.
-    let c = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let c = on_redis(&origin, &redis, room).await;
     with_old_token(c.addr).get("/tickets/4").await;
     assert!(rejected(&c.metrics().await) > 0, "a new instance asks the store about a token it has not seen");
     let after: Vec<_> = origin.seen().into_iter().skip(revoked_at).collect();
@@ -483,8 +489,8 @@ async fn no_ten_seconds_of_grants_hold_more_than_a_sixth_of_the_minute_rate_acro
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let room = "admit_per_minute = 300\nmax_active_users = 10000";
-    let a = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
-    let b = Gateway::with_config(&origin.url(), "", &config(&redis, "closed", room)).await;
+    let a = on_redis(&origin, &redis, room).await;
+    let b = on_redis(&origin, &redis, room).await;
     let mut line = Vec::new();
     for i in 0..90 {
         let mut v = Visitor::json(if i % 2 == 0 { a.addr } else { b.addr });

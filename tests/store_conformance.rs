@@ -4,7 +4,7 @@
 mod support;
 
 use anteroom::store::{
-    LimitOverrides, MemoryStore, Policy, QueueState, RedisStore, Remembered, Restore, Standing, Store,
+    LimitOverrides, MemoryStore, Policy, QueueState, RedisStore, Remembered, Renewal, Restore, Standing, Store,
 };
 use std::time::Duration;
 use support::redis::RedisServer;
@@ -59,6 +59,10 @@ fn slow() -> Policy {
 
 fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
     anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
+}
+
+fn renewal(session: &str, expires_at_ms: u64, issued_at_ms: u64) -> Renewal<'_> {
+    Renewal { session, expires_at_ms, issued_at_ms }
 }
 
 fn names(range: std::ops::Range<usize>) -> Vec<String> {
@@ -250,7 +254,7 @@ async fn an_ended_session_frees_capacity_and_is_never_renewed(h: Harness) {
     let until = anteroom::store::unix_ms() + 60_000;
     let before = anteroom::store::unix_ms() - 1;
     h.store.end_session(ROOM, "a.1").await.unwrap();
-    assert!(!h.store.renew(ROOM, "a.1", until, 0, &policy).await.unwrap(), "a revoked session stays ended");
+    assert!(!h.store.renew(ROOM, &renewal("a.1", until, 0), &policy).await.unwrap(), "a revoked session stays ended");
     tokio::time::sleep(Duration::from_millis(20)).await; // past the 10 ms spacing
     let report = h.store.tick(ROOM, &policy, 0).await.unwrap();
     assert_eq!(report.admitted, 1);
@@ -261,12 +265,12 @@ async fn an_ended_session_frees_capacity_and_is_never_renewed(h: Harness) {
     let later = h.store.tick(ROOM, &policy, report.revocations[0].1 + 1).await.unwrap();
     assert!(later.revocations.is_empty(), "read past it");
     // The visitor's next admission is a new session, not refused.
-    assert!(h.store.renew(ROOM, "a.2", until, 0, &policy).await.unwrap());
+    assert!(h.store.renew(ROOM, &renewal("a.2", until, 0), &policy).await.unwrap());
 }
 
 async fn a_session_the_store_lost_is_renewed_back(h: Harness) {
     let until = anteroom::store::unix_ms() + 60_000;
-    assert!(h.store.renew(ROOM, "shopper", until, anteroom::store::unix_ms(), &policy()).await.unwrap());
+    assert!(h.store.renew(ROOM, &renewal("shopper", until, anteroom::store::unix_ms()), &policy()).await.unwrap());
     assert_eq!(h.store.stats(ROOM, &policy()).await.unwrap().active_sessions, 1);
 }
 
@@ -323,7 +327,7 @@ async fn a_token_from_before_the_data_began_starts_the_recount(mut h: Harness) {
     h.wipe();
     // The shopper's next request counts the session again; its token predates the room.
     let until = issued + 60_000;
-    assert!(h.store.renew(ROOM, "shopper.1", until, issued, &slow()).await.unwrap());
+    assert!(h.store.renew(ROOM, &renewal("shopper.1", until, issued), &slow()).await.unwrap());
     let stats = h.store.stats(ROOM, &slow()).await.unwrap();
     assert_eq!(stats.active_sessions, 1, "counted again");
     assert!(stats.recounting, "and the recount started");

@@ -9,7 +9,7 @@ use super::status::{self, StatusBody};
 use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::response::{full, Body};
-use crate::store::{seen_refresh_ms, QueueState, Restore, Standing, Visit};
+use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, Visit};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Uri};
 use std::sync::atomic::Ordering::Relaxed;
@@ -129,8 +129,9 @@ impl WaitingRoom {
             return Some(session);
         }
         let expires_at = if renew { now + ttl } else { claims.exp };
-        let policy = room.policy();
-        match self.store.renew(&room.name, &claims.sid, expires_at * 1000, claims.iat * 1000, &policy).await {
+        let renewal =
+            Renewal { session: &claims.sid, expires_at_ms: expires_at * 1000, issued_at_ms: claims.iat * 1000 };
+        match self.store.renew(&room.name, &renewal, &room.policy()).await {
             Ok(true) if renew => {
                 let renewed = self.tokens.issue(&claims.sub, &room.name, &claims.sid, now, ttl);
                 set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));

@@ -291,23 +291,16 @@ impl MemoryStore {
         })
     }
 
-    pub async fn renew(
-        &self,
-        room: &str,
-        session: &str,
-        expires_at_ms: u64,
-        issued_at_ms: u64,
-        policy: &Policy,
-    ) -> Result<bool, StoreError> {
+    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
         self.with_room(room, |r, now, _| {
             r.recover_if_lost(now, policy);
-            if r.revoked.score(session).is_some() {
+            if r.revoked.score(renewal.session).is_some() {
                 return false;
             }
-            let visitor = visitor_of(session);
+            let visitor = visitor_of(renewal.session);
             let counted = r.active.score(visitor).is_some();
-            r.active.raise(visitor, expires_at_ms);
-            if !counted && issued_at_ms < r.epoch / 1000 && !r.recovered {
+            r.active.raise(visitor, renewal.expires_at_ms);
+            if !counted && renewal.issued_at_ms < r.epoch / 1000 && !r.recovered {
                 r.start_recount(now, policy);
             }
             true

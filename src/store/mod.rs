@@ -90,19 +90,11 @@ impl Store {
         dispatch!(self, s => s.end_session(room, session))
     }
 
-    /// Makes sure the session is counted until at least `expires_at_ms` (renewal, and
-    /// counting a token holder again after a data loss); `false` when it was revoked. A
-    /// token issued (`issued_at_ms`) before the room's data began proves the data was lost,
-    /// and starts the recount.
-    pub async fn renew(
-        &self,
-        room: &str,
-        session: &str,
-        expires_at_ms: u64,
-        issued_at_ms: u64,
-        policy: &Policy,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.renew(room, session, expires_at_ms, issued_at_ms, policy))
+    /// Makes sure the session is counted until at least its expiry (renewal, and counting
+    /// a token holder again after a data loss); `false` when it was revoked. A token issued
+    /// before the room's data began proves the data was lost, and starts the recount.
+    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.renew(room, renewal, policy))
     }
 
     /// Drops abandoned visitors and expired sessions, then admits from the head of the

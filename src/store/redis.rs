@@ -121,17 +121,10 @@ impl RedisStore {
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn renew(
-        &self,
-        room: &str,
-        session: &str,
-        expires_at_ms: u64,
-        issued_at_ms: u64,
-        policy: &Policy,
-    ) -> Result<bool, StoreError> {
+    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
         let mut call = keyed(&self.inner.scripts.renew, room);
         room_args(&mut call, policy);
-        call.arg(session).arg(expires_at_ms).arg(issued_at_ms);
+        call.arg(renewal.session).arg(renewal.expires_at_ms).arg(renewal.issued_at_ms);
         Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 

@@ -57,6 +57,15 @@ pub struct Visit<'a> {
     pub join: bool,
 }
 
+/// A token holder's session, to count (again) until its token expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renewal<'a> {
+    pub session: &'a str,
+    pub expires_at_ms: u64,
+    /// When the token was issued: before the room's data began means the data was lost.
+    pub issued_at_ms: u64,
+}
+
 /// Where a visitor's signed queue cookie says they stood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restore {
