@@ -4,7 +4,8 @@
 # to compare before and after a hot-path change. (Kernel work is not counted: both
 # proxies make the same four socket calls per request.)
 #
-# Usage: benches/instructions.sh [seconds]      Needs: valgrind, wrk, nginx.
+# Usage: [BASELINE_BIN=path] benches/instructions.sh [seconds]      Needs: valgrind, wrk, nginx.
+# BASELINE_BIN counts another build too (e.g. the previous release), in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
@@ -46,11 +47,20 @@ measure() { # name port command...
   valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   local pid=$!
   sleep 4
+  # Warm up, then count from zero: start-up (the crypto library seeding its random
+  # generator alone costs ~400M instructions) must not be spread over the requests.
+  wrk -t1 -c8 -d1s "http://127.0.0.1:$port/" > /dev/null
+  callgrind_control -z "$pid" > /dev/null 2>&1
   local n; n=$(wrk -t1 -c8 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
   kill -INT "$pid" 2>/dev/null || true; kill -QUIT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   local ir; ir=$(grep "refs" "$WORK/$name.err" | tr -d , | awk '{print $NF}')
   printf "%-9s %8s requests  %8d instructions/request\n" "$name" "$n" $((ir / n))
+  [ -n "${KEEP_PROFILES:-}" ] && cp "$WORK/$name.cg" "$KEEP_PROFILES/$name.cg"
+  return 0
 }
 export RUST_LOG=info TOKIO_WORKER_THREADS=1
 measure anteroom 18282 target/release/anteroom run --config "$WORK/anteroom.toml"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  measure baseline 18282 "$BASELINE_BIN" run --config "$WORK/anteroom.toml"
+fi
 measure nginx 18283 nginx -c "$WORK/proxy.conf"

@@ -6,8 +6,9 @@
 # one tokio worker, nginx with one worker process); the origin (nginx, one worker,
 # `return 200`) and wrk share CPU 0. Both proxies log every request to a file.
 #
-# Usage: [ACCESS_LOG=off] [ROUNDS=n] [ANTEROOM_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
-# (ANTEROOM_BIN compares another build, e.g. a copy of target/release/anteroom from main.)
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] [ANTEROOM_BIN=path] [BASELINE_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
+# (ANTEROOM_BIN measures another build instead of this one; BASELINE_BIN measures a second
+# build in the same rounds, e.g. the previous release, as "baseline".)
 # Needs: wrk, nginx (Debian packages), a release build (built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk an
 ANTEROOM_BIN=${ANTEROOM_BIN:-target/release/anteroom}
 [ "$ANTEROOM_BIN" = target/release/anteroom ] && cargo build --release --quiet
 
-ORIGIN_PORT=18081 ANTEROOM_PORT=18082 NGINX_PORT=18083 ADMIN_PORT=18092
+ORIGIN_PORT=18081 ANTEROOM_PORT=18082 NGINX_PORT=18083 ADMIN_PORT=18092 BASELINE_PORT=18084 BASELINE_ADMIN_PORT=18093
 
 cat > "$WORK/origin.conf" <<CONF
 worker_processes 1;
@@ -72,6 +73,8 @@ burst = 100000
 max_in_flight = 4096
 CONF
 
+sed -e "s/$ANTEROOM_PORT/$BASELINE_PORT/; s/$ADMIN_PORT/$BASELINE_ADMIN_PORT/" "$WORK/anteroom.toml" > "$WORK/baseline.toml"
+
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 # CPU time (utime+stime, in clock ticks) used so far by the given processes.
@@ -100,19 +103,29 @@ ORIGIN_PIDS=$(pgrep -f "nginx: worker process" -P "$(cat "$WORK/origin.pid")" ||
 RUST_LOG=$( [ "$ACCESS_LOG" = on ] && echo info || echo warn ) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ANTEROOM_BIN" run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
 ANTEROOM_PID=$!
 wait_port $ANTEROOM_PORT
+if [ -n "${BASELINE_BIN:-}" ]; then
+  RUST_LOG=$( [ "$ACCESS_LOG" = on ] && echo info || echo warn ) TOKIO_WORKER_THREADS=1 taskset -c 1 "$BASELINE_BIN" run --config "$WORK/baseline.toml" > "$WORK/baseline.log" 2>&1 &
+  BASELINE_PID=$!
+  wait_port $BASELINE_PORT
+fi
 taskset -c 1 nginx -c "$WORK/proxy.conf" -g 'daemon off;' & wait_port $NGINX_PORT
 NGINX_PIDS=$(pgrep -P "$(cat "$WORK/proxy.pid")")
 
 echo "wrk -t1 -c$CONNECTIONS -d${DURATION}s; proxies pinned to CPU 1, origin + wrk to CPU 0; access logs $ACCESS_LOG"
 printf "%-10s %12s %10s %10s %14s\n" target req/s p50 p99 "CPU us/req"
 # Warm up pools and caches, then measure each target once.
-for port in $ORIGIN_PORT $ANTEROOM_PORT $NGINX_PORT; do taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
+for port in $ORIGIN_PORT $ANTEROOM_PORT ${BASELINE_BIN:+$BASELINE_PORT} $NGINX_PORT; do taskset -c 0 wrk -t1 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
 ROUNDS=${ROUNDS:-1}
 for round in $(seq "$ROUNDS"); do
   [ "$ROUNDS" -gt 1 ] && echo "round $round"
   run_wrk origin   "http://127.0.0.1:$ORIGIN_PORT/" $ORIGIN_PIDS
   run_wrk anteroom "http://127.0.0.1:$ANTEROOM_PORT/" $ANTEROOM_PID
+  [ -n "${BASELINE_BIN:-}" ] && run_wrk baseline "http://127.0.0.1:$BASELINE_PORT/" $BASELINE_PID
   run_wrk nginx    "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS
   awk -v a="$(cat "$WORK/anteroom.rps")" -v n="$(cat "$WORK/nginx.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v nc="$(cat "$WORK/nginx.us")" \
     'BEGIN { printf "anteroom / nginx: throughput ratio %.2f, CPU per request ratio %.2f\n", a / n, ac / nc }'
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    awk -v a="$(cat "$WORK/anteroom.rps")" -v b="$(cat "$WORK/baseline.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v bc="$(cat "$WORK/baseline.us")" \
+      'BEGIN { printf "anteroom / baseline: throughput ratio %.2f, CPU per request ratio %.2f\n", a / b, ac / bc }'
+  fi
 done

@@ -184,7 +184,7 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
 }
 
 fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, keyspace: usize) -> f64 {
-    let keys: Vec<String> = ["waiting", "seen", "admitted", "active", "revoked", "state", "seq"]
+    let keys: Vec<String> = ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants"]
         .iter()
         .map(|k| format!("anteroom:{{rb}}:{k}"))
         .collect();
@@ -200,13 +200,16 @@ fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, ke
         "-q".into(),
         "EVALSHA".into(),
         sha.into(),
-        "7".into(),
+        "8".into(),
     ];
     args.extend(keys);
-    // admit_per_minute, capacity, session ms, opens_at, restore max age, then one visitor:
-    // id, restore epoch, restore seq, pre-queue score, join
-    for a in ["1", "1", "900000", "0", "43200000", "v:__rand_int__", "", "", "0", "1"] {
-        args.push(a.into());
+    // The room (admit_per_minute, capacity, session ms, abandon ms, opens_at, recount ms,
+    // remembered epoch, paused, closed, two overrides), the restore grace, then one
+    // visitor: id, restore epoch, restore seq, restore seen, pre-queue score, join
+    let room = ["1", "1", "900000", "3600000", "0", "38000", "0", "0", "0", "", ""];
+    let visitor = ["10000", "v:__rand_int__", "", "", "", "0", "1"];
+    for a in room.iter().chain(&visitor) {
+        args.push((*a).into());
     }
     let out = Command::new("redis-benchmark").args(&args).output().expect("redis-benchmark");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -19,6 +19,9 @@ use std::time::Instant;
 /// Paths under this prefix are anteroom's own and never reach the origin.
 pub const RESERVED_PREFIX: &str = "/_anteroom/";
 
+/// The origin's instructions to anteroom (`revoke`), never passed to the client.
+const X_ANTEROOM_COMMAND: &str = "x-anteroom-command";
+
 /// `Allow` of the 405 answer to `CONNECT`: every method is forwarded but that one.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
@@ -76,7 +79,8 @@ impl Handler for Gateway {
     async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // A clone of the URI shares its bytes: the path for the log line costs no copy.
+        let uri = req.uri().clone();
         // Decided once per request: used for the client address and the forwarding headers.
         let trusted = is_trusted(peer.addr.ip(), &self.trusted_proxies);
         // Behind no trusted proxy (the common case) the client is the peer, whose address
@@ -88,7 +92,7 @@ impl Handler for Gateway {
         tracing::info!(
             target: "anteroom::access",
             method = method.as_str(),
-            %path,
+            path = %uri.path(),
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
             decision = decision.as_str(),
@@ -152,7 +156,9 @@ impl Gateway {
         };
         if let Some(routed) = routed {
             if !self.waiting.bypassed(&routed, req.method(), client, req.headers()) {
-                match self.waiting.gate(routed.room, req.uri(), req.headers(), peer.tls).await {
+                // Boxed, as the reads ahead below: their state would otherwise enlarge every
+                // request's future, also the many that never need them.
+                match Box::pin(self.waiting.gate(routed.room, req.uri(), req.headers(), peer.tls)).await {
                     Gate::Queued(answer) => return (answer, Decision::Queued),
                     Gate::Forward { session: s, set_cookies: c, admitted_now: a } => {
                         (session, set_cookies, admitted_now) = (s, c, a);
@@ -163,11 +169,15 @@ impl Gateway {
 
         // The body (if small) is read before a slot is taken: a client trickling it holds
         // no slot meanwhile.
-        let req = match upload::prepare(req, self.proxy.uploads()).await {
-            Ok(req) => req,
-            Err(e) => {
-                tracing::info!(error = %e, "request body refused");
-                return (response::text(e.status(), e.public_message()), Decision::Rejected);
+        let req = if http_body::Body::is_end_stream(req.body()) {
+            upload::without_body(req)
+        } else {
+            match Box::pin(upload::read_ahead(req, self.proxy.uploads())).await {
+                Ok(req) => req,
+                Err(e) => {
+                    tracing::info!(error = %e, "request body refused");
+                    return (response::text(e.status(), e.public_message()), Decision::Rejected);
+                }
             }
         };
         let pass = match self.protection.admit().await {
@@ -198,7 +208,11 @@ impl Gateway {
         match result {
             Ok(mut response) => {
                 self.metrics.origin_response(response.status().as_u16(), sent.elapsed());
-                self.origin_commands(&mut response, session.as_ref(), &mut set_cookies).await;
+                if response.headers().contains_key(X_ANTEROOM_COMMAND) {
+                    // Boxed: a revoke talks to the store, whose call state is large and
+                    // would otherwise be part of every request's future.
+                    Box::pin(self.origin_commands(&mut response, session.as_ref(), &mut set_cookies)).await;
+                }
                 for cookie in set_cookies {
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                 }
@@ -223,7 +237,7 @@ impl Gateway {
         session: Option<&Session>,
         set_cookies: &mut Vec<HeaderValue>,
     ) {
-        let Some(command) = response.headers_mut().remove("x-anteroom-command") else { return };
+        let Some(command) = response.headers_mut().remove(X_ANTEROOM_COMMAND) else { return };
         let revoke = command.to_str().is_ok_and(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("revoke")));
         if let (true, Some(session)) = (revoke, session) {
             // A renewed token in the same response would undo the revoke.

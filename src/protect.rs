@@ -79,16 +79,18 @@ impl Protection {
         let deadline = Instant::now() + self.max_wait;
         let mut delayed = false;
         // Fast path: nobody in line and a cell free now.
+        // The waits are boxed: their timers and locks would otherwise be part of every
+        // request's future, which is moved on every request.
         if self.waiting.load(Ordering::Acquire) > 0 || self.limiter.check().is_err() {
             delayed = true;
-            self.wait_for_rate_slot(deadline).await?;
+            Box::pin(self.wait_for_rate_slot(deadline)).await?;
         }
         let permit = match self.in_flight.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 delayed = true;
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(remaining, self.in_flight.clone().acquire_owned()).await {
+                match Box::pin(tokio::time::timeout(remaining, self.in_flight.clone().acquire_owned())).await {
                     Ok(Ok(p)) => p,
                     _ => return Err(Shed { reason: ShedReason::InFlight, retry_after: Duration::from_secs(1) }),
                 }

@@ -16,6 +16,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use rustls::pki_types::ServerName;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -92,9 +93,17 @@ impl Pool {
     /// A ready connection: an idle one if any is still open, else a new one.
     pub async fn checkout(&self) -> Result<Conn, ConnectError> {
         while let Some(mut idle) = self.shared.pop_idle() {
-            // ready() is immediate for an idle connection, and fails if the origin closed
-            // it; it is never waited on for long (see READY_WAIT).
-            if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, idle.sender.ready()).await {
+            // An idle connection is ready at once: polled once without a timer, as this
+            // runs for every request. One that is not gets a moment (see READY_WAIT),
+            // never more.
+            let ready = {
+                let mut ready = std::pin::pin!(idle.sender.ready());
+                match std::future::poll_fn(|cx| Poll::Ready(ready.as_mut().poll(cx))).await {
+                    Poll::Ready(result) => result.is_ok(),
+                    Poll::Pending => matches!(tokio::time::timeout(READY_WAIT, ready).await, Ok(Ok(()))),
+                }
+            };
+            if ready {
                 return Ok(self.conn(idle.sender, true));
             }
         }

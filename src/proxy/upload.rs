@@ -88,14 +88,15 @@ impl UploadError {
     }
 }
 
+/// A request without a body (most of them): nothing to read, nothing to watch.
+pub fn without_body(req: Request<Incoming>) -> Request<Body> {
+    req.map(|body| body.map_err(BoxError::from).boxed_unsync())
+}
+
 /// Reads a small body whole (or the first `buffer_bytes` of a large one) before the
 /// request goes on; the body handed back yields what was read, then the rest.
-pub async fn prepare(req: Request<Incoming>, limits: UploadLimits) -> Result<Request<Body>, UploadError> {
+pub async fn read_ahead(req: Request<Incoming>, limits: UploadLimits) -> Result<Request<Body>, UploadError> {
     let (parts, body) = req.into_parts();
-    if http_body::Body::is_end_stream(&body) {
-        // No body (most requests): nothing to read, nothing to watch.
-        return Ok(Request::from_parts(parts, body.map_err(BoxError::from).boxed_unsync()));
-    }
     let mut body = Watched::new(body, limits);
     let mut read = VecDeque::new();
     let mut buffered = 0u64;

@@ -74,7 +74,7 @@ impl Room {
                 remembered: Remembered::default(),
             },
             prefixes: config.paths.iter().map(|p| routing::normalize_path(p)).collect(),
-            hosts: config.hosts.iter().map(|h| routing::host_name(h)).collect(),
+            hosts: config.hosts.iter().map(|h| routing::host_name(h).into_owned()).collect(),
             // Prefixes normalized once here, as request paths are (routing::normalize_path).
             bypass: config
                 .bypass

@@ -17,6 +17,7 @@
 
 use crate::config::BypassRule;
 use http::{header, HeaderMap, Method, Uri};
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Lowercased, percent-decoded, `\` read as `/`, empty and `.` segments dropped, `..`
@@ -87,18 +88,40 @@ pub fn covers(prefix: &str, path: &str) -> bool {
 }
 
 /// The host name of a `Host` header value or URI authority: lowercased, port and trailing
-/// dots removed (`Shop.Example.:443` and `shop.example` are one host).
-pub fn host_name(host: &str) -> String {
-    let host = host.trim();
-    let name = if host.starts_with('[') {
-        host.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+/// dots removed (`Shop.Example.:443` and `shop.example` are one host). Borrowed unless it
+/// had to be lowercased, and scanned byte by byte: this runs for every request.
+pub fn host_name(host: &str) -> Cow<'_, str> {
+    let bytes = host.as_bytes();
+    let (mut start, mut end) = (0, bytes.len());
+    while start < end && bytes[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && bytes[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    if bytes.get(start) == Some(&b'[') {
+        // An IPv6 literal: up to its closing bracket.
+        if let Some(close) = bytes[start..end].iter().position(|&b| b == b']') {
+            end = start + close + 1;
+        }
     } else {
-        host.rsplit_once(':')
-            .map_or(host, |(name, port)| if port.chars().all(|c| c.is_ascii_digit()) { name } else { host })
-            .trim_end_matches('.')
-            .to_owned()
-    };
-    name.to_ascii_lowercase()
+        let mut port = end;
+        while port > start && bytes[port - 1].is_ascii_digit() {
+            port -= 1;
+        }
+        if port > start && bytes[port - 1] == b':' {
+            end = port - 1;
+        }
+        while end > start && bytes[end - 1] == b'.' {
+            end -= 1;
+        }
+    }
+    let name = &host[start..end];
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// Why a request's host cannot be trusted for routing.
@@ -116,7 +139,7 @@ pub enum HostProblem {
 /// target (HTTP/2 `:authority`, HTTP/1.1 absolute form). When both are present they must
 /// name the same host; a request naming none is refused, since a host-scoped room could
 /// not tell whether it covers it.
-pub fn request_host(uri: &Uri, headers: &HeaderMap) -> Result<String, HostProblem> {
+pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, HostProblem> {
     let mut values = headers.get_all(header::HOST).iter();
     let from_header = values.next();
     if values.next().is_some() {
@@ -215,6 +238,10 @@ mod tests {
         assert_eq!(host_name("shop.example"), "shop.example");
         assert_eq!(host_name("shop.example."), "shop.example");
         assert_eq!(host_name("SHOP.example.:443"), "shop.example");
+        assert_eq!(host_name(" shop.example: "), "shop.example");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("127.0.0.1:18082"), "127.0.0.1");
+        assert_eq!(host_name("shop:x"), "shop:x", "not a port");
     }
 
     #[test]
@@ -228,9 +255,10 @@ mod tests {
         };
         let plain: Uri = "/tickets".parse().unwrap();
         let absolute: Uri = "https://shop.example/tickets".parse().unwrap();
-        assert_eq!(request_host(&plain, &headers(&["Shop.Example."])), Ok("shop.example".into()));
-        assert_eq!(request_host(&absolute, &headers(&[])), Ok("shop.example".into()));
-        assert_eq!(request_host(&absolute, &headers(&["shop.example:443"])), Ok("shop.example".into()));
+        let shop = Ok(Cow::Borrowed("shop.example"));
+        assert_eq!(request_host(&plain, &headers(&["Shop.Example."])), shop);
+        assert_eq!(request_host(&absolute, &headers(&[])), shop);
+        assert_eq!(request_host(&absolute, &headers(&["shop.example:443"])), shop);
         assert_eq!(request_host(&absolute, &headers(&["other.example"])), Err(HostProblem::Mismatch));
         assert_eq!(request_host(&plain, &headers(&[])), Err(HostProblem::Missing));
         assert_eq!(request_host(&plain, &headers(&[""])), Err(HostProblem::Missing));

@@ -76,18 +76,31 @@ impl Browser {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let stream = TcpStream::connect(self.driver).await.expect("chromedriver");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-        tokio::spawn(conn);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
-        let response = sender.send_request(req).await.expect("webdriver answer");
+        // chromedriver, on a loaded machine, now and then closes a connection without an
+        // answer: such a call is made once more, on a new connection.
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let stream = TcpStream::connect(self.driver).await.expect("chromedriver");
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(conn);
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("host", "localhost")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body.clone())))
+                .unwrap();
+            match sender.send_request(req).await {
+                Ok(response) => break response,
+                Err(e) if attempt < 3 && (e.is_incomplete_message() || e.is_canceled() || e.is_closed()) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("webdriver {method} {path}: no answer: {e}"),
+            }
+        };
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
         let value: Value = serde_json::from_slice(&bytes).expect("webdriver JSON");
         if value["value"]["error"].is_string() {
