@@ -135,7 +135,7 @@ impl Presenter {
         };
         format!(
             "anteroom demo is running.\n  open this page to join the line:  http://{gateway}/events/1\n{crowd}  \
-             the whole shop through anteroom:   http://{gateway}/\n  \
+             the whole shop through anteroom:  http://{gateway}/\n  \
              metrics:                          http://{admin}/metrics\n{log}  \
              (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
         )
