@@ -106,7 +106,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // One process-wide crypto provider, before anything touches TLS (see shared pitfalls).
+    // One process-wide crypto provider, before anything touches TLS: rustls panics at
+    // first use if two providers are compiled in and none was chosen.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cli.command {
         Command::CheckConfig { config } => {

@@ -170,7 +170,7 @@ impl Shared {
 }
 
 /// Closes idle connections past `pool_idle_timeout`, so that the origin's keep-alive
-/// timer never closes one under a request (see shared pitfalls on pool reaping).
+/// timer never closes one under a request.
 fn spawn_reaper(shared: Weak<Shared>) {
     let Some(period) = shared.upgrade().map(|s| (s.idle_timeout / 2).max(Duration::from_millis(100))) else {
         return;

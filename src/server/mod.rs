@@ -44,7 +44,7 @@ impl<H: Handler> Server<H> {
         let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX);
         builder
             .http1()
-            // The header timeout does nothing without a timer (see shared pitfalls).
+            // The header timeout does nothing without a timer (hyper needs one set).
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout.0)
             .max_buf_size(max_header_bytes)

@@ -44,7 +44,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap();
-        // As the shared pitfalls say: no network at start, a fresh profile.
+        // No network at start (this machine has none), and a fresh profile.
         let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
