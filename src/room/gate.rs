@@ -124,8 +124,9 @@ impl WaitingRoom {
         if !renew && verified.counted_in(epoch) {
             return Some(session);
         }
-        if !renew && !self.metrics.is_store_up() {
-            // The store is away: the token is still good; it is counted when it is back.
+        if !self.metrics.is_store_up() {
+            // The store is away: the token is still good; it is renewed and counted when
+            // the store is back, and no buyer waits on a dead store meanwhile.
             return Some(session);
         }
         let expires_at = if renew { now + ttl } else { claims.exp };
