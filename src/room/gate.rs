@@ -10,6 +10,7 @@ use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::response::{full, Body};
 use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, Visit};
+use crate::token::Claims;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode, Uri};
 use std::sync::atomic::Ordering::Relaxed;
@@ -134,9 +135,10 @@ impl WaitingRoom {
             Renewal { session: &claims.sid, expires_at_ms: expires_at * 1000, issued_at_ms: claims.iat * 1000 };
         match self.store.renew(&room.name, &renewal, &room.policy()).await {
             Ok(true) if renew => {
-                let renewed = self.tokens.issue(&claims.sub, &room.name, &claims.sid, now, ttl);
+                let (renewed, renewed_claims) =
+                    self.tokens.issue_with_claims(&claims.sub, &room.name, &claims.sid, now, ttl);
                 set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));
-                self.remember_issued(&renewed, &room.name, epoch);
+                self.remember_issued(&renewed, renewed_claims, epoch);
                 session.token = renewed;
                 session.expires_at = expires_at;
             }
@@ -152,13 +154,11 @@ impl WaitingRoom {
         Some(session)
     }
 
-    /// A token this instance has just issued: verified by construction, and its session is
-    /// counted in the store.
-    fn remember_issued(&self, token: &str, room: &str, epoch: u64) {
-        if let Ok(claims) = self.tokens.verify(token, room) {
-            let until = claims.exp + self.tokens.leeway_secs();
-            self.cache.put(token, claims, until).mark_counted(epoch);
-        }
+    /// A token this instance has just issued: valid by construction (no need to verify
+    /// it), and its session is counted in the store.
+    fn remember_issued(&self, token: &str, claims: Claims, epoch: u64) {
+        let until = claims.exp + self.tokens.leeway_secs();
+        self.cache.put(token, claims, until).mark_counted(epoch);
     }
 
     /// A token valid for `room`, from the cache or verified now.
@@ -274,9 +274,9 @@ impl WaitingRoom {
         let ttl = room.token_ttl_secs();
         // One session id per admission, so that revoking it never refuses a later one.
         let session = format!("{visitor}.{:x}", crate::store::unix_ms());
-        let token = self.tokens.issue(visitor, &room.name, &session, now, ttl);
+        let (token, claims) = self.tokens.issue_with_claims(visitor, &room.name, &session, now, ttl);
         set_cookies.push(cookies::set(&room.token_cookie, &token, secure));
-        self.remember_issued(&token, &room.name, room.epoch());
+        self.remember_issued(&token, claims, room.epoch());
         tracing::info!(target: "anteroom::admission", room = %room.name, visitor, "admitted: token issued");
         Session { room: room.index, id: session, token, expires_at: now + ttl }
     }
