@@ -528,3 +528,25 @@ async fn no_ten_seconds_of_grants_hold_more_than_a_sixth_of_the_minute_rate_acro
     assert!(busiest <= 50, "{busiest} admissions granted within 10 s at 300 a minute (at most 50)");
     assert!(busiest >= 45, "the rate is reached, not just capped: {busiest}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_due_for_renewal_does_not_wait_on_a_hung_store() {
+    let redis = RedisServer::start();
+    let origin = Origin::start().await;
+    let gw = on_redis(&origin, &redis, "admit_per_minute = 6000\nsession_duration = \"10s\"").await;
+    let mut buyer = Visitor::new(gw.addr);
+    assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
+    tokio::time::sleep(Duration::from_millis(5_300)).await; // past half the token's life
+    redis.freeze(true);
+    eventually("the hung store noticed", async || store_up(&gw).await == 0).await;
+    for _ in 0..5 {
+        let asked = Instant::now();
+        assert_eq!(buyer.get("/tickets/2").await.body_text(), "hello", "the token is still good");
+        let took = asked.elapsed();
+        assert!(took < Duration::from_millis(500), "a renewal waited on the hung store: {took:?}");
+    }
+    redis.freeze(false);
+    eventually("the store back", async || store_up(&gw).await == 1).await;
+    let renewed = buyer.get("/tickets/3").await;
+    assert!(renewed.header("set-cookie").is_some_and(|c| c.starts_with("anteroom_t_sale=")), "renewed once it is back");
+}

@@ -73,6 +73,14 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP / SIGCONT: a Redis that hangs (connections open, no answers) and comes back.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            let signal = if frozen { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+        }
+    }
+
     /// Starts it again on the same port (with its data, if persistent).
     pub fn restart(&mut self) {
         self.kill();
