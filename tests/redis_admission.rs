@@ -387,6 +387,10 @@ async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     let visitor_of = |v: &Visitor| v.cookie("anteroom_q_sale").unwrap().split('.').nth(1).unwrap().to_owned();
 
     redis.flushall();
+    // The room is empty now, but nobody is told it is open while it is being recounted.
+    tokio::time::sleep(Duration::from_millis(400)).await; // a tick has found the wipe
+    let looking = Visitor::json(gw.addr).status("sale").await;
+    assert_eq!(looking["state"], "waiting", "{looking}");
     // The first arrival after the wipe is not let in through the empty room.
     let mut newcomer = Visitor::json(gw.addr);
     let first = join(&mut newcomer).await;

@@ -90,7 +90,9 @@ impl WaitingRoom {
         if call == Call::Status && ticket.is_none() {
             let ticket = cookies::QueueTicket::new_visitor();
             set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
-            let quiet = room.admission_rate().is_some() && self.room_metrics(room).queue_length.load(Relaxed) == 0;
+            let quiet = room.admission_rate().is_some()
+                && !room.is_recounting()
+                && self.room_metrics(room).queue_length.load(Relaxed) == 0;
             let state = if room.is_closed() {
                 "closed"
             } else if room.admission_rate().is_none() {

@@ -49,6 +49,8 @@ pub struct Room {
     /// back into the store should it lose the room's data.
     paused: AtomicBool,
     closed: AtomicBool,
+    /// Admissions wait for the recount after a data loss: the room is not "open" then.
+    recounting: AtomicBool,
     /// Live overrides of the limits as last seen (0: none).
     admit_per_minute_override: AtomicU32,
     max_active_users_override: AtomicU32,
@@ -93,6 +95,7 @@ impl Room {
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            recounting: AtomicBool::new(false),
             admit_per_minute_override: AtomicU32::new(0),
             max_active_users_override: AtomicU32::new(0),
             epoch: AtomicU64::new(0),
@@ -144,6 +147,7 @@ impl Room {
     fn note_stats(&self, stats: &RoomStats) {
         self.note_paused(stats.paused);
         self.note_closed(stats.closed);
+        self.recounting.store(stats.recounting, Ordering::Relaxed);
         let override_of = |effective: u32, configured: u32| if effective == configured { 0 } else { effective };
         self.admit_per_minute_override
             .store(override_of(stats.admit_per_minute, self.policy.admit_per_minute), Ordering::Relaxed);
@@ -171,6 +175,10 @@ impl Room {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Relaxed)
+    }
+
+    pub fn is_recounting(&self) -> bool {
+        self.recounting.load(Ordering::Relaxed)
     }
 
     /// `host`: already through `routing::host_name`.
