@@ -6,7 +6,7 @@ use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{upload, Peer, Proxy};
 use crate::response::{self, Body};
-use crate::room::{routing, Gate, Routing, Session, WaitingRoom};
+use crate::room::{Admission, Answered, WaitingRoom, RESERVED_PREFIX};
 use crate::server::Handler;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -15,12 +15,6 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Paths under this prefix are anteroom's own and never reach the origin.
-pub const RESERVED_PREFIX: &str = "/_anteroom/";
-
-/// The origin's instructions to anteroom (`revoke`), never passed to the client.
-const X_ANTEROOM_COMMAND: &str = "x-anteroom-command";
 
 /// `Allow` of the 405 answer to `CONNECT`: every method is forwarded but that one.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
@@ -117,13 +111,8 @@ impl Gateway {
             answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             return (answer, Decision::Rejected);
         }
-        let path = req.uri().path();
-        if path.starts_with(RESERVED_PREFIX) {
-            if let Some(asset) = crate::room::page::assets::serve(path, req.headers()) {
-                return (asset, Decision::Reserved);
-            }
-            let api = self.waiting.api(req.method(), path, req.uri(), req.headers(), peer.tls).await;
-            return (api.unwrap_or_else(|| self.reserved(path)), Decision::Reserved);
+        if req.uri().path().starts_with(RESERVED_PREFIX) {
+            return (self.waiting.reserved(&req, peer.tls).await, Decision::Reserved);
         }
         let tunnel = wants_upgrade(req.headers());
         if tunnel && !self.allow_upgrade {
@@ -135,37 +124,11 @@ impl Gateway {
             let answer = response::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
             return (answer, Decision::Rejected);
         }
-
-        let mut session = None;
-        let mut set_cookies = Vec::new();
-        let mut admitted_now = false;
-        let host = match routing::request_host(req.uri(), req.headers()) {
-            Ok(host) => host,
-            Err(problem) => return (response::text(StatusCode::BAD_REQUEST, &problem.to_string()), Decision::Rejected),
+        let ticket = match self.waiting.admission(&req, client, peer.tls).await {
+            Admission::Forward(ticket) => ticket,
+            Admission::Answer(answer, Answered::Queued) => return (answer, Decision::Queued),
+            Admission::Answer(answer, Answered::Rejected) => return (answer, Decision::Rejected),
         };
-        let routed = match self.waiting.route(path, &host) {
-            Routing::Outside => None,
-            Routing::Room(routed) => Some(routed),
-            Routing::Ambiguous => {
-                let answer = response::text(
-                    StatusCode::BAD_REQUEST,
-                    "ambiguous path: its encoded or dot segments would send it to another part of the shop",
-                );
-                return (answer, Decision::Rejected);
-            }
-        };
-        if let Some(routed) = routed {
-            if !self.waiting.bypassed(&routed, req.method(), client, req.headers()) {
-                // Boxed, as the reads ahead below: their state would otherwise enlarge every
-                // request's future, also the many that never need them.
-                match Box::pin(self.waiting.gate(routed.room, req.uri(), req.headers(), peer.tls)).await {
-                    Gate::Queued(answer) => return (answer, Decision::Queued),
-                    Gate::Forward { session: s, set_cookies: c, admitted_now: a } => {
-                        (session, set_cookies, admitted_now) = (s, c, a);
-                    }
-                }
-            }
-        }
 
         // The body (if small) is read before a slot is taken: a client trickling it holds
         // no slot meanwhile.
@@ -194,28 +157,20 @@ impl Gateway {
         if pass.delayed {
             self.metrics.origin_delayed();
         }
-        let decision = match (admitted_now, pass.delayed) {
+        let decision = match (ticket.admitted_now(), pass.delayed) {
             (true, _) => Decision::Admitted,
             (false, true) => Decision::Delayed,
             (false, false) => Decision::Forwarded,
         };
 
         let sent = Instant::now();
-        let identity =
-            session.as_ref().and_then(|s| Some((self.waiting.rooms.get(s.room)?.name.as_str(), s.id.as_str())));
+        let prepare = |headers: &mut http::HeaderMap| ticket.prepare(headers);
         // Boxed: the forwarding future is large, and hyper moves the request future around.
-        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, identity)).await;
+        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, prepare)).await;
         match result {
             Ok(mut response) => {
                 self.metrics.origin_response(response.status().as_u16(), sent.elapsed());
-                if response.headers().contains_key(X_ANTEROOM_COMMAND) {
-                    // Boxed: a revoke talks to the store, whose call state is large and
-                    // would otherwise be part of every request's future.
-                    Box::pin(self.origin_commands(&mut response, session.as_ref(), &mut set_cookies)).await;
-                }
-                for cookie in set_cookies {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
-                }
+                ticket.finish(&mut response).await;
                 // The origin is busy until its body is done, so the in-flight slot is too.
                 (response.map(|body| response::hold(body, pass)), decision)
             }
@@ -224,42 +179,6 @@ impl Gateway {
                 tracing::warn!(error = %e, blame = e.blame(), "forwarding failed");
                 (response::text(e.status(), e.public_message()), decision)
             }
-        }
-    }
-}
-
-impl Gateway {
-    /// `X-Anteroom-Command` is for anteroom only: acted on (`revoke` ends the session) and
-    /// never passed to the client.
-    async fn origin_commands(
-        &self,
-        response: &mut Response<Body>,
-        session: Option<&Session>,
-        set_cookies: &mut Vec<HeaderValue>,
-    ) {
-        let Some(command) = response.headers_mut().remove(X_ANTEROOM_COMMAND) else { return };
-        let revoke = command.to_str().is_ok_and(|c| c.split(',').any(|c| c.trim().eq_ignore_ascii_case("revoke")));
-        if let (true, Some(session)) = (revoke, session) {
-            // A renewed token in the same response would undo the revoke.
-            set_cookies.clear();
-            if let Some(clear) = self.waiting.revoke(session).await {
-                set_cookies.push(clear);
-            }
-        }
-    }
-
-    /// anteroom's own endpoints under `/_anteroom/`.
-    fn reserved(&self, path: &str) -> Response<Body> {
-        match path {
-            "/_anteroom/jwks.json" => {
-                let mut answer = Response::new(response::full(self.waiting.tokens.jwks().to_string()));
-                let headers = answer.headers_mut();
-                headers.insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/jwk-set+json"));
-                // Verifiers may cache it briefly; a rotation adds the new key before using it.
-                headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
-                answer
-            }
-            _ => response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint"),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Hand-rolled rather than a metrics crate: the set is small and fixed, and the hot path
 //! stays one relaxed atomic add per event.
 
+use crate::token::Rejection;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -12,22 +13,6 @@ const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 
 /// Label used for forwarded requests that got no response from the origin.
 pub const NO_RESPONSE: u16 = 0;
-
-/// Labels of `anteroom_tokens_rejected_total{reason}`: the token module's rejection
-/// reasons, `in_url` (a token offered in the query string, never accepted) and `revoked`.
-pub const TOKEN_REJECTIONS: [&str; 11] = [
-    "malformed",
-    "algorithm",
-    "unknown_key",
-    "signature",
-    "expired",
-    "not_yet_valid",
-    "issuer",
-    "audience",
-    "other_room",
-    "in_url",
-    "revoked",
-];
 
 pub struct Metrics {
     /// Indexed by HTTP status; slot 0 counts requests that got no response.
@@ -54,14 +39,13 @@ pub struct RoomMetrics {
     pub admitted: AtomicU64,
     pub joins: AtomicU64,
     pub abandoned: AtomicU64,
-    tokens_rejected: [AtomicU64; TOKEN_REJECTIONS.len()],
+    /// By `Rejection`, in the order of `Rejection::ALL`.
+    tokens_rejected: [AtomicU64; Rejection::ALL.len()],
 }
 
 impl RoomMetrics {
-    pub fn token_rejected(&self, reason: &str) {
-        if let Some(i) = TOKEN_REJECTIONS.iter().position(|r| *r == reason) {
-            self.tokens_rejected[i].fetch_add(1, Relaxed);
-        }
+    pub fn token_rejected(&self, rejection: Rejection) {
+        self.tokens_rejected[rejection as usize].fetch_add(1, Relaxed);
     }
 }
 
@@ -189,7 +173,8 @@ impl Metrics {
             "Admission tokens not accepted (treated as no token), by reason.",
         );
         for (room, m) in &self.rooms {
-            for (reason, count) in TOKEN_REJECTIONS.iter().zip(&m.tokens_rejected) {
+            for (rejection, count) in Rejection::ALL.iter().zip(&m.tokens_rejected) {
+                let reason = rejection.reason();
                 let count = count.load(Relaxed);
                 if count > 0 {
                     let _ =
@@ -280,11 +265,18 @@ mod tests {
     fn rooms_are_labelled_and_rejections_counted_by_reason() {
         let m = Metrics::with_rooms(["sale", "vip"]);
         m.room(1).queue_length.store(42, Relaxed);
-        m.room(0).token_rejected("expired");
-        m.room(0).token_rejected("expired");
+        m.room(0).token_rejected(Rejection::Expired);
+        m.room(0).token_rejected(Rejection::Expired);
         let text = m.render();
         assert!(text.contains("anteroom_queue_length{room=\"vip\"} 42"), "{text}");
         assert!(text.contains("anteroom_tokens_rejected_total{room=\"sale\",reason=\"expired\"} 2"));
         assert!(text.contains("anteroom_store_errors_total 0"));
+    }
+
+    #[test]
+    fn token_rejections_count_in_their_own_series() {
+        for (i, rejection) in Rejection::ALL.iter().enumerate() {
+            assert_eq!(*rejection as usize, i, "Rejection::ALL follows the enum's order");
+        }
     }
 }

@@ -11,7 +11,6 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Headers only a trusted proxy may send (X-Forwarded-For is replaced separately).
 const SPOOFABLE: [HeaderName; 4] =
     [X_FORWARDED_PROTO, X_FORWARDED_HOST, header::FORWARDED, HeaderName::from_static("x-real-ip")];
-const ANTEROOM_PREFIX: &str = "x-anteroom-";
 
 /// What the gateway knows about the connection a request came in on.
 #[derive(Clone, Debug)]
@@ -121,28 +120,8 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host:
     }
 }
 
-/// Removes every `X-Anteroom-*` header: only anteroom itself may set them.
-pub fn strip_anteroom_headers(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| name.as_str().starts_with(ANTEROOM_PREFIX)) {
-        return;
-    }
-    let ours: Vec<HeaderName> =
-        headers.keys().filter(|name| name.as_str().starts_with(ANTEROOM_PREFIX)).cloned().collect();
-    for name in ours {
-        headers.remove(name);
-    }
-}
-
 /// The client's address: the peer, or — behind trusted proxies — the right-most address
 /// in `X-Forwarded-For` that is not itself a trusted proxy.
-/// Tells the origin which room admitted this visitor, and their session.
-pub fn set_session(headers: &mut HeaderMap, room: &str, session: &str) {
-    if let (Ok(room), Ok(session)) = (HeaderValue::from_str(room), HeaderValue::from_str(session)) {
-        headers.insert("x-anteroom-room", room);
-        headers.insert("x-anteroom-session", session);
-    }
-}
-
 pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -> IpAddr {
     let peer = peer.to_canonical();
     if !is_trusted(peer, trusted_proxies) {

@@ -98,14 +98,15 @@ impl Proxy {
 
     /// Forwards `req` to the origin. `trusted`: the peer is one of `listen.trusted_proxies`
     /// (its forwarding headers are kept). `tunnel` allows `Upgrade` (WebSocket) passthrough.
-    /// `session`: the admitted visitor's room and session id, told to the origin.
+    /// `prepare` adds what the layers above want the origin to see, once the client's
+    /// hop-by-hop headers are gone (so that none of them can name the added ones).
     pub async fn forward(
         &self,
         mut req: Request<Body>,
         peer: &Peer,
         trusted: bool,
         tunnel: bool,
-        session: Option<(&str, &str)>,
+        prepare: impl FnOnce(&mut http::HeaderMap),
     ) -> Result<Response<Body>, ProxyError> {
         let client_upgrade = tunnel.then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
@@ -113,11 +114,7 @@ impl Proxy {
         let client_host = client_host(&parts.uri, &parts.headers);
 
         headers::strip_hop_by_hop(&mut parts.headers);
-        headers::strip_anteroom_headers(&mut parts.headers);
-        crate::room::cookies::strip(&mut parts.headers);
-        if let Some((room, id)) = session {
-            headers::set_session(&mut parts.headers, room, id);
-        }
+        prepare(&mut parts.headers);
         headers::set_forwarding(&mut parts.headers, peer, trusted, client_host.as_ref());
         let host = match (self.host_header, client_host) {
             (HostHeader::Preserve, Some(host)) => host,

@@ -1,17 +1,19 @@
-//! `/_anteroom/status`, `/_anteroom/join` and `/_anteroom/leave`: the visitor-facing API
-//! the queue page polls and apps call (docs/API.md).
+//! Everything under `/_anteroom/`, in one router: the page's assets, the visitor API the
+//! queue page polls and apps call (`status`, `join`, `leave`; docs/API.md) and the JWKS.
 
-use super::cookies;
-use super::status::{self, query_param};
-use super::{unix_secs, WaitingRoom};
-use crate::config::OnFailure;
+use super::cookies::{self, Jar};
+use super::decide::{Caller, Intent, Verdict};
+use super::status::{self, query_param, VisitorState};
+use super::{page, unix_secs, WaitingRoom};
 use crate::response::{self, json_error as error, Body};
-use crate::store::QueueState;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Response, StatusCode, Uri};
-use std::sync::atomic::Ordering::Relaxed;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Paths under this prefix are anteroom's own and never reach the origin.
+pub const RESERVED_PREFIX: &str = "/_anteroom/";
+
+/// The visitor calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Call {
     Status,
     Join,
@@ -19,124 +21,97 @@ enum Call {
 }
 
 impl WaitingRoom {
-    /// Answers an API path, or `None` when `path` is not one of them.
-    pub async fn api(
-        &self,
-        method: &Method,
-        path: &str,
-        uri: &Uri,
-        headers: &HeaderMap,
-        tls: bool,
-    ) -> Option<Response<Body>> {
+    /// Answers a request to a path under [`RESERVED_PREFIX`].
+    pub async fn reserved<B>(&self, req: &Request<B>, tls: bool) -> Response<Body> {
+        let path = req.uri().path();
+        if let Some(asset) = page::assets::serve(path, req.headers()) {
+            return asset;
+        }
         let call = match path {
             "/_anteroom/status" => Call::Status,
             "/_anteroom/join" => Call::Join,
             "/_anteroom/leave" => Call::Leave,
-            _ => return None,
+            "/_anteroom/jwks.json" => return self.jwks(),
+            _ => return response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint"),
         };
+        self.call(call, req, tls).await
+    }
+
+    async fn call<B>(&self, call: Call, req: &Request<B>, tls: bool) -> Response<Body> {
+        let (method, uri, headers) = (req.method(), req.uri(), req.headers());
         let allowed = match call {
             Call::Status => method == Method::GET || method == Method::HEAD,
             Call::Join | Call::Leave => method == Method::POST,
         };
         if !allowed {
             let hint = if call == Call::Status { "use GET" } else { "use POST" };
-            return Some(error(StatusCode::METHOD_NOT_ALLOWED, hint));
+            return error(StatusCode::METHOD_NOT_ALLOWED, hint);
         }
         let Some(name) = query_param(uri.query(), "room") else {
-            return Some(error(StatusCode::BAD_REQUEST, "name the room: ?room=NAME"));
+            return error(StatusCode::BAD_REQUEST, "name the room: ?room=NAME");
         };
         let Some(room) = self.room_by_name(&name) else {
-            return Some(error(StatusCode::NOT_FOUND, "no such room"));
+            return error(StatusCode::NOT_FOUND, "no such room");
         };
-        let secure = self.secure(tls);
-        let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
-        // The page the caller names, else the one the visitor first asked for.
-        let return_to =
-            query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
-        let return_to = status::sanitize_return_to(return_to.as_deref());
-        let mut set_cookies = Vec::new();
+        let mut jar = Jar::new(self.secure(tls));
+        let ticket = self.queue_ticket(room, headers);
+        let token = cookies::find(headers, &room.token_cookie);
 
         if call == Call::Leave {
-            let claims =
-                cookies::find(headers, &room.token_cookie).and_then(|t| self.tokens.verify(t, &room.name).ok());
+            let claims = token.and_then(|t| self.tokens.verify(t, &room.name).ok());
             let visitor = ticket.map(|t| t.visitor).or_else(|| claims.as_ref().map(|c| c.sub.clone()));
             let session = claims.as_ref().map(|c| c.sid.as_str());
             if let Some(visitor) = visitor {
                 if let Err(e) = self.store.leave(&room.name, &visitor, session).await {
                     self.store_failed(&e);
-                    return Some(error(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; please retry"));
+                    return error(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; please retry");
                 }
             }
             if let Some(claims) = &claims {
                 self.cache.revoke(&claims.sid, unix_secs() + room.token_ttl_secs() + self.tokens.leeway_secs());
             }
-            set_cookies.push(cookies::clear(&room.queue_cookie, secure));
-            set_cookies.push(cookies::clear(&room.token_cookie, secure));
+            jar.clear(&room.queue_cookie);
+            jar.clear(&room.token_cookie);
             let body = serde_json::json!({ "room": room.name, "left": true });
-            return Some(json(StatusCode::OK, body.to_string(), set_cookies));
+            return json(StatusCode::OK, body.to_string(), jar);
         }
 
-        // A valid token: already admitted, nothing to ask the store.
-        if let Some(token) = cookies::find(headers, &room.token_cookie) {
-            if self.session_from_token(room, token, secure, &mut set_cookies).await.is_some() {
-                let body = self.status_body(room, None, Some("admitted"), return_to);
-                return Some(self.answer(body, set_cookies));
+        // The page the caller names, else the one the visitor first asked for.
+        let return_to =
+            query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
+        let return_to = status::sanitize_return_to(return_to.as_deref());
+        let intent = if call == Call::Status { Intent::Look } else { Intent::Join };
+        let caller = Caller { ticket, token };
+        let body = match self.verdict(room, caller, intent, |_| return_to.clone(), &mut jar).await {
+            Verdict::Inside { standing: None, .. } => {
+                self.status_body(room, None, Some(VisitorState::Admitted), return_to)
             }
-            set_cookies.push(cookies::clear(&room.token_cookie, secure));
-        }
-
-        // A status call without a queue cookie only looks: it hands out the cookie (the
-        // place is taken on the next call that brings it back) and writes nothing.
-        if call == Call::Status && ticket.is_none() {
-            let ticket = cookies::QueueTicket::new_visitor();
-            set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
-            let quiet = room.admission_rate().is_some()
-                && !room.is_recounting()
-                && self.room_metrics(room).queue_length.load(Relaxed) == 0;
-            let state = if room.is_closed() {
-                "closed"
-            } else if room.admission_rate().is_none() {
-                "paused"
-            } else if quiet {
-                "open"
-            } else {
-                "waiting"
-            };
-            let body = self.status_body(room, None, Some(state), return_to);
-            return Some(self.answer(body, set_cookies));
-        }
-
-        match self.visit(room, ticket, true, None, secure, &mut set_cookies).await {
-            Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
-                self.admit(room, &ticket.visitor, secure, &mut set_cookies);
-                let body = self.status_body(room, Some(&standing), None, return_to);
-                Some(self.answer(body, set_cookies))
+            Verdict::Inside { standing: Some(standing), .. } => {
+                self.status_body(room, Some(&standing), None, return_to)
             }
-            Ok((_, standing)) => {
-                let body = self.status_body(room, Some(&standing), None, return_to);
-                Some(self.answer(body, set_cookies))
-            }
-            Err(()) => {
-                let state = if self.on_failure == OnFailure::Open { "open" } else { "paused" };
-                let body = self.status_body(room, None, Some(state), return_to);
-                Some(self.answer(body, set_cookies))
-            }
-        }
+            Verdict::Outside { status, .. } => status,
+            Verdict::Unguarded => self.status_body(room, None, Some(VisitorState::Open), return_to),
+        };
+        let state = body.state;
+        let mut response = json(StatusCode::OK, serde_json::to_string(&body).unwrap_or_default(), jar);
+        response.headers_mut().insert("x-anteroom-state", HeaderValue::from_static(state.as_str()));
+        response
     }
 
-    fn answer(&self, body: status::StatusBody, set_cookies: Vec<HeaderValue>) -> Response<Body> {
-        let state = body.state;
-        let mut response = json(StatusCode::OK, serde_json::to_string(&body).unwrap_or_default(), set_cookies);
-        response.headers_mut().insert("x-anteroom-state", HeaderValue::from_static(state));
-        response
+    /// The public keys that verify admission tokens, for the origin or other services.
+    fn jwks(&self) -> Response<Body> {
+        let mut answer = Response::new(response::full(self.tokens.jwks().to_string()));
+        let headers = answer.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+        // Verifiers may cache it briefly; a rotation adds the new key before using it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+        answer
     }
 }
 
 /// A JSON answer with anteroom's cookies.
-fn json(status: StatusCode, body: String, set_cookies: Vec<HeaderValue>) -> Response<Body> {
+fn json(status: StatusCode, body: String, jar: Jar) -> Response<Body> {
     let mut response = response::json(status, body);
-    for cookie in set_cookies {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
+    jar.apply(response.headers_mut());
     response
 }

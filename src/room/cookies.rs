@@ -71,6 +71,40 @@ pub fn clear(name: &str, secure: bool) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static("anteroom_invalid=; Max-Age=0"))
 }
 
+/// The cookies one answer sets. Whether they get `Secure` is decided once per request
+/// (over TLS, or when TLS ends before anteroom), not by each writer.
+#[derive(Debug)]
+pub struct Jar {
+    secure: bool,
+    cookies: Vec<HeaderValue>,
+}
+
+impl Jar {
+    pub fn new(secure: bool) -> Self {
+        Self { secure, cookies: Vec::new() }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.cookies.push(set(name, value, self.secure));
+    }
+
+    pub fn clear(&mut self, name: &str) {
+        self.cookies.push(clear(name, self.secure));
+    }
+
+    /// Drops what was to be set (a revoke must not be undone by a renewed token).
+    pub fn forget(&mut self) {
+        self.cookies.clear();
+    }
+
+    /// Adds the `Set-Cookie` lines to an answer.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        for cookie in self.cookies {
+            headers.append(http::header::SET_COOKIE, cookie);
+        }
+    }
+}
+
 /// A fresh visitor id: 128 random bits, URL-safe.
 pub fn new_visitor_id() -> String {
     let mut bytes = [0u8; 16];

@@ -1,23 +1,27 @@
 //! The waiting room: routing a request to its room, the admission decision for each
 //! visitor, the queue page and status API, and the tick that lets people in.
 //!
+//! - [`admission`] the one answer to a request: route, bypass, the visitor's verdict
+//! - [`decide`]   the decision table: token → inside; else visit the store → admitted or not
+//! - [`ticket`]   what a forwarded request carries: session headers, cookies, origin commands
+//! - [`api`]      everything under `/_anteroom/`: assets, `status`, `join`, `leave`, JWKS
 //! - [`routing`]  normalized paths → room; bypass rules
 //! - [`cookies`]  the queue and token cookies; signing, stripping
-//! - [`gate`]     a request to a protected path: token → forward, else visit the store
-//! - [`api`]      `/_anteroom/status`, `/_anteroom/join`, `/_anteroom/leave`
-//! - [`status`]   the status object; poll interval, ETA, `return_to` (pure functions)
+//! - [`status`]   the status object and visitor states; poll interval, ETA, `return_to`
 //! - [`page`]     the queue page (HTML)
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
 
+pub mod admission;
 pub mod api;
 pub mod cache;
 pub mod cookies;
-pub mod gate;
+mod decide;
 pub mod page;
 pub mod routing;
 pub mod status;
 pub mod ticker;
+pub mod ticket;
 
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
@@ -30,7 +34,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use gate::{Gate, Session};
+pub use admission::{Admission, Answered};
+pub use api::RESERVED_PREFIX;
+pub use ticket::{Session, Ticket};
 
 /// One configured room and what this instance knows of it.
 pub struct Room {
@@ -315,3 +321,6 @@ fn random_u64() -> u64 {
 fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
+
+#[cfg(test)]
+mod tests;

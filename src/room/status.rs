@@ -1,14 +1,57 @@
 //! The status object (docs/API.md) and the plain arithmetic behind it: how often to poll,
 //! the wait estimate, and where to send the visitor back to.
 
-use serde::Serialize;
+use crate::store::QueueState;
+use serde::{Deserialize, Serialize};
+
+/// Where a visitor stands, as the page, the API and `X-Anteroom-State` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisitorState {
+    /// In line.
+    Waiting,
+    /// Their turn has come (or they hold a valid token).
+    Admitted,
+    /// Nobody is waiting: the next request goes straight in.
+    Open,
+    /// Admissions are stopped (by an operator, or while the store is away).
+    Paused,
+    /// Before `opens_at`: in the pre-queue, order not yet drawn.
+    Scheduled,
+    /// The sale is over.
+    Closed,
+}
+
+impl VisitorState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitorState::Waiting => "waiting",
+            VisitorState::Admitted => "admitted",
+            VisitorState::Open => "open",
+            VisitorState::Paused => "paused",
+            VisitorState::Scheduled => "scheduled",
+            VisitorState::Closed => "closed",
+        }
+    }
+}
+
+impl From<QueueState> for VisitorState {
+    fn from(state: QueueState) -> Self {
+        match state {
+            QueueState::Waiting => VisitorState::Waiting,
+            QueueState::Admitted => VisitorState::Admitted,
+            QueueState::Scheduled => VisitorState::Scheduled,
+            QueueState::Paused => VisitorState::Paused,
+            QueueState::Closed => VisitorState::Closed,
+        }
+    }
+}
 
 /// `GET /_anteroom/status` and the body of a queued JSON request.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StatusBody {
     pub room: String,
-    /// `waiting`, `admitted`, `open`, `paused`, `scheduled` or `closed`.
-    pub state: &'static str,
+    pub state: VisitorState,
     pub position: Option<u64>,
     pub queue_length: u64,
     pub eta_seconds: Option<u64>,

@@ -104,9 +104,28 @@ pub enum Rejection {
     Issuer,
     Audience,
     OtherRoom,
+    /// Offered in the query string: tokens are only ever read from cookies.
+    InUrl,
+    /// Its session was ended (by the origin's `revoke`, or the visitor's leave).
+    Revoked,
 }
 
 impl Rejection {
+    /// Every reason, in the order of the metrics' series.
+    pub const ALL: [Rejection; 11] = [
+        Rejection::Malformed,
+        Rejection::Algorithm,
+        Rejection::UnknownKey,
+        Rejection::Signature,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::Issuer,
+        Rejection::Audience,
+        Rejection::OtherRoom,
+        Rejection::InUrl,
+        Rejection::Revoked,
+    ];
+
     pub fn reason(self) -> &'static str {
         match self {
             Rejection::Malformed => "malformed",
@@ -118,6 +137,8 @@ impl Rejection {
             Rejection::Issuer => "issuer",
             Rejection::Audience => "audience",
             Rejection::OtherRoom => "other_room",
+            Rejection::InUrl => "in_url",
+            Rejection::Revoked => "revoked",
         }
     }
 }

@@ -1,9 +1,9 @@
 use super::*;
 
-fn status(state: &'static str, position: Option<u64>) -> StatusBody {
+fn status(state: &str, position: Option<u64>) -> StatusBody {
     StatusBody {
         room: "sale".into(),
-        state,
+        state: serde_json::from_value(serde_json::Value::from(state)).expect("a visitor state"),
         position,
         queue_length: 230,
         eta_seconds: Some(300),

@@ -1,99 +1,107 @@
-//! A request to a protected path: with a valid token it goes on to the origin (renewing
-//! the token at half its life); without one, the visitor visits the store and is either
-//! admitted now or gets the queue page (HTML) or the status object (JSON).
+//! The one decision table for a visitor, shared by the room's pages, the API and the
+//! gateway: a valid token → inside (renewed at half its life); else a store visit →
+//! admitted now, or the status object (waiting, paused, scheduled, closed); the store away
+//! → the room's `on_failure` answer.
 
 use super::cache::Verified;
-use super::cookies::{self, QueueTicket};
-use super::page::PageInput;
-use super::status::{self, StatusBody};
+use super::cookies::{Jar, QueueTicket};
+use super::status::{self, StatusBody, VisitorState};
+use super::ticket::Session;
 use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
 use crate::config::OnFailure;
-use crate::response::{full, Body};
-use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, Visit};
+use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, StoreError, Visit};
 use crate::token::Claims;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode, Uri};
+use crate::token::Rejection as TokenRejection;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// An admitted visitor's session, as the origin and the revoke command see it.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub room: usize,
-    pub id: String,
-    /// The token that carried it (to refuse it after a revoke).
-    pub token: String,
-    pub expires_at: u64,
+/// What a request means to do, which decides whether it may take a place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Intent {
+    /// A page of the room: a visitor with a queue cookie takes (or keeps) a place, and the
+    /// page asked for is remembered to return to.
+    Enter,
+    /// `POST /_anteroom/join`: as `Enter`, without remembering a page.
+    Join,
+    /// `GET /_anteroom/status`: as `Join`, but without a queue cookie it only looks.
+    Look,
 }
 
-pub enum Gate {
-    /// On to the origin; `set_cookies` go onto its response (a new or renewed token).
-    Forward { session: Option<Session>, set_cookies: Vec<HeaderValue>, admitted_now: bool },
-    /// Answered here: the queue page or status object.
-    Queued(Response<Body>),
+/// The visitor as their request shows them.
+pub(super) struct Caller<'h> {
+    /// The signed queue cookie, if it was valid.
+    pub ticket: Option<QueueTicket>,
+    /// The admission token cookie, not yet verified.
+    pub token: Option<&'h str>,
 }
 
-/// How to answer a queued request: JSON or the page, and in which language.
-pub(super) struct Answer<'a> {
-    json: bool,
-    lang_query: Option<String>,
-    accept_language: Option<&'a str>,
-    first_position: Option<u64>,
-}
-
-impl<'a> Answer<'a> {
-    fn new(uri: &Uri, headers: &'a HeaderMap, first_position: Option<u64>) -> Self {
-        Self {
-            json: wants_json(headers),
-            lang_query: status::query_param(uri.query(), "lang"),
-            accept_language: headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
-            first_position,
-        }
-    }
-}
-
-/// How the caller wants the status: the page, or JSON (apps, the page's own polling).
-pub fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+/// Where the visitor stands after this request.
+#[derive(Debug)]
+pub(super) enum Verdict {
+    /// Holds a valid token, or was admitted by this request (then with the store's
+    /// standing).
+    Inside { session: Session, standing: Option<Standing> },
+    /// Not in: the status object, and the first position of the place (for the page's
+    /// progress bar).
+    Outside { status: StatusBody, first: Option<u64> },
+    /// The store is away and the room fails open: on to the origin without a session.
+    Unguarded,
 }
 
 impl WaitingRoom {
-    pub async fn gate(&self, room: &Room, uri: &Uri, headers: &HeaderMap, tls: bool) -> Gate {
-        let secure = self.secure(tls);
-        let mut set_cookies = Vec::new();
-        if uri.query().is_some_and(|q| q.contains(cookies::PREFIX)) {
-            // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
-            self.room_metrics(room).token_rejected("in_url");
-        }
-        if let Some(token) = cookies::find(headers, &room.token_cookie) {
-            match self.session_from_token(room, token, secure, &mut set_cookies).await {
-                Some(session) => return Gate::Forward { session: Some(session), set_cookies, admitted_now: false },
-                None => set_cookies.push(cookies::clear(&room.token_cookie, secure)),
+    /// Decides for one visitor. `return_to`: where to send them when admitted, asked only
+    /// when they are not inside already (the token holders' path stays short).
+    pub(super) async fn verdict(
+        &self,
+        room: &Room,
+        caller: Caller<'_>,
+        intent: Intent,
+        return_to: impl FnOnce(Option<&QueueTicket>) -> String,
+        jar: &mut Jar,
+    ) -> Verdict {
+        if let Some(token) = caller.token {
+            match self.session_from_token(room, token, jar).await {
+                Some(session) => return Verdict::Inside { session, standing: None },
+                None => jar.clear(&room.token_cookie),
             }
         }
-
-        let return_to = status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
-        let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
-        match self.visit(room, ticket, true, Some(&return_to), secure, &mut set_cookies).await {
+        let ticket = caller.ticket;
+        let return_to = return_to(ticket.as_ref());
+        if intent == Intent::Look && ticket.is_none() {
+            // A look without a queue cookie writes nothing: it hands out the cookie, and
+            // the place is taken by the next call that brings it back.
+            jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &QueueTicket::new_visitor()));
+            let status = self.status_body(room, None, Some(self.look_state(room)), return_to);
+            return Verdict::Outside { status, first: None };
+        }
+        let asked_for = (intent == Intent::Enter).then_some(return_to.as_str());
+        match self.visit(room, ticket, asked_for, jar).await {
             Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
-                let session = self.admit(room, &ticket.visitor, secure, &mut set_cookies);
-                Gate::Forward { session: Some(session), set_cookies, admitted_now: true }
+                let session = self.admit(room, &ticket.visitor, jar);
+                Verdict::Inside { session, standing: Some(standing) }
             }
-            Ok((ticket, standing)) => {
-                let body = self.status_body(room, Some(&standing), None, return_to);
-                let first = (ticket.first > 0).then_some(ticket.first);
-                Gate::Queued(self.queued(room, body, Answer::new(uri, headers, first), set_cookies))
-            }
-            Err(()) if self.on_failure == OnFailure::Open => {
-                Gate::Forward { session: None, set_cookies, admitted_now: false }
-            }
-            Err(()) => {
-                let body = self.status_body(room, None, Some("paused"), return_to);
-                Gate::Queued(self.queued(room, body, Answer::new(uri, headers, None), set_cookies))
-            }
+            Ok((ticket, standing)) => Verdict::Outside {
+                status: self.status_body(room, Some(&standing), None, return_to),
+                first: (ticket.first > 0).then_some(ticket.first),
+            },
+            Err(_) if self.on_failure == OnFailure::Open => Verdict::Unguarded,
+            Err(_) => Verdict::Outside {
+                status: self.status_body(room, None, Some(VisitorState::Paused), return_to),
+                first: None,
+            },
+        }
+    }
+
+    /// The state shown to a visitor who only looks, from what this instance last read.
+    fn look_state(&self, room: &Room) -> VisitorState {
+        if room.is_closed() {
+            VisitorState::Closed
+        } else if room.admission_rate().is_none() {
+            VisitorState::Paused
+        } else if !room.is_recounting() && self.room_metrics(room).queue_length.load(Relaxed) == 0 {
+            VisitorState::Open
+        } else {
+            VisitorState::Waiting
         }
     }
 
@@ -103,18 +111,12 @@ impl WaitingRoom {
     /// from the store at every tick, and asks the store about a token it has not seen
     /// before (issued by another instance, or before a restart). The same call counts the
     /// session again if the store lost it, so capacity is not over-admitted after a wipe.
-    pub(super) async fn session_from_token(
-        &self,
-        room: &Room,
-        token: &str,
-        secure: bool,
-        set_cookies: &mut Vec<HeaderValue>,
-    ) -> Option<Session> {
+    pub(super) async fn session_from_token(&self, room: &Room, token: &str, jar: &mut Jar) -> Option<Session> {
         let now = unix_secs();
         let verified = self.verified(room, token, now)?;
         let claims = &verified.claims;
         if self.cache.is_revoked(&claims.sid, now) {
-            self.room_metrics(room).token_rejected("revoked");
+            self.room_metrics(room).token_rejected(TokenRejection::Revoked);
             return None;
         }
         let mut session =
@@ -137,7 +139,7 @@ impl WaitingRoom {
             Ok(true) if renew => {
                 let (renewed, renewed_claims) =
                     self.tokens.issue_with_claims(&claims.sub, &room.name, &claims.sid, now, ttl);
-                set_cookies.push(cookies::set(&room.token_cookie, &renewed, secure));
+                jar.set(&room.token_cookie, &renewed);
                 self.remember_issued(&renewed, renewed_claims, epoch);
                 session.token = renewed;
                 session.expires_at = expires_at;
@@ -145,7 +147,7 @@ impl WaitingRoom {
             Ok(true) => verified.mark_counted(epoch),
             Ok(false) => {
                 self.cache.revoke(&claims.sid, claims.exp + self.tokens.leeway_secs());
-                self.room_metrics(room).token_rejected("revoked");
+                self.room_metrics(room).token_rejected(TokenRejection::Revoked);
                 return None;
             }
             // The store is away: the token is still good, renew another time.
@@ -171,13 +173,13 @@ impl WaitingRoom {
                     self.cache.put(token, claims, until)
                 }
                 Err(rejection) => {
-                    self.room_metrics(room).token_rejected(rejection.reason());
+                    self.room_metrics(room).token_rejected(rejection);
                     return None;
                 }
             },
         };
         if verified.claims.room != room.name {
-            self.room_metrics(room).token_rejected("other_room");
+            self.room_metrics(room).token_rejected(TokenRejection::OtherRoom);
             return None;
         }
         Some(verified)
@@ -192,30 +194,23 @@ impl WaitingRoom {
         &self,
         room: &Room,
         ticket: Option<QueueTicket>,
-        join: bool,
         asked_for: Option<&str>,
-        secure: bool,
-        set_cookies: &mut Vec<HeaderValue>,
-    ) -> Result<(QueueTicket, Standing), ()> {
+        jar: &mut Jar,
+    ) -> Result<(QueueTicket, Standing), StoreError> {
         let had_cookie = ticket.is_some();
         let mut ticket = ticket.unwrap_or_else(QueueTicket::new_visitor);
         let remembered_page = asked_for.is_some_and(|page| ticket.asked_for(page));
         let restore =
             (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq, seen_ms: ticket.seen });
-        let visit =
-            Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: join && had_cookie };
+        let visit = Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: had_cookie };
         let mut standing = match self.store.visit(&room.name, &visit, &room.policy()).await {
             Ok(standing) => standing,
             Err(e) => {
                 self.store_failed(&e);
                 if !had_cookie || remembered_page {
-                    set_cookies.push(cookies::set(
-                        &room.queue_cookie,
-                        &self.signer.encode(&room.name, &ticket),
-                        secure,
-                    ));
+                    jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
                 }
-                return Err(());
+                return Err(e);
             }
         };
         room.note_epoch(standing.epoch);
@@ -257,31 +252,25 @@ impl WaitingRoom {
             self.room_metrics(room).admitted.fetch_add(1, Relaxed);
         }
         if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
-            set_cookies.push(cookies::set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket), secure));
+            jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
         }
         Ok((ticket, standing))
     }
 
     /// The visitor's turn: a token for their session (the store has opened it).
-    pub(super) fn admit(
-        &self,
-        room: &Room,
-        visitor: &str,
-        secure: bool,
-        set_cookies: &mut Vec<HeaderValue>,
-    ) -> Session {
+    pub(super) fn admit(&self, room: &Room, visitor: &str, jar: &mut Jar) -> Session {
         let now = unix_secs();
         let ttl = room.token_ttl_secs();
         // One session id per admission, so that revoking it never refuses a later one.
         let session = format!("{visitor}.{:x}", crate::store::unix_ms());
         let (token, claims) = self.tokens.issue_with_claims(visitor, &room.name, &session, now, ttl);
-        set_cookies.push(cookies::set(&room.token_cookie, &token, secure));
+        jar.set(&room.token_cookie, &token);
         self.remember_issued(&token, claims, room.epoch());
         tracing::info!(target: "anteroom::admission", room = %room.name, visitor, "admitted: token issued");
         Session { room: room.index, id: session, token, expires_at: now + ttl }
     }
 
-    pub(super) fn store_failed(&self, error: &crate::store::StoreError) {
+    pub(super) fn store_failed(&self, error: &StoreError) {
         self.metrics.store_error();
         if self.metrics.set_store_up(false) {
             tracing::warn!(%error, "store unreachable: new visitors get the on_failure answer; token holders go on");
@@ -293,20 +282,15 @@ impl WaitingRoom {
         &self,
         room: &Room,
         standing: Option<&Standing>,
-        state: Option<&'static str>,
+        state: Option<VisitorState>,
         return_to: String,
     ) -> StatusBody {
-        let state = state.unwrap_or(match standing.map(|s| s.state) {
-            Some(QueueState::Admitted) => "admitted",
-            Some(QueueState::Paused) => "paused",
-            Some(QueueState::Scheduled) => "scheduled",
-            Some(QueueState::Closed) => "closed",
-            _ => "waiting",
-        });
+        let state = state.or(standing.map(|s| VisitorState::from(s.state))).unwrap_or(VisitorState::Waiting);
         let position = standing.and_then(|s| s.position);
         let queue_length =
             standing.map_or_else(|| self.room_metrics(room).queue_length.load(Relaxed), |s| s.queue_length);
-        let eta = if state == "waiting" { status::eta_seconds(position, room.admission_rate()) } else { None };
+        let eta =
+            if state == VisitorState::Waiting { status::eta_seconds(position, room.admission_rate()) } else { None };
         StatusBody {
             room: room.name.clone(),
             state,
@@ -317,51 +301,5 @@ impl WaitingRoom {
             opens_at: room.config.opens_at.as_ref().map(|at| at.as_str().to_owned()),
             return_to,
         }
-    }
-
-    /// The queued answer: the room's `queueing_status`, never cached, `X-Anteroom-State`.
-    pub(super) fn queued(
-        &self,
-        room: &Room,
-        body: StatusBody,
-        answer: Answer<'_>,
-        set_cookies: Vec<HeaderValue>,
-    ) -> Response<Body> {
-        let (content, content_type) = if answer.json {
-            (serde_json::to_string(&body).unwrap_or_default(), "application/json")
-        } else {
-            let lang = self.pages.catalog().choose(answer.lang_query.as_deref(), answer.accept_language);
-            let input = PageInput {
-                title: room.config.display_title(),
-                lang,
-                first_position: answer.first_position,
-                opens_at: room.config.opens_at.as_ref().map(|at| at.display()),
-            };
-            (self.pages.render(room.index, &body, &input), "text/html; charset=utf-8")
-        };
-        let mut response = Response::new(full(content));
-        *response.status_mut() = StatusCode::from_u16(room.config.queueing_status).unwrap_or(StatusCode::OK);
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert("x-anteroom-state", HeaderValue::from_static(body.state));
-        if matches!(room.config.queueing_status, 429 | 503) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(body.poll_after_ms.div_ceil(1000).max(1)));
-        }
-        for cookie in set_cookies {
-            headers.append(header::SET_COOKIE, cookie);
-        }
-        response
-    }
-
-    /// The origin answered `X-Anteroom-Command: revoke`: end the session everywhere.
-    pub async fn revoke(&self, session: &Session) -> Option<HeaderValue> {
-        let room = self.rooms.get(session.room)?;
-        self.cache.revoke(&session.id, session.expires_at + self.tokens.leeway_secs());
-        if let Err(e) = self.store.end_session(&room.name, &session.id).await {
-            self.store_failed(&e);
-        }
-        tracing::info!(target: "anteroom::admission", room = %room.name, session = %session.id, "session revoked by the origin");
-        Some(cookies::clear(&room.token_cookie, self.secure_cookies))
     }
 }
