@@ -8,7 +8,7 @@ use crate::protect::Protection;
 use crate::proxy::{ClientError, Proxy};
 use crate::room::WaitingRoom;
 use crate::server::{tls, Server};
-use crate::store::{MemoryStore, RedisStore, Store, StoreError};
+use crate::store::{MemoryStore, RedisStore, Store, StoreFault};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,18 +54,18 @@ pub enum AppError {
     #[error("listen.tls_cert: {0}")]
     Tls(#[from] rustls::Error),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Store(#[from] StoreFault),
 }
 
 /// The store the config names. Redis is connected lazily: the gateway starts, and answers
 /// per `store.on_failure`, while Redis is still away.
-pub fn open_store(config: &Config) -> Result<Store, StoreError> {
+pub fn open_store(config: &Config) -> Result<Store, StoreFault> {
     Ok(match config.store.backend {
         Backend::Memory => Store::Memory(MemoryStore::default()),
         Backend::Redis => {
             let ca_pem = match &config.store.redis_ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|e| {
-                    StoreError::Unavailable(format!("store.redis_ca_file: cannot read {}: {e}", path.display()))
+                    StoreFault::Setup(format!("store.redis_ca_file: cannot read {}: {e}", path.display()))
                 })?),
                 None => None,
             };
@@ -75,32 +75,60 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
     })
 }
 
+/// Everything the gateway runs with, built from a `Config` without binding a port: the
+/// files read and parsed, the queue pages compiled, the store and origin client set up.
+/// `check-config` builds exactly this to prove a config; `serve` runs it.
+pub struct Prepared {
+    config: Config,
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+    waiting: Arc<WaitingRoom>,
+    gateway: Arc<Gateway>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Prepared {
+    pub fn build(config: Config) -> Result<Self, AppError> {
+        let files = config.files()?;
+        let metrics = Arc::new(Metrics::with_rooms(config.rooms.iter().map(|r| r.name.as_str())));
+        let proxy = Proxy::new(&config)?;
+        let protection = Protection::new(&config.origin);
+        let store = Arc::new(open_store(&config)?);
+        let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), files.tokens, metrics.clone())?);
+        let gateway = Arc::new(Gateway::new(
+            proxy,
+            protection,
+            metrics.clone(),
+            waiting.clone(),
+            config.listen.trusted_proxies.clone(),
+            config.limits.allow_upgrade,
+        ));
+        let tls = match files.tls {
+            Some(files) => Some(tls::acceptor(files)?),
+            None => None,
+        };
+        Ok(Self { config, metrics, store, waiting, gateway, tls })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// Builds the gateway from `config` and runs it until `shutdown` resolves (see [`run`]).
+pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    run(Prepared::build(config)?, listeners, shutdown).await
+}
+
 /// Runs the gateway until `shutdown` resolves, then drains: readiness turns false, the
 /// public listeners close, in-flight requests get `limits.shutdown_grace` to finish.
-pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
-    let metrics = Arc::new(Metrics::with_rooms(config.rooms.iter().map(|r| r.name.as_str())));
-    let health = Arc::new(Health::default());
-    let proxy = Proxy::new(&config)?;
-    let protection = Protection::new(&config.origin);
+pub async fn run(prepared: Prepared, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let Prepared { config, metrics, store, waiting, gateway, tls } = prepared;
     if config.tokens.keys.is_empty() {
         tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
     }
-    let tokens = config.tokens.load()?;
-    let store = Arc::new(open_store(&config)?);
-    let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), tokens, metrics.clone())?);
+    let health = Arc::new(Health::default());
     let (tickers, first_ticks) = waiting.spawn_tickers();
-    let gateway = Arc::new(Gateway::new(
-        proxy,
-        protection,
-        metrics.clone(),
-        waiting.clone(),
-        config.listen.trusted_proxies.clone(),
-        config.limits.allow_upgrade,
-    ));
-    let tls = match config.tls_files()? {
-        Some(files) => Some(tls::acceptor(files)?),
-        None => None,
-    };
 
     let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let (http_addr, https_addr) = (address(&listeners.http), address(&listeners.https));

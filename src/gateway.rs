@@ -1,13 +1,14 @@
 //! The per-request pipeline of the public listeners: reserved paths → request limits →
 //! room (bypass, token, queue) → origin protection → proxy, with one log line each.
 
+use crate::blame::Blame;
 use crate::metrics::{Metrics, NO_RESPONSE};
 use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
-use crate::proxy::{upload, Peer, Proxy};
+use crate::proxy::{upload, Proxy};
 use crate::response::{self, Body};
 use crate::room::{Admission, Answered, WaitingRoom, RESERVED_PREFIX};
-use crate::server::Handler;
+use crate::server::{Handler, Peer};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
@@ -138,7 +139,7 @@ impl Gateway {
             match Box::pin(upload::read_ahead(req, self.proxy.uploads())).await {
                 Ok(req) => req,
                 Err(e) => {
-                    tracing::info!(error = %e, "request body refused");
+                    tracing::info!(error = %e, blame = %Blame::Client, "request body refused");
                     return (response::text(e.status(), e.public_message()), Decision::Rejected);
                 }
             }
@@ -176,7 +177,7 @@ impl Gateway {
             }
             Err(e) => {
                 self.metrics.origin_response(NO_RESPONSE, sent.elapsed());
-                tracing::warn!(error = %e, blame = e.blame(), "forwarding failed");
+                tracing::warn!(error = %e, blame = %e.blame(), "forwarding failed");
                 (response::text(e.status(), e.public_message()), decision)
             }
         }

@@ -12,6 +12,7 @@
 //! - [`protect`]  origin protection: GCRA rate limit with smoothing, in-flight cap
 //! - [`admin`]    admin listener: `/healthz`, `/readyz`, `/metrics`, `/admin/rooms`; the CLI's client
 //! - [`metrics`]  counters and histograms, rendered as Prometheus text
+//! - [`blame`]    who caused a failure: client, origin, store or anteroom
 //! - [`response`] the body type and small builders for anteroom's own answers
 //! - [`telemetry`] tracing subscriber set-up (text or JSON)
 //! - [`token`]    admission tokens: JWT issue/verify, key rotation by kid, JWKS, keygen
@@ -19,6 +20,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod blame;
 pub mod config;
 pub mod demo;
 pub mod gateway;
@@ -32,5 +34,5 @@ pub mod store;
 pub mod telemetry;
 pub mod token;
 
-pub use app::{serve, Listeners};
+pub use app::{run, serve, Listeners, Prepared};
 pub use config::Config;

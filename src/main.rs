@@ -112,10 +112,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig { config } => {
             let path = config_path(config);
-            match Config::load(&path) {
-                Ok(config) => {
+            let config = match Config::load(&path) {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let masked = config.to_masked_toml();
+            // The same objects `run` builds (files read, templates compiled), without a port.
+            match runtime()?.block_on(async { anteroom::Prepared::build(config) }) {
+                Ok(_) => {
                     println!("# {}: valid", path.display());
-                    print!("{}", config.to_masked_toml());
+                    print!("{masked}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(problems) => {
@@ -134,9 +143,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             anteroom::telemetry::init(config.log.format);
-            runtime()?.block_on(async {
-                let listeners = anteroom::Listeners::bind(&config).await?;
-                anteroom::serve(config, listeners, shutdown_signal()).await
+            let runtime = runtime()?;
+            let prepared = match runtime.block_on(async { anteroom::Prepared::build(config) }) {
+                Ok(prepared) => prepared,
+                Err(problems) => {
+                    anteroom::telemetry::flush();
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            runtime.block_on(async {
+                let listeners = anteroom::Listeners::bind(prepared.config()).await?;
+                anteroom::run(prepared, listeners, shutdown_signal()).await
             })?;
             Ok(ExitCode::SUCCESS)
         }

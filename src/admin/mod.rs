@@ -9,10 +9,10 @@ mod rooms;
 
 use crate::config::Secret;
 use crate::metrics::Metrics;
-use crate::proxy::Peer;
 use crate::response::{self, full, Body};
 use crate::room::WaitingRoom;
 use crate::server::Handler;
+use crate::server::Peer;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -237,6 +237,14 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// What the files named by the config hold, parsed.
+#[derive(Debug)]
+pub struct Files {
+    pub tokens: crate::token::TokenKeys,
+    /// The `https` listener's certificate chain and key, if it is on.
+    pub tls: Option<TlsFiles>,
+}
+
 impl Config {
     /// Reads `path`, applies the process environment, and validates.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -256,7 +264,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what types alone cannot: ranges, combinations, files.
+    /// Checks what types alone cannot: ranges and combinations. The files the config names
+    /// (keys, certificates, templates) are read once, by `files()` and the queue pages.
     pub fn validate(&self) -> Result<(), ConfigErrors> {
         let mut problems = Vec::new();
         let mut check = |ok: bool, line: &str| {
@@ -310,9 +319,6 @@ impl Config {
             check(n.tls_cert.is_some(), "listen.tls_cert: required when listen.https is set");
             check(n.tls_key.is_some(), "listen.tls_key: required when listen.https is set");
         }
-        if let Err(e) = self.tls_files() {
-            problems.extend(e.0);
-        }
         if let Some(token) = &self.admin.token {
             let token = token.expose();
             if token.trim().is_empty() {
@@ -327,11 +333,6 @@ impl Config {
         }
         self.store.validate(&mut problems);
         rooms::validate(&self.rooms, &mut problems);
-        if !self.tokens.keys.is_empty() {
-            if let Err(e) = self.tokens.load() {
-                problems.extend(e.0);
-            }
-        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -339,8 +340,23 @@ impl Config {
         }
     }
 
+    /// Reads and parses the files the config names, once: the token keys and the TLS
+    /// certificate. Every problem of both is reported.
+    pub fn files(&self) -> Result<Files, ConfigErrors> {
+        let tokens = self.tokens.load();
+        let tls = self.tls_files();
+        match (tokens, tls) {
+            (Ok(tokens), Ok(tls)) => Ok(Files { tokens, tls }),
+            (tokens, tls) => {
+                let mut problems = tokens.err().map(|e| e.0).unwrap_or_default();
+                problems.extend(tls.err().map(|e| e.0).unwrap_or_default());
+                Err(ConfigErrors(problems))
+            }
+        }
+    }
+
     /// Loads the TLS certificate chain and key of the `https` listener, if configured.
-    pub fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigErrors> {
+    fn tls_files(&self) -> Result<Option<TlsFiles>, ConfigErrors> {
         match (&self.listen.https, &self.listen.tls_cert, &self.listen.tls_key) {
             (Some(_), Some(cert), Some(key)) => TlsFiles::load(cert, key).map(Some),
             _ => Ok(None),

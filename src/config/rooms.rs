@@ -88,7 +88,7 @@ pub struct RoomConfig {
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]
-    pub bypass: Vec<String>,
+    pub bypass: BypassList,
     /// Requests carrying `X-Anteroom-Bypass: <this>` skip the queue (monitoring).
     #[serde(default)]
     pub bypass_secret: Option<Secret>,
@@ -209,6 +209,47 @@ impl BypassRule {
     }
 }
 
+/// A room's `bypass` list, parsed once at load. An entry that does not parse is kept as a
+/// problem, and validation reports every one with the room's name: none is dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BypassList {
+    entries: Vec<String>,
+    rules: Vec<BypassRule>,
+    problems: Vec<String>,
+}
+
+impl BypassList {
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Self {
+        let mut list = BypassList::default();
+        for entry in entries {
+            let entry = entry.as_ref();
+            list.entries.push(entry.to_owned());
+            match BypassRule::parse(entry) {
+                Ok(rule) => list.rules.push(rule),
+                Err(problem) => list.problems.push(problem),
+            }
+        }
+        list
+    }
+
+    /// The rules; complete once the config has passed validation.
+    pub fn rules(&self) -> &[BypassRule] {
+        &self.rules
+    }
+}
+
+impl<'de> Deserialize<'de> for BypassList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(BypassList::parse(&Vec::<String>::deserialize(d)?))
+    }
+}
+
+impl Serialize for BypassList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.entries.serialize(s)
+    }
+}
+
 impl RoomConfig {
     pub fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.name)
@@ -317,24 +358,13 @@ pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
             matches!(room.queueing_status, 200 | 202 | 429 | 503),
             format!("{at}.queueing_status: must be 200, 202, 429 or 503"),
         );
-        for entry in &room.bypass {
-            if let Err(e) = BypassRule::parse(entry) {
-                check(false, format!("{at}.bypass: {e}"));
-            }
+        for problem in &room.bypass.problems {
+            check(false, format!("{at}.bypass: {problem}"));
         }
         if let Some(secret) = &room.bypass_secret {
             check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
         }
-        if let Some(template) = &room.template {
-            match std::fs::read_to_string(template) {
-                Ok(text) => {
-                    if let Err(e) = crate::room::page::check_template(&template.display().to_string(), &text) {
-                        check(false, format!("{at}.template: {}: {e}", template.display()));
-                    }
-                }
-                Err(e) => check(false, format!("{at}.template: cannot read {}: {e}", template.display())),
-            }
-        }
+        // Templates are read and compiled once, with the queue pages (`room::page`).
     }
 }
 

@@ -1,9 +1,10 @@
 //! Header hygiene between client and origin: hop-by-hop removal, forwarding headers,
 //! and which client-supplied headers may be believed.
 
+use crate::server::Peer;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -11,38 +12,6 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// Headers only a trusted proxy may send (X-Forwarded-For is replaced separately).
 const SPOOFABLE: [HeaderName; 4] =
     [X_FORWARDED_PROTO, X_FORWARDED_HOST, header::FORWARDED, HeaderName::from_static("x-real-ip")];
-
-/// What the gateway knows about the connection a request came in on.
-#[derive(Clone, Debug)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    pub tls: bool,
-    /// The peer's IP as text, made once per connection rather than once per request.
-    ip_text: HeaderValue,
-}
-
-impl Peer {
-    /// A listener on `[::]` sees IPv4 clients as `::ffff:a.b.c.d`: the address is kept in
-    /// its IPv4 form, so IPv4 CIDR rules (bypass, trusted proxies) match it.
-    pub fn new(addr: SocketAddr, tls: bool) -> Self {
-        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-        let text = addr.ip().to_string();
-        let ip_text = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown"));
-        Self { addr, tls, ip_text }
-    }
-
-    pub fn ip_text(&self) -> &str {
-        self.ip_text.to_str().unwrap_or("unknown")
-    }
-
-    pub fn scheme(&self) -> &'static str {
-        if self.tls {
-            "https"
-        } else {
-            "http"
-        }
-    }
-}
 
 pub fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     let ip = ip.to_canonical();
@@ -102,9 +71,9 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host:
         Vec::new()
     };
     let forwarded_for = if chain.is_empty() {
-        peer.ip_text.clone()
+        peer.ip_header().clone()
     } else {
-        HeaderValue::from_str(&format!("{}, {}", chain.join(", "), peer.ip_text())).unwrap_or(peer.ip_text.clone())
+        HeaderValue::from_str(&format!("{}, {}", chain.join(", "), peer.ip_text())).unwrap_or(peer.ip_header().clone())
     };
     if !trusted && headers.keys().any(|name| SPOOFABLE.contains(name)) {
         for name in &SPOOFABLE {

@@ -9,10 +9,11 @@ mod tunnel;
 pub mod upload;
 
 pub use client::ClientError;
-pub use headers::Peer;
 
+use crate::blame::Blame;
 use crate::config::{Config, HostHeader};
 use crate::response::{empty, Body, BoxError};
+use crate::server::Peer;
 use body::primed;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -63,10 +64,10 @@ impl ProxyError {
     }
 
     /// Who caused it: the client (fix the request) or the origin (try later).
-    pub fn blame(&self) -> &'static str {
+    pub fn blame(&self) -> Blame {
         match self {
-            ProxyError::Upload { .. } => "client",
-            _ => "origin",
+            ProxyError::Upload { .. } => Blame::Client,
+            _ => Blame::Origin,
         }
     }
 }

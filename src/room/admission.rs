@@ -108,7 +108,7 @@ impl WaitingRoom {
             (self.pages.render(room.index, &body, &input), "text/html; charset=utf-8")
         };
         let mut response = Response::new(full(content));
-        *response.status_mut() = StatusCode::from_u16(room.config.queueing_status).unwrap_or(StatusCode::OK);
+        *response.status_mut() = room.queueing_status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

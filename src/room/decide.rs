@@ -273,7 +273,13 @@ impl WaitingRoom {
     pub(super) fn store_failed(&self, error: &StoreError) {
         self.metrics.store_error();
         if self.metrics.set_store_up(false) {
-            tracing::warn!(%error, "store unreachable: new visitors get the on_failure answer; token holders go on");
+            tracing::warn!(
+                room = %error.room,
+                op = %error.op,
+                fault = %error.fault,
+                blame = %error.blame(),
+                "store unreachable: new visitors get the on_failure answer; token holders go on"
+            );
         }
     }
 

@@ -49,6 +49,8 @@ pub struct Room {
     bypass: Vec<BypassRule>,
     pub queue_cookie: String,
     pub token_cookie: String,
+    /// The status of the queued answer (`queueing_status`, validated at load).
+    queueing_status: http::StatusCode,
     /// Admissions per second, a moving average over the store's global count.
     rate_bits: AtomicU64,
     /// Last known from the store (ticker), for answers that need no store call, and put
@@ -86,16 +88,18 @@ impl Room {
             // Prefixes normalized once here, as request paths are (routing::normalize_path).
             bypass: config
                 .bypass
+                .rules()
                 .iter()
-                .filter_map(|b| BypassRule::parse(b).ok())
                 .map(|rule| match rule {
-                    BypassRule::Prefix(prefix) => BypassRule::Prefix(routing::normalize_path(&prefix)),
-                    BypassRule::ScopedExtension { prefix, extension } => {
-                        BypassRule::ScopedExtension { prefix: routing::normalize_path(&prefix), extension }
-                    }
-                    other => other,
+                    BypassRule::Prefix(prefix) => BypassRule::Prefix(routing::normalize_path(prefix)),
+                    BypassRule::ScopedExtension { prefix, extension } => BypassRule::ScopedExtension {
+                        prefix: routing::normalize_path(prefix),
+                        extension: extension.clone(),
+                    },
+                    other => other.clone(),
                 })
                 .collect(),
+            queueing_status: http::StatusCode::from_u16(config.queueing_status).unwrap_or(http::StatusCode::OK),
             queue_cookie: cookies::queue_cookie_name(&config.name),
             token_cookie: cookies::token_cookie_name(&config.name),
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),

@@ -3,10 +3,10 @@
 //! and drain gracefully.
 
 mod idle;
+mod peer;
 pub mod tls;
 
 use crate::config::Limits;
-use crate::proxy::Peer;
 use crate::response::Body;
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use idle::{Activity, Tracked};
+pub use peer::Peer;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;

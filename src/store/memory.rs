@@ -168,14 +168,14 @@ impl MemoryStore {
         Self { rooms: Mutex::new(HashMap::new()), clock }
     }
 
-    fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut Room, u64, u64) -> T) -> Result<T, StoreError> {
+    fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut Room, u64, u64) -> T) -> Result<T, StoreFault> {
         let now_us = (self.clock)();
-        let mut rooms = self.rooms.lock().map_err(|_| StoreError::Unavailable("memory store poisoned".into()))?;
+        let mut rooms = self.rooms.lock().map_err(|_| StoreFault::unreachable("memory store poisoned"))?;
         let room = rooms.entry(room.to_owned()).or_insert_with(|| Room { epoch: now_us, ..Room::default() });
         Ok(f(room, now_us / 1000, now_us))
     }
 
-    pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
+    pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreFault> {
         self.with_room(room, |r, now, now_us| {
             r.recover_if_lost(now, policy);
             let v = visit.visitor;
@@ -272,7 +272,7 @@ impl MemoryStore {
         })
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
+    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreFault> {
         self.with_room(room, |r, now, _| {
             r.waiting.remove(visitor);
             r.seen.remove(visitor);
@@ -284,14 +284,14 @@ impl MemoryStore {
         })
     }
 
-    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
+    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreFault> {
         self.with_room(room, |r, now, _| {
             r.active.remove(visitor_of(session));
             r.revoked.add(session, now);
         })
     }
 
-    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
+    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreFault> {
         self.with_room(room, |r, now, _| {
             r.recover_if_lost(now, policy);
             if r.revoked.score(renewal.session).is_some() {
@@ -307,7 +307,7 @@ impl MemoryStore {
         })
     }
 
-    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
+    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         self.with_room(room, |r, now, _| {
             r.recover_if_lost(now, policy);
             let cutoff = now.saturating_sub(policy.abandon_ms);
@@ -361,19 +361,19 @@ impl MemoryStore {
         })
     }
 
-    pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
+    pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreFault> {
         self.with_room(room, |r, now, _| r.stats(now, policy))
     }
 
-    pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
+    pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreFault> {
         self.with_room(room, |r, _, _| r.paused = paused)
     }
 
-    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
+    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreFault> {
         self.with_room(room, |r, _, _| r.closed = closed)
     }
 
-    pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
+    pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreFault> {
         self.with_room(room, |r, _, _| {
             if limits.admit_per_minute.is_some() {
                 r.admit_per_minute = limits.admit_per_minute;

@@ -55,8 +55,9 @@ pub enum Store {
 /// back-off included), so that no visitor's request hangs on the store.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// Calls the backend within `CALL_TIMEOUT`; a failure names the operation and room.
 macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {{
+    ($self:ident, $op:ident, $room:ident, $store:ident => $call:expr) => {{
         let call = async {
             match $self {
                 Store::Memory($store) => $call.await,
@@ -64,8 +65,8 @@ macro_rules! dispatch {
             }
         };
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Timeout(CALL_TIMEOUT)),
+            Ok(result) => result.map_err(|fault| fault.during(StoreOp::$op, $room)),
+            Err(_) => Err(StoreFault::Timeout(CALL_TIMEOUT).during(StoreOp::$op, $room)),
         }
     }};
 }
@@ -75,26 +76,26 @@ impl Store {
     /// presents a valid queue cookie and holds no place gets one, so they are one
     /// operation). Also the heartbeat. Admits at once when the room is open.
     pub async fn visit(&self, room: &str, visitor: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
-        dispatch!(self, s => s.visit(room, visitor, policy))
+        dispatch!(self, Visit, room, s => s.visit(room, visitor, policy))
     }
 
     /// Gives up the visitor's place, pending admission and session; `session`: the id in
     /// the visitor's token, if any, whose tokens are refused from now on.
     pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
-        dispatch!(self, s => s.leave(room, visitor, session))
+        dispatch!(self, Leave, room, s => s.leave(room, visitor, session))
     }
 
     /// Ends a session early (`X-Anteroom-Command: revoke`): frees its capacity, and its
     /// tokens are refused from now on, by every instance (they learn it at their next tick).
     pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
-        dispatch!(self, s => s.end_session(room, session))
+        dispatch!(self, EndSession, room, s => s.end_session(room, session))
     }
 
     /// Makes sure the session is counted until at least its expiry (renewal, and counting
     /// a token holder again after a data loss); `false` when it was revoked. A token issued
     /// before the room's data began proves the data was lost, and starts the recount.
     pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.renew(room, renewal, policy))
+        dispatch!(self, Renew, room, s => s.renew(room, renewal, policy))
     }
 
     /// Drops abandoned visitors and expired sessions, then admits from the head of the
@@ -102,27 +103,27 @@ impl Store {
     /// Reports the sessions revoked since `revoked_since_ms` (inclusive), so that every
     /// instance refuses their tokens.
     pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
-        dispatch!(self, s => s.tick(room, policy, revoked_since_ms))
+        dispatch!(self, Tick, room, s => s.tick(room, policy, revoked_since_ms))
     }
 
     /// The room's live numbers, without touching anyone's place.
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
-        dispatch!(self, s => s.stats(room, policy))
+        dispatch!(self, Stats, room, s => s.stats(room, policy))
     }
 
     /// Pauses (no admissions) or resumes a room, for every instance.
     pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_paused(room, paused))
+        dispatch!(self, SetPaused, room, s => s.set_paused(room, paused))
     }
 
     /// Closes a room (the sale is over: nobody new gets in, shoppers finish) or reopens it.
     pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_closed(room, closed))
+        dispatch!(self, SetClosed, room, s => s.set_closed(room, closed))
     }
 
     /// Live overrides of the configured limits, for every instance (`None` leaves one as is).
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_limits(room, limits))
+        dispatch!(self, SetLimits, room, s => s.set_limits(room, limits))
     }
 
     pub fn backend(&self) -> &'static str {

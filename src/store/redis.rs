@@ -28,7 +28,7 @@ pub struct RedisStore {
     visits: OnceLock<mpsc::Sender<visits::Job>>,
 }
 
-pub(super) struct Inner {
+struct Inner {
     connection: Connection,
     scripts: Scripts,
 }
@@ -57,14 +57,14 @@ impl RedisStore {
     /// `url`: `redis://` or `rediss://` (TLS); `cluster`: node URLs of a Redis Cluster
     /// (used instead of `url` when non-empty); `ca_pem`: CA certificates to trust for TLS
     /// instead of the system's. Does not wait for Redis to be up.
-    pub fn connect(url: &str, cluster: &[String], ca_pem: Option<Vec<u8>>) -> Result<Self, StoreError> {
+    pub fn connect(url: &str, cluster: &[String], ca_pem: Option<Vec<u8>>) -> Result<Self, StoreFault> {
         let certificates = || TlsCertificates { client_tls: None, root_cert: ca_pem.clone() };
         let connection = if cluster.is_empty() {
             let client = match &ca_pem {
                 Some(_) => Client::build_with_tls(url, certificates()),
                 None => Client::open(url),
             }
-            .map_err(|e| StoreError::Unavailable(format!("store.redis_url: {e}")))?;
+            .map_err(|e| StoreFault::Setup(format!("store.redis_url: {e}")))?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(CONNECT_TIMEOUT))
                 .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -72,7 +72,7 @@ impl RedisStore {
                 .set_max_delay(Duration::from_secs(2))
                 .set_number_of_retries(usize::MAX);
             let manager = ConnectionManager::new_lazy_with_config(client, config)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(|e| StoreFault::Setup(e.to_string()))?;
             Connection::Single(manager)
         } else {
             let mut builder = ClusterClientBuilder::new(cluster.iter().map(String::as_str))
@@ -82,7 +82,7 @@ impl RedisStore {
             if ca_pem.is_some() {
                 builder = builder.certs(certificates());
             }
-            let client = builder.build().map_err(|e| StoreError::Unavailable(format!("store.redis_cluster: {e}")))?;
+            let client = builder.build().map_err(|e| StoreFault::Setup(format!("store.redis_cluster: {e}")))?;
             let connection = client.get_pending_async_connection_with_config(redis::cluster::ClusterConfig::new());
             Connection::Cluster(connection)
         };
@@ -101,44 +101,44 @@ impl RedisStore {
         Ok(Self { inner: Arc::new(inner), visits: OnceLock::new() })
     }
 
-    pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreError> {
+    pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreFault> {
         let sender = self.visits.get_or_init(|| visits::spawn(self.inner.clone()));
         let (reply, answer) = oneshot::channel();
         let job = visits::Job { room: room.to_owned(), policy: policy.clone(), visit: visit.into(), reply };
-        sender.send(job).await.map_err(|_| StoreError::Unavailable("visit batcher stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("visit batcher dropped the call".into()))?
+        sender.send(job).await.map_err(|_| StoreFault::unreachable("visit batcher stopped"))?;
+        answer.await.map_err(|_| StoreFault::unreachable("visit batcher dropped the call"))?
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
+    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.leave, room);
         call.arg(visitor).arg(session.unwrap_or(""));
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreError> {
+    pub async fn end_session(&self, room: &str, session: &str) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.end_session, room);
         call.arg(session);
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreError> {
+    pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreFault> {
         let mut call = keyed(&self.inner.scripts.renew, room);
         room_args(&mut call, policy);
         call.arg(renewal.session).arg(renewal.expires_at_ms).arg(renewal.issued_at_ms);
         Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 
-    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreError> {
+    pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         let mut call = keyed(&self.inner.scripts.tick, room);
         room_args(&mut call, policy);
         call.arg(TICK_BATCH).arg(revoked_since_ms);
         let reply = self.inner.run(&call).await?;
         let Value::Array(mut items) = reply else {
-            return Err(StoreError::Protocol(format!("tick: expected an array, got {reply:?}")));
+            return Err(StoreFault::Protocol(format!("tick: expected an array, got {reply:?}")));
         };
         let revocations = match items.pop() {
             Some(Value::Array(pairs)) => revocations(pairs)?,
-            other => return Err(StoreError::Protocol(format!("tick: expected revocations, got {other:?}"))),
+            other => return Err(StoreFault::Protocol(format!("tick: expected revocations, got {other:?}"))),
         };
         let r = integers(Value::Array(items), 13)?;
         Ok(TickReport {
@@ -150,26 +150,26 @@ impl RedisStore {
         })
     }
 
-    pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreError> {
+    pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreFault> {
         let mut call = keyed(&self.inner.scripts.stats, room);
         call.arg(policy.admit_per_minute).arg(policy.max_active_users);
         let r = self.inner.numbers(&call, 10).await?;
         Ok(stats_from(&r))
     }
 
-    pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreError> {
+    pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.control, room);
         call.arg("paused").arg(if paused { "1" } else { "" });
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreError> {
+    pub async fn set_closed(&self, room: &str, closed: bool) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.control, room);
         call.arg("closed").arg(if closed { "1" } else { "" });
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
-    pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
+    pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.control, room);
         if let Some(n) = limits.admit_per_minute {
             call.arg("admit_per_minute").arg(n);
@@ -181,14 +181,14 @@ impl RedisStore {
     }
 }
 
-impl Inner {
+impl visits::Batches for Inner {
     /// One `visit` script call for several visitors of one room; one answer each, in order.
-    pub(super) async fn visit_many(
+    async fn visit_batch(
         &self,
         room: &str,
         policy: &Policy,
         visits: &[visits::OwnedVisit],
-    ) -> Result<Vec<Standing>, StoreError> {
+    ) -> Result<Vec<Standing>, StoreFault> {
         let mut call = keyed(&self.scripts.visit, room);
         room_args(&mut call, policy);
         call.arg(seen_refresh_ms(policy.abandon_ms));
@@ -207,8 +207,10 @@ impl Inner {
         let reply = self.numbers(&call, 7 * visits.len()).await?;
         reply.chunks(7).take(visits.len()).map(standing).collect()
     }
+}
 
-    async fn run(&self, call: &ScriptInvocation<'_>) -> Result<Value, StoreError> {
+impl Inner {
+    async fn run(&self, call: &ScriptInvocation<'_>) -> Result<Value, StoreFault> {
         match self.connection.clone() {
             Connection::Single(mut c) => call.invoke_async(&mut c).await,
             Connection::Cluster(mut c) => call.invoke_async(&mut c).await,
@@ -217,44 +219,44 @@ impl Inner {
     }
 
     /// Runs a script and reads its reply as at least `expect` integers.
-    async fn numbers(&self, call: &ScriptInvocation<'_>, expect: usize) -> Result<Vec<i64>, StoreError> {
+    async fn numbers(&self, call: &ScriptInvocation<'_>, expect: usize) -> Result<Vec<i64>, StoreFault> {
         integers(self.run(call).await?, expect)
     }
 }
 
 /// A reply read as at least `expect` integers.
-fn integers(reply: Value, expect: usize) -> Result<Vec<i64>, StoreError> {
+fn integers(reply: Value, expect: usize) -> Result<Vec<i64>, StoreFault> {
     let numbers = match reply {
         Value::Int(n) => vec![n],
         Value::Array(items) => items
             .into_iter()
             .map(|item| match item {
                 Value::Int(n) => Ok(n),
-                other => Err(StoreError::Protocol(format!("expected an integer, got {other:?}"))),
+                other => Err(StoreFault::Protocol(format!("expected an integer, got {other:?}"))),
             })
             .collect::<Result<_, _>>()?,
-        other => return Err(StoreError::Protocol(format!("expected integers, got {other:?}"))),
+        other => return Err(StoreFault::Protocol(format!("expected integers, got {other:?}"))),
     };
     if numbers.len() < expect {
-        return Err(StoreError::Protocol(format!("expected {expect} integers, got {}", numbers.len())));
+        return Err(StoreFault::Protocol(format!("expected {expect} integers, got {}", numbers.len())));
     }
     Ok(numbers)
 }
 
 /// `ZRANGEBYSCORE … WITHSCORES` pairs: session id, revocation time (ms).
-fn revocations(pairs: Vec<Value>) -> Result<Vec<(String, u64)>, StoreError> {
+fn revocations(pairs: Vec<Value>) -> Result<Vec<(String, u64)>, StoreFault> {
     let text = |value: &Value| match value {
         Value::BulkString(bytes) => Ok(String::from_utf8_lossy(bytes).into_owned()),
         Value::SimpleString(s) => Ok(s.clone()),
         Value::Int(n) => Ok(n.to_string()),
-        other => Err(StoreError::Protocol(format!("tick: unexpected revocation item {other:?}"))),
+        other => Err(StoreFault::Protocol(format!("tick: unexpected revocation item {other:?}"))),
     };
     pairs
         .chunks(2)
         .filter(|pair| pair.len() == 2)
         .map(|pair| {
             let score = text(&pair[1])?;
-            let at = score.parse::<f64>().map_err(|_| StoreError::Protocol(format!("tick: bad score {score}")))?;
+            let at = score.parse::<f64>().map_err(|_| StoreFault::Protocol(format!("tick: bad score {score}")))?;
             Ok((text(&pair[0])?, at as u64))
         })
         .collect()
@@ -287,14 +289,14 @@ fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     call
 }
 
-fn standing(reply: &[i64]) -> Result<Standing, StoreError> {
+fn standing(reply: &[i64]) -> Result<Standing, StoreFault> {
     let state = match reply[0] {
         1 => QueueState::Waiting,
         2 => QueueState::Admitted,
         3 => QueueState::Scheduled,
         4 => QueueState::Paused,
         5 => QueueState::Closed,
-        other => return Err(StoreError::Protocol(format!("visit: unknown state {other}"))),
+        other => return Err(StoreFault::Protocol(format!("visit: unknown state {other}"))),
     };
     Ok(Standing {
         state,
@@ -322,6 +324,6 @@ fn stats_from(r: &[i64]) -> RoomStats {
     }
 }
 
-fn unavailable(e: RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+fn unavailable(e: RedisError) -> StoreFault {
+    StoreFault::Setup(e.to_string())
 }

@@ -1,5 +1,8 @@
 //! The plain data the store operations take and return.
 
+use crate::blame::Blame;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most visitors one tick drops or admits (and revocations it reports), to keep each
@@ -147,14 +150,82 @@ pub struct LimitOverrides {
     pub max_active_users: Option<u32>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store did not answer within {0:?}")]
+/// A store call that failed: which operation, for which room, and why. This is what a
+/// log line on the day needs to say.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("store {op} of room `{room}`: {fault}")]
+pub struct StoreError {
+    pub op: StoreOp,
+    pub room: String,
+    #[source]
+    pub fault: StoreFault,
+}
+
+impl StoreError {
+    pub fn blame(&self) -> Blame {
+        match self.fault {
+            // A reply the protocol does not allow is anteroom's own bug (or mixed versions).
+            StoreFault::Protocol(_) => Blame::Anteroom,
+            _ => Blame::Store,
+        }
+    }
+}
+
+/// The store's operations, as errors and logs name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    Visit,
+    Leave,
+    EndSession,
+    Renew,
+    Tick,
+    Stats,
+    SetPaused,
+    SetClosed,
+    SetLimits,
+}
+
+impl fmt::Display for StoreOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreOp::Visit => "visit",
+            StoreOp::Leave => "leave",
+            StoreOp::EndSession => "end_session",
+            StoreOp::Renew => "renew",
+            StoreOp::Tick => "tick",
+            StoreOp::Stats => "stats",
+            StoreOp::SetPaused => "set_paused",
+            StoreOp::SetClosed => "set_closed",
+            StoreOp::SetLimits => "set_limits",
+        })
+    }
+}
+
+/// Why a store call failed. Cloned when one batched call answers many visitors.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreFault {
+    /// The store could not be reached or refused the call (the client library's error).
+    #[error("unreachable: {0}")]
+    Unreachable(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("store answered something unexpected: {0}")]
+    /// An answer the protocol does not allow: a bug or a script of another version.
+    #[error("unexpected answer: {0}")]
     Protocol(String),
+    /// The store cannot be set up from the config (a bad URL, an unreadable CA file).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl StoreFault {
+    pub fn unreachable(why: &str) -> Self {
+        StoreFault::Unreachable(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(why)))
+    }
+
+    /// Names the operation and room the fault happened in.
+    pub fn during(self, op: StoreOp, room: &str) -> StoreError {
+        StoreError { op, room: room.to_owned(), fault: self }
+    }
 }
 
 /// Unix time in ms.

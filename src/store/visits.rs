@@ -4,8 +4,8 @@
 //! settings read, one line length), which more than halves Redis's work per poll. Nothing
 //! waits on purpose: a lone call goes out at once.
 
-use super::redis::Inner;
-use super::types::{Policy, Restore, Standing, StoreError, Visit};
+use super::types::{Policy, Restore, Standing, StoreFault, Visit};
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -20,7 +20,7 @@ pub(super) struct Job {
     pub room: String,
     pub policy: Policy,
     pub visit: OwnedVisit,
-    pub reply: oneshot::Sender<Result<Standing, StoreError>>,
+    pub reply: oneshot::Sender<Result<Standing, StoreFault>>,
 }
 
 pub(super) struct OwnedVisit {
@@ -36,14 +36,25 @@ impl From<&Visit<'_>> for OwnedVisit {
     }
 }
 
+/// Where the batches go: one script call for several visitors of one room, one answer
+/// each, in order.
+pub(super) trait Batches: Send + Sync + 'static {
+    fn visit_batch(
+        &self,
+        room: &str,
+        policy: &Policy,
+        visits: &[OwnedVisit],
+    ) -> impl Future<Output = Result<Vec<Standing>, StoreFault>> + Send;
+}
+
 /// Starts the coalescing task; it ends when the store (the sender) is dropped.
-pub(super) fn spawn(inner: Arc<Inner>) -> mpsc::Sender<Job> {
+pub(super) fn spawn<B: Batches>(inner: Arc<B>) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel(QUEUE);
     tokio::spawn(run(inner, receiver));
     sender
 }
 
-async fn run(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
+async fn run<B: Batches>(inner: Arc<B>, mut receiver: mpsc::Receiver<Job>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         // A free slot first: while all are busy, visits gather in the channel.
@@ -58,7 +69,7 @@ async fn run(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
         }
         let inner = inner.clone();
         tokio::spawn(async move {
-            send(&inner, jobs).await;
+            send(&*inner, jobs).await;
             drop(slot);
         });
     }
@@ -66,23 +77,22 @@ async fn run(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Job>) {
 
 /// One script call per room among `jobs`, answers handed back in order (the room's
 /// policy is the first job's: calls for one room moments apart carry the same).
-async fn send(inner: &Inner, mut jobs: Vec<Job>) {
+async fn send<B: Batches>(inner: &B, mut jobs: Vec<Job>) {
     while !jobs.is_empty() {
         let room = jobs[0].room.clone();
         let policy = jobs[0].policy.clone();
         let (group, rest): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|job| job.room == room);
         jobs = rest;
         let (visits, replies): (Vec<OwnedVisit>, Vec<_>) = group.into_iter().map(|job| (job.visit, job.reply)).unzip();
-        match inner.visit_many(&room, &policy, &visits).await {
+        match inner.visit_batch(&room, &policy, &visits).await {
             Ok(standings) => {
                 for (reply, standing) in replies.into_iter().zip(standings) {
                     let _ = reply.send(Ok(standing));
                 }
             }
-            Err(e) => {
-                let message = e.to_string();
+            Err(fault) => {
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(message.clone())));
+                    let _ = reply.send(Err(fault.clone()));
                 }
             }
         }

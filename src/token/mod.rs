@@ -167,6 +167,18 @@ pub struct TokenKeys {
     leeway_secs: u64,
 }
 
+/// Names the keys, never their material.
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("algorithm", &self.algorithm)
+            .field("signing_kid", &self.signing_kid)
+            .field("verifying", &self.verifying.keys().collect::<Vec<_>>())
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TokenKeys {
     pub fn new(
         algorithm: TokenAlgorithm,

@@ -205,11 +205,6 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// Checks a room template (for `check-config`): `Err` names the line and the problem.
-pub fn check_template(name: &str, text: &str) -> Result<(), String> {
-    environment().add_template_owned(name.to_owned(), text.to_owned()).map_err(|e| describe(&e))
-}
-
 fn describe(e: &minijinja::Error) -> String {
     let detail = e.detail().map_or_else(|| e.kind().to_string(), str::to_owned);
     match e.line() {

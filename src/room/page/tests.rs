@@ -76,8 +76,14 @@ fn a_broken_room_template_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sale.html");
     std::fs::write(&path, "<p>fine</p>\n<p>{{ position </p>\n").unwrap();
-    let problem = check_template("sale.html", &std::fs::read_to_string(&path).unwrap()).unwrap_err();
-    assert!(problem.starts_with("line 2:"), "{problem}");
+    let text = format!(
+        "[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/t\"]\ntemplate = \"{}\"\n",
+        path.display()
+    );
+    let config = crate::Config::from_toml(&text, []).expect("the file itself is read with the pages");
+    let problems = Pages::new(&config.rooms).err().expect("a broken template");
+    let problem = &problems[0];
+    assert!(problem.starts_with(&format!("rooms[sale].template: {}: line 2:", path.display())), "{problem}");
 }
 
 #[test]
