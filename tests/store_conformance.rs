@@ -61,8 +61,11 @@ fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
     anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
 }
 
+/// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to
+/// the store as durations from now.
 fn renewal(session: &str, expires_at_ms: u64, issued_at_ms: u64) -> Renewal<'_> {
-    Renewal { session, expires_at_ms, issued_at_ms }
+    let now = anteroom::store::unix_ms();
+    Renewal { session, ttl_ms: expires_at_ms.saturating_sub(now), age_ms: now.saturating_sub(issued_at_ms) }
 }
 
 fn names(range: std::ops::Range<usize>) -> Vec<String> {

@@ -133,8 +133,11 @@ impl WaitingRoom {
             return Some(session);
         }
         let expires_at = if renew { now + ttl } else { claims.exp };
-        let renewal =
-            Renewal { session: &claims.sid, expires_at_ms: expires_at * 1000, issued_at_ms: claims.iat * 1000 };
+        let renewal = Renewal {
+            session: &claims.sid,
+            ttl_ms: expires_at.saturating_sub(now) * 1000,
+            age_ms: now.saturating_sub(claims.iat) * 1000,
+        };
         match self.store.renew(&room.name, &renewal, &room.policy()).await {
             Ok(true) if renew => {
                 let (renewed, renewed_claims) =

@@ -299,8 +299,9 @@ impl MemoryStore {
             }
             let visitor = visitor_of(renewal.session);
             let counted = r.active.score(visitor).is_some();
-            r.active.raise(visitor, renewal.expires_at_ms);
-            if !counted && renewal.issued_at_ms < r.epoch / 1000 && !r.recovered {
+            r.active.raise(visitor, now + renewal.ttl_ms);
+            let issued_at = now.saturating_sub(renewal.age_ms);
+            if !counted && issued_at < r.epoch / 1000 && !r.recovered {
                 r.start_recount(now, policy);
             }
             true

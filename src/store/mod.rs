@@ -31,6 +31,7 @@
 mod memory;
 mod ranked;
 mod redis;
+mod reply;
 mod types;
 mod visits;
 

@@ -6,6 +6,7 @@
 //! no harm. The connection is created lazily and re-established in the background, so the
 //! gateway starts, and keeps answering, while Redis is away.
 
+use super::reply::{self, Row, Rows};
 use super::types::*;
 use super::visits;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -49,8 +50,11 @@ struct Scripts {
     control: Script,
 }
 
+/// A script: the state codes (defined once, by `QueueState::code`), the prelude, the body.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    let states: String =
+        QueueState::ALL.iter().map(|state| format!("local {} = {}\n", state.lua_name(), state.code())).collect();
+    Script::new(&format!("{states}{PRELUDE}\n{body}"))
 }
 
 impl RedisStore {
@@ -124,7 +128,7 @@ impl RedisStore {
     pub async fn renew(&self, room: &str, renewal: &Renewal<'_>, policy: &Policy) -> Result<bool, StoreFault> {
         let mut call = keyed(&self.inner.scripts.renew, room);
         room_args(&mut call, policy);
-        call.arg(renewal.session).arg(renewal.expires_at_ms).arg(renewal.issued_at_ms);
+        call.arg(renewal.session).arg(renewal.ttl_ms).arg(renewal.age_ms);
         Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 
@@ -132,20 +136,17 @@ impl RedisStore {
         let mut call = keyed(&self.inner.scripts.tick, room);
         room_args(&mut call, policy);
         call.arg(TICK_BATCH).arg(revoked_since_ms);
-        let reply = self.inner.run(&call).await?;
-        let Value::Array(mut items) = reply else {
-            return Err(StoreFault::Protocol(format!("tick: expected an array, got {reply:?}")));
-        };
-        let revocations = match items.pop() {
-            Some(Value::Array(pairs)) => revocations(pairs)?,
+        let rows = Rows::parse("tick", self.inner.run(&call).await?)?;
+        let row = rows.single()?;
+        let revocations = match row.value("revocations")? {
+            Value::Array(pairs) => revocations(pairs)?,
             other => return Err(StoreFault::Protocol(format!("tick: expected revocations, got {other:?}"))),
         };
-        let r = integers(Value::Array(items), 13)?;
         Ok(TickReport {
-            admitted: r[0] as u64,
-            abandoned: r[1] as u64,
-            expired_sessions: r[2] as u64,
-            stats: stats_from(&r[3..]),
+            admitted: row.count("admitted")?,
+            abandoned: row.count("abandoned")?,
+            expired_sessions: row.count("expired")?,
+            stats: stats_from(&row)?,
             revocations,
         })
     }
@@ -153,8 +154,8 @@ impl RedisStore {
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreFault> {
         let mut call = keyed(&self.inner.scripts.stats, room);
         call.arg(policy.admit_per_minute).arg(policy.max_active_users);
-        let r = self.inner.numbers(&call, 10).await?;
-        Ok(stats_from(&r))
+        let rows = Rows::parse("stats", self.inner.run(&call).await?)?;
+        stats_from(&rows.single()?)
     }
 
     pub async fn set_paused(&self, room: &str, paused: bool) -> Result<(), StoreFault> {
@@ -204,8 +205,13 @@ impl visits::Batches for Inner {
                 .arg(visit.prequeue_score)
                 .arg(if visit.join { "1" } else { "0" });
         }
-        let reply = self.numbers(&call, 7 * visits.len()).await?;
-        reply.chunks(7).take(visits.len()).map(standing).collect()
+        let rows = Rows::parse("visit", self.run(&call).await?)?;
+        let standings = rows.rows().map(|row| standing(&row)).collect::<Result<Vec<_>, _>>()?;
+        if standings.len() != visits.len() {
+            let counts = format!("visit: {} answers for {} visitors", standings.len(), visits.len());
+            return Err(StoreFault::Protocol(counts));
+        }
+        Ok(standings)
     }
 }
 
@@ -244,12 +250,9 @@ fn integers(reply: Value, expect: usize) -> Result<Vec<i64>, StoreFault> {
 }
 
 /// `ZRANGEBYSCORE … WITHSCORES` pairs: session id, revocation time (ms).
-fn revocations(pairs: Vec<Value>) -> Result<Vec<(String, u64)>, StoreFault> {
-    let text = |value: &Value| match value {
-        Value::BulkString(bytes) => Ok(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(s) => Ok(s.clone()),
-        Value::Int(n) => Ok(n.to_string()),
-        other => Err(StoreFault::Protocol(format!("tick: unexpected revocation item {other:?}"))),
+fn revocations(pairs: &[Value]) -> Result<Vec<(String, u64)>, StoreFault> {
+    let text = |value: &Value| {
+        reply::text(value).ok_or_else(|| StoreFault::Protocol(format!("tick: unexpected revocation item {value:?}")))
     };
     pairs
         .chunks(2)
@@ -289,41 +292,37 @@ fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     call
 }
 
-fn standing(reply: &[i64]) -> Result<Standing, StoreFault> {
-    let state = match reply[0] {
-        1 => QueueState::Waiting,
-        2 => QueueState::Admitted,
-        3 => QueueState::Scheduled,
-        4 => QueueState::Paused,
-        5 => QueueState::Closed,
-        other => return Err(StoreFault::Protocol(format!("visit: unknown state {other}"))),
-    };
+fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
+    let code = row.int("state")?;
+    let state =
+        QueueState::from_code(code).ok_or_else(|| StoreFault::Protocol(format!("visit: unknown state {code}")))?;
+    let position = row.int("position")?;
     Ok(Standing {
         state,
-        position: u64::try_from(reply[1]).ok().filter(|_| reply[1] > 0),
-        queue_length: reply[2].max(0) as u64,
-        seq: reply[3].max(0) as u64,
-        epoch: reply[4].max(0) as u64,
-        immediate: reply[5] == 1,
-        now_ms: reply[6].max(0) as u64,
+        position: u64::try_from(position).ok().filter(|p| *p > 0),
+        queue_length: row.count("queue_length")?,
+        seq: row.count("seq")?,
+        epoch: row.count("epoch")?,
+        immediate: row.flag("immediate")?,
+        now_ms: row.count("now")?,
     })
 }
 
-fn stats_from(r: &[i64]) -> RoomStats {
-    RoomStats {
-        queue_length: r[0].max(0) as u64,
-        active_sessions: r[1].max(0) as u64,
-        admitted_unclaimed: r[2].max(0) as u64,
-        admitted_total: r[3].max(0) as u64,
-        paused: r[4] == 1,
-        admit_per_minute: r[5].clamp(0, u32::MAX as i64) as u32,
-        max_active_users: r[6].clamp(0, u32::MAX as i64) as u32,
-        closed: r[7] == 1,
-        epoch: r[8].max(0) as u64,
-        recounting: r[9] == 1,
-    }
+fn stats_from(row: &Row<'_>) -> Result<RoomStats, StoreFault> {
+    Ok(RoomStats {
+        queue_length: row.count("queue_length")?,
+        active_sessions: row.count("active_sessions")?,
+        admitted_unclaimed: row.count("admitted_unclaimed")?,
+        admitted_total: row.count("admitted_total")?,
+        paused: row.flag("paused")?,
+        admit_per_minute: row.limit("admit_per_minute")?,
+        max_active_users: row.limit("max_active_users")?,
+        closed: row.flag("closed")?,
+        epoch: row.count("epoch")?,
+        recounting: row.flag("recounting")?,
+    })
 }
 
 fn unavailable(e: RedisError) -> StoreFault {
-    StoreFault::Setup(e.to_string())
+    StoreFault::Unreachable(Arc::new(e))
 }

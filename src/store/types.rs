@@ -64,9 +64,12 @@ pub struct Visit<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Renewal<'a> {
     pub session: &'a str,
-    pub expires_at_ms: u64,
-    /// When the token was issued: before the room's data began means the data was lost.
-    pub issued_at_ms: u64,
+    /// How long the session lasts from now. A duration, not a time: the store adds it to
+    /// its own clock, the one clock all instances share.
+    pub ttl_ms: u64,
+    /// How long ago the token was issued: before the room's data began means the data
+    /// was lost.
+    pub age_ms: u64,
 }
 
 /// Where a visitor's signed queue cookie says they stood.
@@ -92,6 +95,38 @@ pub enum QueueState {
     Paused,
     /// The room is closed (sale over): no place, no admission.
     Closed,
+}
+
+impl QueueState {
+    pub const ALL: [QueueState; 5] =
+        [QueueState::Waiting, QueueState::Admitted, QueueState::Scheduled, QueueState::Paused, QueueState::Closed];
+
+    /// The number the Redis scripts answer with. Defined only here: the scripts get these
+    /// as constants (`WAITING`, …), so the two sides cannot disagree.
+    pub fn code(self) -> i64 {
+        match self {
+            QueueState::Waiting => 1,
+            QueueState::Admitted => 2,
+            QueueState::Scheduled => 3,
+            QueueState::Paused => 4,
+            QueueState::Closed => 5,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.code() == code)
+    }
+
+    /// The constant's name in the scripts.
+    pub fn lua_name(self) -> &'static str {
+        match self {
+            QueueState::Waiting => "WAITING",
+            QueueState::Admitted => "ADMITTED",
+            QueueState::Scheduled => "SCHEDULED",
+            QueueState::Paused => "PAUSED",
+            QueueState::Closed => "CLOSED",
+        }
+    }
 }
 
 /// Where a visitor stands after `visit`.

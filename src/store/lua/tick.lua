@@ -64,6 +64,9 @@ end
 redis.call('HSET', state, 'last_tick', int(now))
 
 local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[13], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
-return {admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
+return {{'admitted', 'abandoned', 'expired', 'queue_length', 'active_sessions', 'admitted_unclaimed',
+    'admitted_total', 'paused', 'admit_per_minute', 'max_active_users', 'closed', 'epoch', 'recounting',
+    'revocations'},
+  admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
   redis.call('ZCARD', admitted), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
   paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, revocations}

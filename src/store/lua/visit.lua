@@ -5,8 +5,9 @@
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place)
--- Returns seven integers per visitor: state, position (-1 unknown), queue_length, seq,
--- epoch, immediate, now ms; state: 1 waiting, 2 admitted, 3 scheduled, 4 paused, 5 closed
+-- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
+-- PAUSED or CLOSED, defined by the gateway), position (-1 unknown), queue_length, seq,
+-- epoch, immediate, now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
@@ -22,7 +23,7 @@ local capacity = tonumber(settings[3] or ARGV[2])
 local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
-local out = {}
+local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'now'}}
 
 local function answer(code, position, seq, immediate)
   local n = #out
@@ -41,18 +42,18 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   end
   local function in_line(score)
     redis.call('ZADD', seen, now, v)
-    if scheduled then return answer(3, -1, score, 0) end
+    if scheduled then return answer(SCHEDULED, -1, score, 0) end
     local position = redis.call('ZRANK', waiting, v) + 1
-    return answer(paused and 4 or 1, position, score, 0)
+    return answer(paused and PAUSED or WAITING, position, score, 0)
   end
 
   -- A closed room: those shopping go on; everyone else is told, and nothing is written.
   if closed then
     if redis.call('ZSCORE', active, v) then
       start_session()
-      return answer(2, -1, 0, 0)
+      return answer(ADMITTED, -1, 0, 0)
     end
-    return answer(5, -1, 0, 0)
+    return answer(CLOSED, -1, 0, 0)
   end
 
   -- The common case first: a waiter polling.
@@ -65,13 +66,13 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   if redis.call('ZREM', admitted, v) == 1 then
     redis.call('ZREM', seen, v)
     start_session()
-    return answer(2, -1, 0, 0)
+    return answer(ADMITTED, -1, 0, 0)
   end
 
   -- Already shopping (the token was lost, or this is a retried call): admitted again.
   if redis.call('ZSCORE', active, v) then
     start_session()
-    return answer(2, -1, 0, 0)
+    return answer(ADMITTED, -1, 0, 0)
   end
 
   -- Coming back after the room's data was lost (new epoch), having polled until shortly
@@ -92,12 +93,12 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
       redis.call('HSET', state, 'next_slot', string.format('%.3f', now + 60000 / apm))
       record_grant(1)
       start_session()
-      return answer(2, -1, 0, 1)
+      return answer(ADMITTED, -1, 0, 1)
     end
   end
 
   if join ~= '1' then
-    return answer(scheduled and 3 or (paused and 4 or 1), -1, 0, 0)
+    return answer(scheduled and SCHEDULED or (paused and PAUSED or WAITING), -1, 0, 0)
   end
 
   if scheduled then
