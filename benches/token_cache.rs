@@ -9,8 +9,8 @@
 //!
 //! Run: `cargo bench --bench token_cache` (optional args: SESSIONS SECONDS).
 
-use anteroom::room::cache::VerifiedTokens;
 use anteroom::token::{generate_key, Claims, KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
+use anteroom::VerifiedTokens;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

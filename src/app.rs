@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 /// The sockets the gateway serves on, bound before `serve` so that callers (and tests on
 /// port 0) know the addresses.
+#[derive(Debug)]
 pub struct Listeners {
     pub http: Option<TcpListener>,
     pub https: Option<TcpListener>,
@@ -85,6 +86,12 @@ pub struct Prepared {
     waiting: Arc<WaitingRoom>,
     gateway: Arc<Gateway>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").field("store", &self.store).field("tls", &self.tls.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl Prepared {

@@ -20,7 +20,7 @@ use std::time::Instant;
 /// `Allow` of the 405 answer to `CONNECT`: every method is forwarded but that one.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-pub struct Gateway {
+pub(crate) struct Gateway {
     proxy: Proxy,
     protection: Protection,
     metrics: Arc<Metrics>,
@@ -31,7 +31,7 @@ pub struct Gateway {
 
 /// What happened to a request, for the access log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Forwarded,
     Delayed,
     Shed,
@@ -58,7 +58,7 @@ impl Decision {
 }
 
 impl Gateway {
-    pub fn new(
+    pub(crate) fn new(
         proxy: Proxy,
         protection: Protection,
         metrics: Arc<Metrics>,

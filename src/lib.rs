@@ -18,21 +18,27 @@
 //! - [`token`]    admission tokens: JWT issue/verify, key rotation by kid, JWKS, keygen
 //! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway, and a simulated crowd
 
+// Public: what the binary, the integration tests and the benchmarks use. Everything
+// else is the crate's own (`pub(crate)`), so the compiler reports what nobody uses.
 pub mod admin;
 pub mod app;
-pub mod blame;
+mod blame;
 pub mod config;
 pub mod demo;
-pub mod gateway;
-pub mod metrics;
-pub mod protect;
-pub mod proxy;
-pub mod response;
-pub mod room;
-pub mod server;
+mod gateway;
+mod metrics;
+mod protect;
+mod proxy;
+mod response;
+mod room;
+mod server;
 pub mod store;
 pub mod telemetry;
 pub mod token;
 
 pub use app::{run, serve, Listeners, Prepared};
 pub use config::Config;
+
+/// Parts the benchmarks and the browser test exercise on their own.
+#[doc(hidden)]
+pub use room::{cache::VerifiedTokens, page::clock::rfc3339};

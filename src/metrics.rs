@@ -12,8 +12,9 @@ use std::time::Duration;
 const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// Label used for forwarded requests that got no response from the origin.
-pub const NO_RESPONSE: u16 = 0;
+pub(crate) const NO_RESPONSE: u16 = 0;
 
+#[derive(Debug)]
 pub struct Metrics {
     /// Indexed by HTTP status; slot 0 counts requests that got no response.
     origin_requests: StatusCounters,
@@ -32,7 +33,7 @@ type RoomFamily = (&'static str, &'static str, &'static str, fn(&RoomMetrics) ->
 
 /// The numbers of one room. Gauges mirror the store (the same on every instance);
 /// counters count what this instance did.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct RoomMetrics {
     pub queue_length: AtomicU64,
     pub active_sessions: AtomicU64,
@@ -189,6 +190,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+#[derive(Debug)]
 struct StatusCounters(Box<[AtomicU64; 600]>);
 
 impl Default for StatusCounters {
@@ -210,7 +212,7 @@ impl StatusCounters {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Histogram {
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     count: AtomicU64,

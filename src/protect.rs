@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<<MonotonicClock as Clock>::Instant>>;
 
-pub struct Protection {
+pub(crate) struct Protection {
     limiter: Limiter,
     clock: MonotonicClock,
     /// Time between two slots at the steady rate.
@@ -35,7 +35,7 @@ pub struct Protection {
 
 /// Leave to forward one request; holds an in-flight slot until dropped.
 #[derive(Debug)]
-pub struct Pass {
+pub(crate) struct Pass {
     /// Whether the request had to wait for its slot.
     pub delayed: bool,
     _in_flight: OwnedSemaphorePermit,
@@ -43,20 +43,20 @@ pub struct Pass {
 
 /// The request cannot be forwarded within `max_wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shed {
+pub(crate) struct Shed {
     pub reason: ShedReason,
     /// When a retry is likely to find a slot.
     pub retry_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShedReason {
+pub(crate) enum ShedReason {
     Rate,
     InFlight,
 }
 
 impl Protection {
-    pub fn new(origin: &Origin) -> Self {
+    pub(crate) fn new(origin: &Origin) -> Self {
         let rate = origin.max_requests_per_second.max(1);
         let interval = Duration::from_nanos(1_000_000_000 / u64::from(rate));
         let burst = NonZeroU32::new(origin.burst.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -75,7 +75,7 @@ impl Protection {
     }
 
     /// Waits (at most `max_wait`) for a rate slot and an in-flight slot.
-    pub async fn admit(&self) -> Result<Pass, Shed> {
+    pub(crate) async fn admit(&self) -> Result<Pass, Shed> {
         let deadline = Instant::now() + self.max_wait;
         let mut delayed = false;
         // Fast path: nobody in line and a cell free now.

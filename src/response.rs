@@ -5,21 +5,21 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 use std::time::Duration;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One body type for origin streams and local answers alike.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
-pub fn empty() -> Body {
+pub(crate) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A short plain-text answer produced by anteroom itself (never cached).
-pub fn text(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(full(format!("{message}\n")));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -29,7 +29,7 @@ pub fn text(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 /// A JSON answer produced by anteroom itself (never cached).
-pub fn json(status: StatusCode, body: String) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -39,12 +39,12 @@ pub fn json(status: StatusCode, body: String) -> Response<Body> {
 }
 
 /// `{"error": message}` with `status`.
-pub fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     json(status, serde_json::json!({ "error": message }).to_string())
 }
 
 /// `503` with `Retry-After` in whole seconds (at least 1).
-pub fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
+pub(crate) fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
     let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
     let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -53,7 +53,7 @@ pub fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
 
 /// Keeps `guard` alive until the body is finished or dropped (e.g. an in-flight slot that
 /// must cover the whole response, not just its headers).
-pub fn hold<G: Send + 'static>(body: Body, guard: G) -> Body {
+pub(crate) fn hold<G: Send + 'static>(body: Body, guard: G) -> Body {
     Guarded { inner: body, _guard: guard }.boxed_unsync()
 }
 

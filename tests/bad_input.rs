@@ -129,7 +129,7 @@ async fn a_client_sending_headers_too_slowly_is_cut_off() {
     let request =
         b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut cut_off = false;
-    for byte in request.iter() {
+    for byte in request {
         if stream.write_all(&[*byte]).await.is_err() {
             cut_off = true;
             break;

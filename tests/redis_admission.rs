@@ -380,7 +380,7 @@ async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     // The quiet one is dropped for silence (3 s) while the line keeps polling.
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for v in line.iter_mut() {
+        for v in &mut line {
             v.status("sale").await;
         }
     }
@@ -397,7 +397,7 @@ async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     assert_eq!(first["state"], "waiting", "not admitted ahead of the restored line: {first}");
     // Farmed cookies come back first: the one who left and the one dropped get nothing.
     let mut farmers = [left_copy, dropped];
-    for farmer in farmers.iter_mut() {
+    for farmer in &mut farmers {
         farmer.status("sale").await;
     }
     // The line comes back in reverse order, and ends up in its original order.
@@ -413,7 +413,7 @@ async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     assert!(order[5..].iter().all(|v| farmed.contains(v)), "farmed cookies go to the back: {order:?}");
     // Positions shown never go up: the first back (the fourth) saw 1 and keeps it.
     let mut shown = Vec::new();
-    for v in line.iter_mut() {
+    for v in &mut line {
         shown.push(v.status("sale").await["position"].as_u64());
     }
     assert_eq!(shown, [Some(1), Some(1), Some(1), Some(1)]);
@@ -504,7 +504,7 @@ async fn no_ten_seconds_of_grants_hold_more_than_a_sixth_of_the_minute_rate_acro
     let started = Instant::now();
     let polling = tokio::spawn(async move {
         while started.elapsed() < Duration::from_secs(15) {
-            for v in line.iter_mut() {
+            for v in &mut line {
                 v.status("sale").await;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// does not make an instance unready: every instance shares the store, so a readiness
 /// probe that followed it would take them all out at once, while token holders can keep
 /// shopping and newcomers get the `on_failure` answer.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Health {
     started: AtomicBool,
     draining: AtomicBool,
@@ -47,6 +47,7 @@ impl Health {
     }
 }
 
+#[derive(Debug)]
 pub struct Admin {
     metrics: Arc<Metrics>,
     health: Arc<Health>,

@@ -6,7 +6,7 @@ const PREFIX: &str = "ANTEROOM_";
 
 /// Applies overrides to `table`; returns `(section.key, VARIABLE)` for each one applied,
 /// so that a bad value can be traced back to the variable that set it.
-pub fn apply_overrides(
+pub(super) fn apply_overrides(
     table: &mut toml::Table,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<(String, String)>, ConfigErrors> {

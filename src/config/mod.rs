@@ -179,28 +179,28 @@ pub struct Admin {
 
 mod defaults {
     use super::HumanDuration;
-    pub fn max_requests_per_second() -> u32 {
+    pub(super) fn max_requests_per_second() -> u32 {
         100
     }
-    pub fn burst() -> u32 {
+    pub(super) fn burst() -> u32 {
         20
     }
-    pub fn max_in_flight() -> u32 {
+    pub(super) fn max_in_flight() -> u32 {
         64
     }
-    pub fn max_wait() -> HumanDuration {
+    pub(super) fn max_wait() -> HumanDuration {
         HumanDuration::secs(2)
     }
-    pub fn connect_timeout() -> HumanDuration {
+    pub(super) fn connect_timeout() -> HumanDuration {
         HumanDuration::secs(3)
     }
-    pub fn response_timeout() -> HumanDuration {
+    pub(super) fn response_timeout() -> HumanDuration {
         HumanDuration::secs(30)
     }
-    pub fn pool_idle_timeout() -> HumanDuration {
+    pub(super) fn pool_idle_timeout() -> HumanDuration {
         HumanDuration::secs(20)
     }
-    pub fn pool_max_idle() -> usize {
+    pub(super) fn pool_max_idle() -> usize {
         256
     }
 }
@@ -209,12 +209,12 @@ mod uri_text {
     use http::Uri;
     use serde::{de, Deserialize, Deserializer, Serializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Uri, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Uri, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(|e| de::Error::custom(format!("`{text}` is not a URL: {e}")))
     }
 
-    pub fn serialize<S: Serializer>(uri: &Uri, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(uri: &Uri, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(uri)
     }
 }

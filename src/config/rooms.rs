@@ -99,19 +99,19 @@ pub struct RoomConfig {
 
 mod defaults {
     use super::HumanDuration;
-    pub fn max_active_users() -> u32 {
+    pub(super) fn max_active_users() -> u32 {
         1_000
     }
-    pub fn admit_per_minute() -> u32 {
+    pub(super) fn admit_per_minute() -> u32 {
         600
     }
-    pub fn session_duration() -> HumanDuration {
+    pub(super) fn session_duration() -> HumanDuration {
         HumanDuration::secs(15 * 60)
     }
-    pub fn abandon_after() -> HumanDuration {
+    pub(super) fn abandon_after() -> HumanDuration {
         HumanDuration::secs(60)
     }
-    pub fn queueing_status() -> u16 {
+    pub(super) fn queueing_status() -> u16 {
         200
     }
 }
@@ -324,7 +324,7 @@ impl Serialize for OpensAt {
 }
 
 /// Every problem of the rooms, as `rooms[NAME].key: problem` lines.
-pub fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
+pub(super) fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
     let mut names = HashSet::new();
     let mut prefixes = HashSet::new();
     for (i, room) in rooms.iter().enumerate() {

@@ -17,7 +17,7 @@ const FIRST_WAVE: Duration = Duration::from_secs(2);
 const ARRIVAL_SPREAD: Duration = Duration::from_secs(20);
 
 /// Starts `n` simulated buyers against the gateway at `gateway`.
-pub fn spawn(gateway: SocketAddr, n: usize) {
+pub(super) fn spawn(gateway: SocketAddr, n: usize) {
     for i in 0..n {
         tokio::spawn(async move {
             let spread = if i < n / 2 { FIRST_WAVE } else { ARRIVAL_SPREAD };

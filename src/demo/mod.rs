@@ -3,7 +3,7 @@
 //! ([`crowd`]) make a line that moves, and the terminal shows one summary line
 //! (`summary`) rather than the access log.
 
-pub mod crowd;
+mod crowd;
 mod summary;
 
 use crate::app::{serve, AppError, Listeners};

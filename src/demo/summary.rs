@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// The numbers the summary line is made of, from one `/metrics` read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Sample {
+pub(super) struct Sample {
     pub queue_length: f64,
     pub admitted: f64,
     pub inside: f64,
@@ -21,7 +21,7 @@ pub struct Sample {
 
 impl Sample {
     /// Reads the room's and the origin's series from Prometheus text.
-    pub fn parse(metrics: &str, room: &str) -> Self {
+    pub(super) fn parse(metrics: &str, room: &str) -> Self {
         let value = |series: &str| -> f64 {
             metrics
                 .lines()
@@ -49,7 +49,7 @@ impl Sample {
 
 /// One line: the line, admissions (and their rate over the last minute), sessions inside,
 /// and what the shop sees.
-pub fn line(now: &Sample, second_ago: &Sample, minute_ago: &Sample, minute: f64, capacity: u32) -> String {
+pub(super) fn line(now: &Sample, second_ago: &Sample, minute_ago: &Sample, minute: f64, capacity: u32) -> String {
     let per_minute = (now.admitted - minute_ago.admitted) * 60.0 / minute.max(1.0);
     let requests = now.shop_requests - second_ago.shop_requests;
     let answered = now.latency_count - second_ago.latency_count;
@@ -64,7 +64,7 @@ pub fn line(now: &Sample, second_ago: &Sample, minute_ago: &Sample, minute: f64,
     )
 }
 
-pub struct Presenter {
+pub(super) struct Presenter {
     pub gateway: SocketAddr,
     pub admin: SocketAddr,
     pub shop: SocketAddr,
@@ -79,7 +79,7 @@ pub struct Presenter {
 impl Presenter {
     /// Prints the banner once the crowd has made a line (so that the first URL shows the
     /// queue), then the summary line until the process ends.
-    pub async fn run(self) {
+    pub(super) async fn run(self) {
         let metrics = || async {
             match client::get(self.admin, "/metrics").await {
                 Ok((200, text)) => Some(Sample::parse(&text, self.room)),

@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 /// The origin stopped sending in the middle of a body.
 #[derive(Debug, thiserror::Error)]
 #[error("origin sent nothing for {0:?} in the middle of a response body")]
-pub struct OriginStalled(Duration);
+pub(super) struct OriginStalled(Duration);
 
 pin_project! {
     /// The origin's body, failed when the origin sends nothing for `timeout`: a hung
@@ -30,7 +30,7 @@ pin_project! {
 }
 
 impl<B> StallTimeout<B> {
-    pub fn new(inner: B, timeout: Duration) -> Self {
+    pub(super) fn new(inner: B, timeout: Duration) -> Self {
         Self { inner, timer: tokio::time::sleep(timeout), timeout }
     }
 }
@@ -73,7 +73,7 @@ where
 /// wake-ups for the client. With the first frame in hand, head and body go out in one.
 /// An origin that fails before its first byte still gets a clean `502`. What is left of
 /// the body after the first frame, if anything, gets a `stall` timer.
-pub async fn primed(mut body: Body, stall: Duration) -> Result<Body, BoxError> {
+pub(super) async fn primed(mut body: Body, stall: Duration) -> Result<Body, BoxError> {
     if http_body::Body::is_end_stream(&body) {
         return Ok(body);
     }

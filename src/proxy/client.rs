@@ -17,7 +17,7 @@ pub enum ClientError {
     Tls(#[from] rustls::Error),
 }
 
-pub fn build(origin: &Origin) -> Result<Pool, ClientError> {
+pub(super) fn build(origin: &Origin) -> Result<Pool, ClientError> {
     let tls = if origin.url.scheme_str() == Some("https") {
         let mut config =
             rustls::ClientConfig::builder().with_root_certificates(root_store(origin)?).with_no_client_auth();

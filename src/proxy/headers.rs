@@ -6,14 +6,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// Headers only a trusted proxy may send (X-Forwarded-For is replaced separately).
 const SPOOFABLE: [HeaderName; 4] =
     [X_FORWARDED_PROTO, X_FORWARDED_HOST, header::FORWARDED, HeaderName::from_static("x-real-ip")];
 
-pub fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+pub(crate) fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
     let ip = ip.to_canonical();
     trusted_proxies.iter().any(|net| net.contains(&ip))
 }
@@ -37,7 +37,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 /// `Upgrade` goes too: tunnels put it back explicitly.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names; only what is present is removed (each removal hashes).
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
@@ -64,7 +64,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Sets `X-Forwarded-For/-Proto/-Host` for the origin. A trusted proxy's values are kept
 /// and extended; anyone else's are replaced, so a client cannot pick its own address.
-pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host: Option<&HeaderValue>) {
+pub(crate) fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host: Option<&HeaderValue>) {
     let chain: Vec<&str> = if trusted {
         headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).collect()
     } else {
@@ -91,7 +91,7 @@ pub fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool, host:
 
 /// The client's address: the peer, or — behind trusted proxies — the right-most address
 /// in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -> IpAddr {
     let peer = peer.to_canonical();
     if !is_trusted(peer, trusted_proxies) {
         return peer;
@@ -109,7 +109,7 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted_proxies: &[IpNet]) -
 
 /// True when the request asks to switch protocols (WebSocket and the like). A lone
 /// `h2c` upgrade is not counted: a server may simply answer it in HTTP/1.1.
-pub fn wants_upgrade(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_upgrade(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::UPGRADE)
         .iter()

@@ -3,12 +3,12 @@
 
 mod body;
 mod client;
-pub mod headers;
+pub(crate) mod headers;
 mod pool;
 mod tunnel;
-pub mod upload;
+pub(crate) mod upload;
 
-pub use client::ClientError;
+pub(crate) use client::ClientError;
 
 use crate::blame::Blame;
 use crate::config::{Config, HostHeader};
@@ -22,7 +22,7 @@ use pool::{Pool, Released};
 use std::time::Duration;
 use upload::{UploadError, UploadLimits};
 
-pub struct Proxy {
+pub(crate) struct Proxy {
     pool: Pool,
     origin_host: HeaderValue,
     host_header: HostHeader,
@@ -32,7 +32,7 @@ pub struct Proxy {
 
 /// Why a forwarded request got no usable answer; each maps to one status.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     #[error("cannot connect to the origin: {0}")]
     Connect(#[source] BoxError),
     #[error("the origin did not answer within {0:?}")]
@@ -46,7 +46,7 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ProxyError::Connect(_) | ProxyError::Broken(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -55,7 +55,7 @@ impl ProxyError {
     }
 
     /// What the client is told; details stay in the log.
-    pub fn public_message(&self) -> &'static str {
+    pub(crate) fn public_message(&self) -> &'static str {
         match self {
             ProxyError::Connect(_) | ProxyError::Broken(_) => "the shop could not be reached; please retry shortly",
             ProxyError::Timeout(_) => "the shop took too long to answer; please retry shortly",
@@ -64,7 +64,7 @@ impl ProxyError {
     }
 
     /// Who caused it: the client (fix the request) or the origin (try later).
-    pub fn blame(&self) -> Blame {
+    pub(crate) fn blame(&self) -> Blame {
         match self {
             ProxyError::Upload { .. } => Blame::Client,
             _ => Blame::Origin,
@@ -79,7 +79,7 @@ impl From<&UploadError> for ProxyError {
 }
 
 impl Proxy {
-    pub fn new(config: &Config) -> Result<Self, ClientError> {
+    pub(crate) fn new(config: &Config) -> Result<Self, ClientError> {
         let url = &config.origin.url;
         // validate() guarantees an authority; fall back to something inert regardless.
         let authority = url.authority().map_or("localhost", |a| a.as_str());
@@ -93,7 +93,7 @@ impl Proxy {
         })
     }
 
-    pub fn uploads(&self) -> UploadLimits {
+    pub(crate) fn uploads(&self) -> UploadLimits {
         self.uploads
     }
 
@@ -101,7 +101,7 @@ impl Proxy {
     /// (its forwarding headers are kept). `tunnel` allows `Upgrade` (WebSocket) passthrough.
     /// `prepare` adds what the layers above want the origin to see, once the client's
     /// hop-by-hop headers are gone (so that none of them can name the added ones).
-    pub async fn forward(
+    pub(crate) async fn forward(
         &self,
         mut req: Request<Body>,
         peer: &Peer,

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-pub struct Pool {
+pub(super) struct Pool {
     shared: Arc<Shared>,
     host: String,
     port: u16,
@@ -47,7 +47,7 @@ struct Idle {
 }
 
 /// A connection checked out for one request.
-pub struct Conn {
+pub(super) struct Conn {
     sender: SendRequest<Body>,
     /// Whether it served an earlier request (see the module docs on replays).
     pub reused: bool,
@@ -62,7 +62,7 @@ pub struct Conn {
 const READY_WAIT: Duration = Duration::from_millis(20);
 
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(super) enum ConnectError {
     #[error("connect timed out after {0:?}")]
     Timeout(Duration),
     #[error("connect failed: {0}")]
@@ -72,7 +72,7 @@ pub enum ConnectError {
 }
 
 impl Pool {
-    pub fn new(origin: &Origin, tls: Option<TlsConnector>) -> Self {
+    pub(super) fn new(origin: &Origin, tls: Option<TlsConnector>) -> Self {
         let url = &origin.url;
         let https = url.scheme_str() == Some("https");
         let host = url.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -91,7 +91,7 @@ impl Pool {
     }
 
     /// A ready connection: an idle one if any is still open, else a new one.
-    pub async fn checkout(&self) -> Result<Conn, ConnectError> {
+    pub(super) async fn checkout(&self) -> Result<Conn, ConnectError> {
         while let Some(mut idle) = self.shared.pop_idle() {
             // An idle connection is ready at once: polled once without a timer, as this
             // runs for every request. One that is not gets a moment (see READY_WAIT),
@@ -191,7 +191,7 @@ fn spawn_reaper(shared: Weak<Shared>) {
 impl Conn {
     /// Sends one request; the connection goes back to the pool when the response has ended
     /// and the request body has been sent whole.
-    pub async fn send(mut self, req: http::Request<Body>) -> Result<http::Response<Released>, hyper::Error> {
+    pub(super) async fn send(mut self, req: http::Request<Body>) -> Result<http::Response<Released>, hyper::Error> {
         let req = if http_body::Body::is_end_stream(req.body()) {
             req
         } else {

@@ -7,7 +7,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 /// Answers the client with the origin's `101` and splices both upgraded connections.
-pub fn splice(client: OnUpgrade, mut origin_response: Response<Released>) -> Response<Body> {
+pub(super) fn splice(client: OnUpgrade, mut origin_response: Response<Released>) -> Response<Body> {
     let origin = hyper::upgrade::on(&mut origin_response);
     tokio::spawn(async move {
         let (client, origin) = match tokio::try_join!(client, origin) {

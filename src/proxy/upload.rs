@@ -25,7 +25,7 @@ use tokio::time::{Instant, Sleep};
 
 /// What the upload limits allow, from `[limits]`.
 #[derive(Clone, Copy, Debug)]
-pub struct UploadLimits {
+pub(crate) struct UploadLimits {
     pub buffer_bytes: u64,
     pub max_bytes: u64,
     pub read_timeout: Duration,
@@ -34,7 +34,7 @@ pub struct UploadLimits {
 }
 
 impl UploadLimits {
-    pub fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits) -> Self {
         Self {
             buffer_bytes: limits.body_buffer_bytes.0,
             max_bytes: limits.max_body_bytes.0,
@@ -46,7 +46,7 @@ impl UploadLimits {
 
 /// Why a request body could not be read; all of them are the client's doing.
 #[derive(Debug, thiserror::Error)]
-pub enum UploadError {
+pub(crate) enum UploadError {
     #[error("the client sent nothing for {0:?} in the middle of its request body")]
     Stalled(Duration),
     #[error("the client sent its request body slower than {0} bytes/s")]
@@ -58,7 +58,7 @@ pub enum UploadError {
 }
 
 impl UploadError {
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             UploadError::Stalled(_) | UploadError::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
             UploadError::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -67,7 +67,7 @@ impl UploadError {
     }
 
     /// What the client is told.
-    pub fn public_message(&self) -> &'static str {
+    pub(crate) fn public_message(&self) -> &'static str {
         match self {
             UploadError::Stalled(_) | UploadError::TooSlow(_) => "the request body came too slowly",
             UploadError::Malformed(_) => "malformed request body",
@@ -76,7 +76,7 @@ impl UploadError {
     }
 
     /// The error behind a failed exchange with the origin, if the client's body caused it.
-    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a UploadError> {
+    pub(crate) fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a UploadError> {
         let mut source = Some(error);
         while let Some(err) = source {
             if let Some(upload) = err.downcast_ref::<UploadError>() {
@@ -89,13 +89,13 @@ impl UploadError {
 }
 
 /// A request without a body (most of them): nothing to read, nothing to watch.
-pub fn without_body(req: Request<Incoming>) -> Request<Body> {
+pub(crate) fn without_body(req: Request<Incoming>) -> Request<Body> {
     req.map(|body| body.map_err(BoxError::from).boxed_unsync())
 }
 
 /// Reads a small body whole (or the first `buffer_bytes` of a large one) before the
 /// request goes on; the body handed back yields what was read, then the rest.
-pub async fn read_ahead(req: Request<Incoming>, limits: UploadLimits) -> Result<Request<Body>, UploadError> {
+pub(crate) async fn read_ahead(req: Request<Incoming>, limits: UploadLimits) -> Result<Request<Body>, UploadError> {
     let (parts, body) = req.into_parts();
     let mut body = Watched::new(body, limits);
     let mut read = VecDeque::new();

@@ -15,6 +15,7 @@ use http::{Request, Response, StatusCode, Uri};
 use std::net::IpAddr;
 
 /// What the room decided for a request outside `/_anteroom/`.
+#[derive(Debug)]
 pub enum Admission<'a> {
     /// On to the origin (within origin protection), with what the room adds.
     Forward(Ticket<'a>),
@@ -141,7 +142,7 @@ impl<'a> Negotiated<'a> {
 }
 
 /// How the caller wants the status: the page, or JSON (apps, the page's own polling).
-pub fn wants_json(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -10,7 +10,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 /// Paths under this prefix are anteroom's own and never reach the origin.
-pub const RESERVED_PREFIX: &str = "/_anteroom/";
+pub(crate) const RESERVED_PREFIX: &str = "/_anteroom/";
 
 /// The visitor calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Verified tokens kept at most; beyond it the cache evicts (it never clears at once).
-pub const CAPACITY: usize = 200_000;
+pub(crate) const CAPACITY: usize = 200_000;
 
 /// A verified token.
+#[derive(Debug)]
 pub struct Verified {
     pub claims: Claims,
     /// Unix seconds: the token's expiry plus leeway.
@@ -36,6 +37,7 @@ impl Verified {
     }
 }
 
+#[derive(Debug)]
 pub struct VerifiedTokens {
     tokens: quick_cache::sync::Cache<Box<str>, Arc<Verified>>,
     /// Session id → unix seconds until which its tokens are refused.

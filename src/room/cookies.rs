@@ -13,18 +13,18 @@ use base64::Engine;
 use http::header::{HeaderMap, HeaderValue, COOKIE};
 
 /// Every anteroom cookie starts with this; all of them are removed before forwarding.
-pub const PREFIX: &str = "anteroom_";
+pub(crate) const PREFIX: &str = "anteroom_";
 
-pub fn queue_cookie_name(room: &str) -> String {
+pub(crate) fn queue_cookie_name(room: &str) -> String {
     format!("{PREFIX}q_{room}")
 }
 
-pub fn token_cookie_name(room: &str) -> String {
+pub(crate) fn token_cookie_name(room: &str) -> String {
     format!("{PREFIX}t_{room}")
 }
 
 /// The value of cookie `name` from any `Cookie` header.
-pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -34,7 +34,7 @@ pub fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Removes anteroom's cookies from the `Cookie` headers (the origin never sees them).
-pub fn strip(headers: &mut HeaderMap) {
+pub(crate) fn strip(headers: &mut HeaderMap) {
     let lines: Vec<HeaderValue> = headers.get_all(COOKIE).iter().cloned().collect();
     if !lines.iter().any(|v| v.as_bytes().windows(PREFIX.len()).any(|w| w == PREFIX.as_bytes())) {
         return;
@@ -58,14 +58,14 @@ pub fn strip(headers: &mut HeaderMap) {
 /// `Set-Cookie` for one of anteroom's cookies: whole site, HttpOnly, SameSite=Lax, Secure
 /// over TLS. No Max-Age: it lives as long as the browser session (the token inside has
 /// its own expiry).
-pub fn set(name: &str, value: &str, secure: bool) -> HeaderValue {
+pub(crate) fn set(name: &str, value: &str, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"))
         .unwrap_or(HeaderValue::from_static("anteroom_invalid=; Max-Age=0"))
 }
 
 /// `Set-Cookie` that deletes the cookie.
-pub fn clear(name: &str, secure: bool) -> HeaderValue {
+pub(crate) fn clear(name: &str, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"))
         .unwrap_or(HeaderValue::from_static("anteroom_invalid=; Max-Age=0"))
@@ -74,31 +74,31 @@ pub fn clear(name: &str, secure: bool) -> HeaderValue {
 /// The cookies one answer sets. Whether they get `Secure` is decided once per request
 /// (over TLS, or when TLS ends before anteroom), not by each writer.
 #[derive(Debug)]
-pub struct Jar {
+pub(crate) struct Jar {
     secure: bool,
     cookies: Vec<HeaderValue>,
 }
 
 impl Jar {
-    pub fn new(secure: bool) -> Self {
+    pub(crate) fn new(secure: bool) -> Self {
         Self { secure, cookies: Vec::new() }
     }
 
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         self.cookies.push(set(name, value, self.secure));
     }
 
-    pub fn clear(&mut self, name: &str) {
+    pub(crate) fn clear(&mut self, name: &str) {
         self.cookies.push(clear(name, self.secure));
     }
 
     /// Drops what was to be set (a revoke must not be undone by a renewed token).
-    pub fn forget(&mut self) {
+    pub(crate) fn forget(&mut self) {
         self.cookies.clear();
     }
 
     /// Adds the `Set-Cookie` lines to an answer.
-    pub fn apply(self, headers: &mut HeaderMap) {
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
         for cookie in self.cookies {
             headers.append(http::header::SET_COOKIE, cookie);
         }
@@ -106,7 +106,7 @@ impl Jar {
 }
 
 /// A fresh visitor id: 128 random bits, URL-safe.
-pub fn new_visitor_id() -> String {
+pub(crate) fn new_visitor_id() -> String {
     let mut bytes = [0u8; 16];
     // The system RNG failing leaves nothing sensible to do; zero ids would collide, so the
     // time is mixed in as a last resort.
@@ -121,7 +121,7 @@ const MAX_RETURN_TO: usize = 1024;
 
 /// What the queue cookie carries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct QueueTicket {
+pub(crate) struct QueueTicket {
     pub visitor: String,
     /// Store epoch and join sequence of the visitor's place (0 until they hold one).
     pub epoch: u64,
@@ -137,12 +137,12 @@ pub struct QueueTicket {
 }
 
 impl QueueTicket {
-    pub fn new_visitor() -> Self {
+    pub(crate) fn new_visitor() -> Self {
         Self { visitor: new_visitor_id(), ..Self::default() }
     }
 
     /// Remembers the page first asked for (only the first, and only a short one).
-    pub fn asked_for(&mut self, return_to: &str) -> bool {
+    pub(crate) fn asked_for(&mut self, return_to: &str) -> bool {
         let keep = self.return_to.is_none() && return_to != "/" && return_to.len() <= MAX_RETURN_TO;
         if keep {
             self.return_to = Some(return_to.to_owned());
@@ -151,18 +151,19 @@ impl QueueTicket {
     }
 
     /// The place is gone (admitted): nothing left to restore, the page is remembered.
-    pub fn without_place(&self) -> Self {
+    pub(crate) fn without_place(&self) -> Self {
         Self { visitor: self.visitor.clone(), return_to: self.return_to.clone(), ..Self::default() }
     }
 }
 
 /// Signs and checks queue cookies with secrets derived from the token keys.
-pub struct QueueCookieSigner {
+#[derive(Debug)]
+pub(crate) struct QueueCookieSigner {
     keys: Vec<hmac::Key>,
 }
 
 impl QueueCookieSigner {
-    pub fn new(secrets: &[[u8; 32]]) -> Self {
+    pub(crate) fn new(secrets: &[[u8; 32]]) -> Self {
         Self { keys: secrets.iter().map(|s| hmac::Key::new(hmac::HMAC_SHA256, s)).collect() }
     }
 
@@ -176,7 +177,7 @@ impl QueueCookieSigner {
 
     /// `v2.{visitor}.{epoch}.{seq}.{shown}.{first}.{seen}.{return_to, base64url}.{mac}`; the
     /// room is inside the MAC, so a cookie of one room is worthless in another.
-    pub fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
+    pub(crate) fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
         let t = ticket;
         let return_to = t.return_to.as_deref().map(|r| URL_SAFE_NO_PAD.encode(r)).unwrap_or_default();
         let body = format!("v2.{}.{}.{}.{}.{}.{}.{return_to}", t.visitor, t.epoch, t.seq, t.shown, t.first, t.seen);
@@ -184,7 +185,7 @@ impl QueueCookieSigner {
         format!("{body}.{mac}")
     }
 
-    pub fn decode(&self, room: &str, value: &str) -> Option<QueueTicket> {
+    pub(crate) fn decode(&self, room: &str, value: &str) -> Option<QueueTicket> {
         let (body, mac) = value.rsplit_once('.')?;
         let genuine = self.keys.iter().any(|key| {
             let expected = Self::mac(key, room, body);

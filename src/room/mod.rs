@@ -12,16 +12,16 @@
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
 
-pub mod admission;
-pub mod api;
-pub mod cache;
-pub mod cookies;
+pub(crate) mod admission;
+pub(crate) mod api;
+pub(crate) mod cache;
+pub(crate) mod cookies;
 mod decide;
-pub mod page;
-pub mod routing;
-pub mod status;
-pub mod ticker;
-pub mod ticket;
+pub(crate) mod page;
+pub(crate) mod routing;
+pub(crate) mod status;
+pub(crate) mod ticker;
+pub(crate) mod ticket;
 
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
@@ -34,11 +34,11 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-pub use admission::{Admission, Answered};
-pub use api::RESERVED_PREFIX;
-pub use ticket::{Session, Ticket};
+pub(crate) use admission::{Admission, Answered};
+pub(crate) use api::RESERVED_PREFIX;
 
 /// One configured room and what this instance knows of it.
+#[derive(Debug)]
 pub struct Room {
     pub index: usize,
     pub name: String,
@@ -199,6 +199,7 @@ impl Room {
 
 /// A request's room, with the forms of its path that fall in it (see `routing`), which
 /// the bypass rules look at.
+#[derive(Debug)]
 pub struct Routed<'a> {
     pub room: &'a Room,
     /// The normalized form, and the literal form when it differs.
@@ -206,6 +207,7 @@ pub struct Routed<'a> {
 }
 
 /// Where a request belongs.
+#[derive(Debug)]
 pub enum Routing<'a> {
     /// No room covers it: straight to the origin (still under origin protection).
     Outside,
@@ -215,6 +217,7 @@ pub enum Routing<'a> {
 }
 
 /// Everything the waiting room needs, shared by the gateway, the API and the tickers.
+#[derive(Debug)]
 pub struct WaitingRoom {
     pub rooms: Vec<Room>,
     pub store: Arc<Store>,

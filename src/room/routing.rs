@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 /// Lowercased, percent-decoded, `\` read as `/`, empty and `.` segments dropped, `..`
 /// applied, `;parameters` cut from each segment. Always starts with `/`.
-pub fn normalize_path(raw: &str) -> String {
+pub(crate) fn normalize_path(raw: &str) -> String {
     let decoded = percent_decode(raw).replace('\\', "/");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
@@ -67,7 +67,7 @@ pub(crate) fn percent_decode(raw: &str) -> String {
 
 /// The path as an origin that decodes and resolves nothing would route it: lowercased,
 /// empty segments dropped. Always starts with `/`.
-pub fn literal_path(raw: &str) -> String {
+pub(crate) fn literal_path(raw: &str) -> String {
     let mut path = String::with_capacity(raw.len() + 1);
     for segment in raw.split('/').filter(|s| !s.is_empty()) {
         path.push('/');
@@ -81,7 +81,7 @@ pub fn literal_path(raw: &str) -> String {
 }
 
 /// Does the normalized `path` lie under the normalized `prefix`, segment-wise?
-pub fn covers(prefix: &str, path: &str) -> bool {
+pub(crate) fn covers(prefix: &str, path: &str) -> bool {
     prefix == "/"
         || path == prefix
         || (path.len() > prefix.len() && path.starts_with(prefix) && path.as_bytes()[prefix.len()] == b'/')
@@ -90,7 +90,7 @@ pub fn covers(prefix: &str, path: &str) -> bool {
 /// The host name of a `Host` header value or URI authority: lowercased, port and trailing
 /// dots removed (`Shop.Example.:443` and `shop.example` are one host). Borrowed unless it
 /// had to be lowercased, and scanned byte by byte: this runs for every request.
-pub fn host_name(host: &str) -> Cow<'_, str> {
+pub(crate) fn host_name(host: &str) -> Cow<'_, str> {
     let bytes = host.as_bytes();
     let (mut start, mut end) = (0, bytes.len());
     while start < end && bytes[start].is_ascii_whitespace() {
@@ -126,7 +126,7 @@ pub fn host_name(host: &str) -> Cow<'_, str> {
 
 /// Why a request's host cannot be trusted for routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum HostProblem {
+pub(crate) enum HostProblem {
     #[error("the request names no host (send a Host header)")]
     Missing,
     #[error("the request names two different hosts (Host and the request target disagree)")]
@@ -139,7 +139,7 @@ pub enum HostProblem {
 /// target (HTTP/2 `:authority`, HTTP/1.1 absolute form). When both are present they must
 /// name the same host; a request naming none is refused, since a host-scoped room could
 /// not tell whether it covers it.
-pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, HostProblem> {
+pub(crate) fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, str>, HostProblem> {
     let mut values = headers.get_all(header::HOST).iter();
     let from_header = values.next();
     if values.next().is_some() {
@@ -158,7 +158,7 @@ pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Result<Cow<'a, 
 /// Does a bypass rule let this request skip the queue? `path` is one form of the request's
 /// path; the rules' prefixes are normalized. Extension rules serve static files: they
 /// apply to `GET` and `HEAD` only, so that `POST /checkout/pay.js` is never let through.
-pub fn bypassed(rules: &[BypassRule], method: &Method, path: &str, client: IpAddr) -> bool {
+pub(crate) fn bypassed(rules: &[BypassRule], method: &Method, path: &str, client: IpAddr) -> bool {
     let static_read = method == Method::GET || method == Method::HEAD;
     let extension_is =
         |ext: &str| path.rsplit('/').next().and_then(|last| last.rsplit_once('.')).is_some_and(|(_, e)| e == ext);

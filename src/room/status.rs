@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Where a visitor stands, as the page, the API and `X-Anteroom-State` name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum VisitorState {
+pub(crate) enum VisitorState {
     /// In line.
     Waiting,
     /// Their turn has come (or they hold a valid token).
@@ -23,7 +23,7 @@ pub enum VisitorState {
 }
 
 impl VisitorState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             VisitorState::Waiting => "waiting",
             VisitorState::Admitted => "admitted",
@@ -49,7 +49,7 @@ impl From<QueueState> for VisitorState {
 
 /// `GET /_anteroom/status` and the body of a queued JSON request.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct StatusBody {
+pub(crate) struct StatusBody {
     pub room: String,
     pub state: VisitorState,
     pub position: Option<u64>,
@@ -65,7 +65,12 @@ pub struct StatusBody {
 /// nothing: the next poll comes at half the estimated wait, so the interval shrinks as
 /// the turn nears and an admitted visitor hears of it within about a second. Without an
 /// estimate it grows with the position.
-pub fn poll_after_ms(position: Option<u64>, eta_seconds: Option<u64>, abandon_after_ms: u64, jitter: f64) -> u64 {
+pub(crate) fn poll_after_ms(
+    position: Option<u64>,
+    eta_seconds: Option<u64>,
+    abandon_after_ms: u64,
+    jitter: f64,
+) -> u64 {
     let base = match (eta_seconds, position) {
         (Some(eta), _) => eta.saturating_mul(500).max(1_000),
         (None, Some(p)) => 1_000 + p.saturating_mul(10),
@@ -77,26 +82,26 @@ pub fn poll_after_ms(position: Option<u64>, eta_seconds: Option<u64>, abandon_af
 }
 
 /// The longest interval between two polls, before jitter (±20 %).
-pub fn poll_ceiling_ms(abandon_after_ms: u64) -> u64 {
+pub(crate) fn poll_ceiling_ms(abandon_after_ms: u64) -> u64 {
     (abandon_after_ms / 3).clamp(300, 30_000)
 }
 
 /// How long admissions wait after the store lost a room's data: long enough for every
 /// waiter to poll once more (the longest interval, its jitter, and a margin), so that
 /// the line is restored in its old order before anyone is let in.
-pub fn recount_ms(abandon_after_ms: u64) -> u64 {
+pub(crate) fn recount_ms(abandon_after_ms: u64) -> u64 {
     poll_ceiling_ms(abandon_after_ms) * 6 / 5 + 2_000
 }
 
 /// Seconds until a visitor at `position` is admitted, at `rate_per_second`.
-pub fn eta_seconds(position: Option<u64>, rate_per_second: Option<f64>) -> Option<u64> {
+pub(crate) fn eta_seconds(position: Option<u64>, rate_per_second: Option<f64>) -> Option<u64> {
     let (position, rate) = (position?, rate_per_second?);
     (rate > 0.0).then(|| (position as f64 / rate).ceil() as u64)
 }
 
 /// The estimate as a range of whole minutes, ±20 %: `(0, 0)` under a minute. The page's
 /// script (`assets/queue.js`) applies the same rule to its updates.
-pub fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> {
+pub(crate) fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> {
     let seconds = eta_seconds?;
     if seconds < 60 {
         return Some((0, 0));
@@ -111,7 +116,7 @@ pub fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> {
 /// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts. Paths with dot segments
 /// (`/.//evil.example`) are refused too: the browser resolves them, and what is left may
 /// start with `//`.
-pub fn sanitize_return_to(raw: Option<&str>) -> String {
+pub(crate) fn sanitize_return_to(raw: Option<&str>) -> String {
     let Some(path) = raw else { return "/".to_owned() };
     let lower = path.to_ascii_lowercase();
     let safe = path.starts_with('/')
@@ -138,7 +143,7 @@ fn has_dot_segment(lower: &str) -> bool {
 }
 
 /// The value of query parameter `name`, percent-decoded.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (key == name).then(|| decode_component(value))

@@ -1,6 +1,7 @@
 //! The room's decision for a request, without sockets: a memory store, a request value,
 //! and the answer or ticket it gets.
 
+use super::ticket::Ticket;
 use super::*;
 use crate::response::{self, Body};
 use crate::store::MemoryStore;

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// How often each instance ticks each room (with ±20 % jitter so instances interleave).
-pub const TICK_PERIOD: Duration = Duration::from_millis(250);
+pub(crate) const TICK_PERIOD: Duration = Duration::from_millis(250);
 
 /// Time constant of the admission-rate moving average.
 const RATE_WINDOW_SECS: f64 = 30.0;

@@ -16,7 +16,7 @@ const X_ANTEROOM_COMMAND: &str = "x-anteroom-command";
 
 /// An admitted visitor's session, as the origin and the revoke command see it.
 #[derive(Clone, Debug)]
-pub struct Session {
+pub(crate) struct Session {
     pub room: usize,
     pub id: String,
     /// The token that carried it (to refuse it after a revoke).
@@ -25,6 +25,7 @@ pub struct Session {
 }
 
 /// What the room adds to one forwarded exchange.
+#[derive(Debug)]
 pub struct Ticket<'a> {
     waiting: &'a WaitingRoom,
     /// The admitted visitor's session; `None` outside rooms, for bypassed requests, and

@@ -18,10 +18,10 @@ const LINGER_BYTES: usize = 16 << 20;
 /// A count of the bytes-moving I/O calls on a connection. A counter rather than a
 /// timestamp: reading the clock on every read and write was measurable on the hot path.
 #[derive(Clone, Default)]
-pub struct Activity(Arc<AtomicU64>);
+pub(super) struct Activity(Arc<AtomicU64>);
 
 impl Activity {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::default()
     }
 
@@ -31,7 +31,7 @@ impl Activity {
 
     /// Resolves once a whole `limit` passes without I/O: the connection is closed between
     /// `limit` and twice `limit` after its last byte.
-    pub async fn idle_for(&self, limit: Duration) {
+    pub(super) async fn idle_for(&self, limit: Duration) {
         let mut seen = self.0.load(Ordering::Relaxed);
         loop {
             tokio::time::sleep(limit).await;
@@ -46,27 +46,27 @@ impl Activity {
     /// Resolves after `limit` if nothing has moved since the count was `snapshot`; never
     /// resolves once something has. A client that connects and sends nothing is cut off
     /// by this, as a slow request head is by hyper's header timer.
-    pub async fn silent_for(&self, snapshot: u64, limit: Duration) {
+    pub(super) async fn silent_for(&self, snapshot: u64, limit: Duration) {
         tokio::time::sleep(limit).await;
         if self.0.load(Ordering::Relaxed) != snapshot {
             std::future::pending::<()>().await;
         }
     }
 
-    pub fn count(&self) -> u64 {
+    pub(super) fn count(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// The client's TCP stream, recording its activity; closed with a linger (see `Drop`).
-pub struct Tracked {
+pub(super) struct Tracked {
     /// Always `Some` until dropped.
     inner: Option<TcpStream>,
     activity: Activity,
 }
 
 impl Tracked {
-    pub fn new(inner: TcpStream, activity: Activity) -> Self {
+    pub(super) fn new(inner: TcpStream, activity: Activity) -> Self {
         Self { inner: Some(inner), activity }
     }
 

@@ -4,7 +4,7 @@
 
 mod idle;
 mod peer;
-pub mod tls;
+pub(crate) mod tls;
 
 use crate::config::Limits;
 use crate::response::Body;
@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use idle::{Activity, Tracked};
-pub use peer::Peer;
+pub(crate) use peer::Peer;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,11 +25,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 /// Whatever answers requests on a listener: the gateway, or the admin API.
-pub trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     fn handle(&self, req: Request<Incoming>, peer: Peer) -> impl Future<Output = Response<Body>> + Send;
 }
 
-pub struct Server<H> {
+pub(crate) struct Server<H> {
     handler: Arc<H>,
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
@@ -40,7 +40,7 @@ pub struct Server<H> {
 }
 
 impl<H: Handler> Server<H> {
-    pub fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
+    pub(crate) fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX);
         builder
@@ -65,7 +65,7 @@ impl<H: Handler> Server<H> {
 
     /// Serves until `shutdown` turns true, then stops accepting (new connections are
     /// refused), asks open connections to finish, and returns once they have.
-    pub async fn run(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
         // Each connection holds a sender; recv() returns None once all are gone.
         let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
         loop {

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// Unix time in microseconds; injectable so tests can drive time by hand.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub(super) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
@@ -155,6 +155,13 @@ impl Room {
 /// Session ids are `visitor.start`: the visitor holds the place in `active`.
 fn visitor_of(session: &str) -> &str {
     session.split('.').next().unwrap_or(session)
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rooms = self.rooms.lock().map(|rooms| rooms.len()).unwrap_or(0);
+        f.debug_struct("MemoryStore").field("rooms", &rooms).finish_non_exhaustive()
+    }
 }
 
 impl Default for MemoryStore {

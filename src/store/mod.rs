@@ -45,6 +45,7 @@ mod tests;
 use std::time::Duration;
 
 /// The store a gateway instance talks to.
+#[derive(Debug)]
 pub enum Store {
     Memory(MemoryStore),
     /// Boxed: its scripts and connection make it several times the memory store's size.

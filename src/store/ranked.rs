@@ -13,17 +13,17 @@ const CHUNK: usize = 256;
 type Entry = (u64, Arc<str>);
 
 #[derive(Default)]
-pub struct RankedSet {
+pub(super) struct RankedSet {
     chunks: Vec<Vec<Entry>>,
     scores: HashMap<Arc<str>, u64>,
 }
 
 impl RankedSet {
-    pub fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         self.scores.len() as u64
     }
 
-    pub fn score(&self, member: &str) -> Option<u64> {
+    pub(super) fn score(&self, member: &str) -> Option<u64> {
         self.scores.get(member).copied()
     }
 
@@ -34,7 +34,7 @@ impl RankedSet {
         i.min(self.chunks.len().saturating_sub(1))
     }
 
-    pub fn add(&mut self, member: &str, score: u64) {
+    pub(super) fn add(&mut self, member: &str, score: u64) {
         self.remove(member);
         let member: Arc<str> = member.into();
         self.scores.insert(member.clone(), score);
@@ -51,7 +51,7 @@ impl RankedSet {
         }
     }
 
-    pub fn remove(&mut self, member: &str) -> bool {
+    pub(super) fn remove(&mut self, member: &str) -> bool {
         let Some(score) = self.scores.remove(member) else { return false };
         let i = self.chunk_of(score, member);
         let chunk = &mut self.chunks[i];
@@ -65,7 +65,7 @@ impl RankedSet {
     }
 
     /// 0-based rank.
-    pub fn rank(&self, member: &str) -> Option<u64> {
+    pub(super) fn rank(&self, member: &str) -> Option<u64> {
         let score = self.score(member)?;
         let i = self.chunk_of(score, member);
         let before: usize = self.chunks[..i].iter().map(Vec::len).sum();
@@ -74,7 +74,7 @@ impl RankedSet {
     }
 
     /// The first `n` members, lowest score first.
-    pub fn first(&self, n: u64) -> Vec<String> {
+    pub(super) fn first(&self, n: u64) -> Vec<String> {
         self.chunks.iter().flatten().take(n as usize).map(|(_, m)| m.to_string()).collect()
     }
 }

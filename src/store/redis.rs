@@ -57,6 +57,13 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{states}{PRELUDE}\n{body}"))
 }
 
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cluster = matches!(self.inner.connection, Connection::Cluster(_));
+        f.debug_struct("RedisStore").field("cluster", &cluster).finish_non_exhaustive()
+    }
+}
+
 impl RedisStore {
     /// `url`: `redis://` or `rediss://` (TLS); `cluster`: node URLs of a Redis Cluster
     /// (used instead of `url` when non-empty); `ca_pem`: CA certificates to trust for TLS

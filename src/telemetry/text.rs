@@ -13,7 +13,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-pub struct TextLine;
+pub(super) struct TextLine;
 
 impl<S, N> FormatEvent<S, N> for TextLine
 where

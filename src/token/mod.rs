@@ -67,11 +67,13 @@ impl TokenAlgorithm {
 }
 
 /// One configured key: a shared secret (HS256) or a PKCS#8 private key in PEM.
+#[derive(Debug)]
 pub struct KeySpec {
     pub kid: String,
     pub material: KeyMaterial,
 }
 
+#[derive(Debug)]
 pub enum KeyMaterial {
     Secret(Vec<u8>),
     PrivateKeyPem(Vec<u8>),

@@ -1,5 +1,6 @@
 //! Test harness: a real gateway on port 0, a recording origin, and plain clients.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+// Each test binary uses a different part of the harness, and none of it is an API.
+#![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
 pub mod client;

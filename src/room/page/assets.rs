@@ -6,7 +6,7 @@ use crate::response::{empty, full, Body};
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use std::sync::OnceLock;
 
-pub const PREFIX: &str = "/_anteroom/assets/";
+pub(crate) const PREFIX: &str = "/_anteroom/assets/";
 
 const FILES: [(&str, &str, &str); 2] = [
     ("queue.css", "text/css; charset=utf-8", include_str!("assets/queue.css")),
@@ -25,18 +25,19 @@ fn hashes() -> &'static Vec<String> {
 }
 
 /// The versioned URL of an asset.
-pub fn url(name: &str) -> String {
+pub(crate) fn url(name: &str) -> String {
     let version = FILES.iter().position(|(n, _, _)| *n == name).map_or("", |i| hashes()[i].as_str());
     format!("{PREFIX}{name}?v={version}")
 }
 
-/// The total size of the page's assets, in bytes.
-pub fn total_bytes() -> usize {
+/// The total size of the page's assets, in bytes (the page-weight test).
+#[cfg(test)]
+pub(crate) fn total_bytes() -> usize {
     FILES.iter().map(|(_, _, content)| content.len()).sum()
 }
 
 /// Serves `path` (under [`PREFIX`]) if it names an asset.
-pub fn serve(path: &str, request: &HeaderMap) -> Option<Response<Body>> {
+pub(crate) fn serve(path: &str, request: &HeaderMap) -> Option<Response<Body>> {
     let name = path.strip_prefix(PREFIX)?;
     let i = FILES.iter().position(|(n, _, _)| *n == name)?;
     let (_, content_type, content) = FILES[i];

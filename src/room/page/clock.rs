@@ -12,7 +12,7 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 /// `15:04:05 UTC`.
-pub fn wall_clock(unix: u64) -> String {
+pub(crate) fn wall_clock(unix: u64) -> String {
     at(unix).strftime("%H:%M:%S UTC").to_string()
 }
 

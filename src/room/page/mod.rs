@@ -10,9 +10,9 @@
 //! `docs/TEMPLATES.md`. A room's template is compiled when the config is checked, so a
 //! mistake stops the start with the template's name and line.
 
-pub mod assets;
-pub mod clock;
-pub mod texts;
+pub(crate) mod assets;
+pub(crate) mod clock;
+pub(crate) mod texts;
 
 use super::status::{self, StatusBody};
 use crate::config::RoomConfig;
@@ -54,7 +54,7 @@ struct Context<'a> {
 }
 
 /// What the page shows besides the status object.
-pub struct PageInput<'a> {
+pub(crate) struct PageInput<'a> {
     pub title: &'a str,
     pub lang: &'a str,
     /// The visitor's first position in this place (for the progress bar), if known.
@@ -63,7 +63,8 @@ pub struct PageInput<'a> {
     pub opens_at: Option<&'a str>,
 }
 
-pub struct Pages {
+#[derive(Debug)]
+pub(crate) struct Pages {
     env: Environment<'static>,
     catalog: Catalog,
     /// The template of each room, by room index.
@@ -73,7 +74,7 @@ pub struct Pages {
 impl Pages {
     /// Compiles the built-in template and every room's own. Errors name the room, the
     /// file and the line.
-    pub fn new(rooms: &[RoomConfig]) -> Result<Self, Vec<String>> {
+    pub(crate) fn new(rooms: &[RoomConfig]) -> Result<Self, Vec<String>> {
         let mut env = environment();
         let mut problems = Vec::new();
         if let Err(e) = env.add_template(DEFAULT_NAME, DEFAULT_TEMPLATE) {
@@ -101,13 +102,13 @@ impl Pages {
         }
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub(crate) fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
     /// The page for `status`, in the room's template (falling back to the built-in one if
     /// the room's fails at render time, e.g. on a filter misused with a value).
-    pub fn render(&self, room_index: usize, status: &StatusBody, input: &PageInput<'_>) -> String {
+    pub(crate) fn render(&self, room_index: usize, status: &StatusBody, input: &PageInput<'_>) -> String {
         let context = minijinja::Value::from(minijinja::value::Serde(self.context(status, input)));
         let name = self.templates.get(room_index).map_or(DEFAULT_NAME, String::as_str);
         let rendered = self.env.get_template(name).and_then(|t| t.render(&context));
@@ -214,7 +215,7 @@ fn describe(e: &minijinja::Error) -> String {
 }
 
 /// HTML-escapes text for element content and double-quoted attributes.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

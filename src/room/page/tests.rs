@@ -81,7 +81,7 @@ fn a_broken_room_template_is_named_with_its_line() {
         path.display()
     );
     let config = crate::Config::from_toml(&text, []).expect("the file itself is read with the pages");
-    let problems = Pages::new(&config.rooms).err().expect("a broken template");
+    let Err(problems) = Pages::new(&config.rooms) else { panic!("a broken template must be refused") };
     let problem = &problems[0];
     assert!(problem.starts_with(&format!("rooms[sale].template: {}: line 2:", path.display())), "{problem}");
 }

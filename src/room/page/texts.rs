@@ -6,15 +6,16 @@ use std::collections::BTreeMap;
 /// Every supported language: its tag and its texts. Adding one is a file and a line.
 const LANGUAGES: [(&str, &str); 2] = [("en", include_str!("texts/en.toml")), ("de", include_str!("texts/de.toml"))];
 
-pub type Texts = BTreeMap<String, String>;
+pub(crate) type Texts = BTreeMap<String, String>;
 
 /// All languages' texts, parsed once.
-pub struct Catalog {
+#[derive(Debug)]
+pub(crate) struct Catalog {
     languages: Vec<(&'static str, Texts)>,
 }
 
 impl Catalog {
-    pub fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let languages = LANGUAGES
             .iter()
             .map(|(tag, text)| {
@@ -27,13 +28,13 @@ impl Catalog {
         Self { languages }
     }
 
-    pub fn get(&self, lang: &str) -> &Texts {
+    pub(crate) fn get(&self, lang: &str) -> &Texts {
         self.languages.iter().find(|(tag, _)| *tag == lang).map_or(&self.languages[0].1, |(_, texts)| texts)
     }
 
     /// The language for a request: `?lang=` if supported, else the best of
     /// `Accept-Language`, else English.
-    pub fn choose(&self, query_lang: Option<&str>, accept_language: Option<&str>) -> &'static str {
+    pub(crate) fn choose(&self, query_lang: Option<&str>, accept_language: Option<&str>) -> &'static str {
         let supported = |tag: &str| {
             let primary = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
             self.languages.iter().map(|(t, _)| *t).find(|t| *t == primary)
