@@ -4,6 +4,7 @@
 
 mod support;
 
+use anteroom::config::{ConfigBuilder, HumanDuration, Secret, TokenKey};
 use std::time::Duration;
 use support::origin::Origin;
 use support::visitor::Visitor;
@@ -11,19 +12,24 @@ use support::Gateway;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn room() -> String {
-    // abandon_after 3 s: the recount after the restart lasts about 3 s.
-    format!(
-        "[tokens]\nkeys = [{{ kid = \"k1\", secret = \"{SECRET}\" }}]\n\
-         [[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 600\nmax_active_users = 1\n\
-         abandon_after = \"3s\"\n"
-    )
+fn room(origin: &Origin) -> ConfigBuilder {
+    Gateway::config(&origin.url())
+        .tokens(|tokens| {
+            tokens.keys =
+                vec![TokenKey { kid: "k1".into(), secret: Some(Secret::new(SECRET)), private_key_file: None }];
+        })
+        .room("sale", &["/tickets"], |room| {
+            room.admit_per_minute = 600;
+            room.max_active_users = 1;
+            // The recount after the restart lasts about 3 s.
+            room.abandon_after = HumanDuration::secs(3);
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_line_comes_back_in_order_and_the_shopper_still_counts() {
     let origin = Origin::start().await;
-    let before = Gateway::with_config(&origin.url(), "", &room()).await;
+    let before = Gateway::built(room(&origin)).await;
     let mut shopper = Visitor::new(before.addr);
     assert_eq!(shopper.get("/tickets/1").await.body_text(), "hello");
     let mut line = Vec::new();
@@ -34,7 +40,7 @@ async fn after_a_restart_the_line_comes_back_in_order_and_the_shopper_still_coun
     }
     before.shutdown().await.expect("clean stop");
 
-    let after = Gateway::with_config(&origin.url(), "", &room()).await;
+    let after = Gateway::built(room(&origin)).await;
     let mut shopper = shopper.moved_to(after.addr);
     let mut line: Vec<Visitor> = line.iter().map(|v| v.moved_to(after.addr)).collect();
     // The shopper's token predates the new store: proof that a line existed.

@@ -4,13 +4,15 @@
 //! that every problem an operator can make is reported here, before anything listens,
 //! as `key: problem` lines.
 
+mod builder;
 mod env;
 mod rooms;
 mod tls;
 mod tokens;
 mod units;
 
-pub use rooms::{mask_url_password, Backend, BypassRule, OnFailure, OpensAt, RoomConfig, StoreConfig};
+pub use builder::ConfigBuilder;
+pub use rooms::{mask_url_password, Backend, BypassList, BypassRule, OnFailure, OpensAt, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};

@@ -3,22 +3,41 @@
 
 use super::ticket::Ticket;
 use super::*;
+use crate::config::OnFailure;
 use crate::response::{self, Body};
+use crate::store::faulty::Faulty;
 use crate::store::MemoryStore;
 use http::{HeaderMap, Request, Response};
 use std::net::Ipv4Addr;
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
-fn waiting(extra: &str) -> WaitingRoom {
-    let text = format!(
-        "[origin]\nurl = \"http://shop:1\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n\
-         bypass = [\"/tickets/static/\"]\n{extra}"
-    );
-    let config = Config::from_toml(&text, []).expect("valid config");
+/// One room, `sale`, on `/tickets` with its static files bypassed.
+fn config(on_failure: OnFailure) -> Config {
+    Config::builder("http://shop:1")
+        .room("sale", &["/tickets"], |room| room.bypass = crate::config::BypassList::parse(&["/tickets/static/"]))
+        .store(|store| store.on_failure = on_failure)
+        .build()
+        .expect("valid config")
+}
+
+fn room_on(config: &Config, store: Store) -> WaitingRoom {
     let metrics = Arc::new(Metrics::with_rooms(["sale"]));
-    let store = Arc::new(Store::Memory(MemoryStore::default()));
-    WaitingRoom::new(&config, store, config.tokens.load().expect("keys"), metrics).expect("rooms")
+    WaitingRoom::new(config, Arc::new(store), config.tokens.load().expect("keys"), metrics).expect("rooms")
+}
+
+fn waiting() -> WaitingRoom {
+    room_on(&config(OnFailure::Closed), Store::Memory(MemoryStore::default()))
+}
+
+/// A room whose store can be taken down.
+fn faulty(on_failure: OnFailure) -> WaitingRoom {
+    room_on(&config(on_failure), Store::Faulty(Faulty::default()))
+}
+
+fn set_store_down(room: &WaitingRoom, down: bool) {
+    let Store::Faulty(store) = &*room.store else { panic!("not a faulty store") };
+    store.set_down(down);
 }
 
 fn get(path: &str, headers: &[(&str, &str)]) -> Request<()> {
@@ -44,7 +63,7 @@ fn forwarded(admission: Admission<'_>) -> Ticket<'_> {
 
 #[tokio::test]
 async fn outside_the_rooms_the_ticket_only_cleans_the_request() {
-    let room = waiting("");
+    let room = waiting();
     let forged = [("cookie", "anteroom_t_sale=forged; theme=dark"), ("x-anteroom-session", "forged")];
     let ticket = forwarded(room.admission(&get("/about", &forged), CLIENT, false).await);
     assert!(!ticket.admitted_now());
@@ -56,7 +75,7 @@ async fn outside_the_rooms_the_ticket_only_cleans_the_request() {
 
 #[tokio::test]
 async fn a_request_the_room_cannot_place_is_refused() {
-    let room = waiting("");
+    let room = waiting();
     let no_host = Request::get("/tickets/1").body(()).unwrap();
     match room.admission(&no_host, CLIENT, false).await {
         Admission::Answer(answer, Answered::Rejected) => assert_eq!(answer.status(), 400),
@@ -66,7 +85,7 @@ async fn a_request_the_room_cannot_place_is_refused() {
 
 #[tokio::test]
 async fn a_bypass_rule_forwards_without_a_session() {
-    let room = waiting("");
+    let room = waiting();
     let ticket = forwarded(room.admission(&get("/tickets/static/app.css", &[]), CLIENT, false).await);
     let mut headers = HeaderMap::new();
     ticket.prepare(&mut headers);
@@ -75,7 +94,7 @@ async fn a_bypass_rule_forwards_without_a_session() {
 
 #[tokio::test]
 async fn a_paused_room_queues_a_new_visitor_with_a_cookie() {
-    let room = waiting("");
+    let room = waiting();
     room.store.set_paused("sale", true).await.unwrap();
     room.rooms[0].note_paused(true);
     let json = [("accept", "application/json")];
@@ -90,7 +109,7 @@ async fn a_paused_room_queues_a_new_visitor_with_a_cookie() {
 
 #[tokio::test]
 async fn an_admitted_visitor_is_named_to_the_origin_and_a_revoke_ends_it() {
-    let room = waiting("");
+    let room = waiting();
     // An empty room lets the first visitor in at once.
     let ticket = forwarded(room.admission(&get("/tickets/1", &[]), CLIENT, true).await);
     assert!(ticket.admitted_now());
@@ -129,4 +148,40 @@ async fn an_admitted_visitor_is_named_to_the_origin_and_a_revoke_ends_it() {
             "a revoked token carries no session"
         );
     }
+}
+
+#[tokio::test]
+async fn with_the_store_away_a_closed_room_shows_paused_and_lets_nobody_new_in() {
+    let room = faulty(OnFailure::Closed);
+    set_store_down(&room, true);
+    match room.admission(&get("/tickets/1", &[("accept", "application/json")]), CLIENT, false).await {
+        Admission::Answer(answer, Answered::Queued) => assert_eq!(answer.headers()["x-anteroom-state"], "paused"),
+        _ => panic!("on_failure = closed: nobody new reaches the shop"),
+    }
+    assert!(!room.metrics.is_store_up(), "the outage is noted");
+}
+
+#[tokio::test]
+async fn with_the_store_away_an_open_room_forwards_without_a_session() {
+    let room = faulty(OnFailure::Open);
+    set_store_down(&room, true);
+    let ticket = forwarded(room.admission(&get("/tickets/1", &[]), CLIENT, false).await);
+    assert!(!ticket.admitted_now());
+    let mut headers = HeaderMap::new();
+    ticket.prepare(&mut headers);
+    assert!(headers.get("x-anteroom-session").is_none(), "nobody was admitted: there is no session to name");
+}
+
+#[tokio::test]
+async fn a_token_holder_shops_on_while_the_store_is_away() {
+    let room = faulty(OnFailure::Closed);
+    let ticket = forwarded(room.admission(&get("/tickets/1", &[]), CLIENT, false).await);
+    let mut answer: Response<Body> = response::text(http::StatusCode::OK, "ok");
+    ticket.finish(&mut answer).await;
+    let cookies = cookie_header(answer.headers());
+    set_store_down(&room, true);
+    let ticket = forwarded(room.admission(&get("/tickets/2", &[("cookie", cookies.as_str())]), CLIENT, false).await);
+    let mut headers = HeaderMap::new();
+    ticket.prepare(&mut headers);
+    assert!(headers.get("x-anteroom-session").is_some(), "the admitted buyer is not sent back to the line");
 }

@@ -28,6 +28,8 @@
 //! restored cookie also starts the recount, for stores whose instances remember nothing
 //! (a restarted memory store).
 
+#[cfg(test)]
+pub(crate) mod faulty;
 mod memory;
 mod ranked;
 mod redis;
@@ -50,6 +52,9 @@ pub enum Store {
     Memory(MemoryStore),
     /// Boxed: its scripts and connection make it several times the memory store's size.
     Redis(Box<RedisStore>),
+    /// The memory store, failing on demand (unit tests of the outage paths).
+    #[cfg(test)]
+    Faulty(faulty::Faulty),
 }
 
 /// Longest a request waits on the store before it takes the `on_failure` path: the
@@ -64,6 +69,8 @@ macro_rules! dispatch {
             match $self {
                 Store::Memory($store) => $call.await,
                 Store::Redis($store) => $call.await,
+                #[cfg(test)]
+                Store::Faulty($store) => $call.await,
             }
         };
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
@@ -132,6 +139,8 @@ impl Store {
         match self {
             Store::Memory(_) => "memory",
             Store::Redis(_) => "redis",
+            #[cfg(test)]
+            Store::Faulty(_) => "faulty",
         }
     }
 }

@@ -46,6 +46,26 @@ impl Gateway {
         Self::from_config(config).await
     }
 
+    /// A config in front of `origin` for a gateway on port 0, with origin protection out
+    /// of the way unless the test sets it: the typed way to write a test's settings.
+    pub fn config(origin: &str) -> anteroom::config::ConfigBuilder {
+        Config::builder(origin)
+            .listen(|listen| {
+                listen.http = Some(([127, 0, 0, 1], 0).into());
+                listen.admin = ([127, 0, 0, 1], 0).into();
+            })
+            .origin(|origin| {
+                origin.max_requests_per_second = 100_000;
+                origin.burst = 100_000;
+            })
+    }
+
+    /// Starts a gateway from a built config (see [`Gateway::config`]).
+    pub async fn built(config: anteroom::config::ConfigBuilder) -> Self {
+        let config = config.build().unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        Self::from_config(config).await
+    }
+
     pub async fn from_config(config: Config) -> Self {
         let listeners = anteroom::Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http.as_ref().expect("http listener").local_addr().expect("addr");
