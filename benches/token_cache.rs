@@ -79,7 +79,7 @@ fn main() {
             TokenKeys::new(algorithm, &[KeySpec { kid: "k".into(), material }], "anteroom", "anteroom", 5)
                 .expect("keys"),
         );
-        let now = anteroom::store::unix_secs();
+        let now = anteroom::time::unix_secs();
         let tokens: Arc<Vec<String>> = Arc::new(
             (0..sessions).map(|i| keys.issue(&format!("v{i}"), "sale", &format!("v{i}.1"), now, 900)).collect(),
         );
@@ -99,7 +99,7 @@ fn main() {
 /// Checks random tokens from `THREADS` threads for `seconds`; returns checks/s and the
 /// hit rate, after one warm-up pass over every token.
 fn run(cache: Arc<dyn Cache>, keys: &Arc<TokenKeys>, tokens: &Arc<Vec<String>>, seconds: u64) -> (f64, f64) {
-    let now = anteroom::store::unix_secs();
+    let now = anteroom::time::unix_secs();
     for token in tokens.iter() {
         cache.check(token, keys, now);
     }

@@ -15,6 +15,7 @@
 //! - [`blame`]    who caused a failure: client, origin, store or anteroom
 //! - [`response`] the body type and small builders for anteroom's own answers
 //! - [`telemetry`] tracing subscriber set-up (text or JSON)
+//! - [`time`]     the clock, RFC 3339 in and out, times as the page and log show them
 //! - [`token`]    admission tokens: JWT issue/verify, key rotation by kid, JWKS, keygen
 //! - [`demo`]     `anteroom demo`: a built-in sample shop behind the gateway, and a simulated crowd
 
@@ -34,6 +35,7 @@ mod room;
 mod server;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 pub mod token;
 
 pub use app::{run, serve, Listeners, Prepared};
@@ -41,4 +43,4 @@ pub use config::Config;
 
 /// Parts the benchmarks and the browser test exercise on their own.
 #[doc(hidden)]
-pub use room::{cache::VerifiedTokens, page::clock::rfc3339};
+pub use room::cache::VerifiedTokens;

@@ -171,7 +171,7 @@ async fn the_page_follows_a_pause_and_a_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_opening_the_page_counts_down_then_lets_the_buyer_in() {
     let browser = Browser::start(Options::default()).await;
-    let opens_at = anteroom::rfc3339(anteroom::store::unix_secs() + 8);
+    let opens_at = anteroom::time::rfc3339(anteroom::time::unix_secs() + 8);
     let origin = Origin::start().await;
     let config = format!("{}opens_at = \"{opens_at}\"\n", room(600));
     let gw = Gateway::with_config(&origin.url(), "", &config).await;

@@ -64,7 +64,7 @@ fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
 /// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to
 /// the store as durations from now.
 fn renewal(session: &str, expires_at_ms: u64, issued_at_ms: u64) -> Renewal<'_> {
-    let now = anteroom::store::unix_ms();
+    let now = anteroom::time::unix_ms();
     Renewal { session, ttl_ms: expires_at_ms.saturating_sub(now), age_ms: now.saturating_sub(issued_at_ms) }
 }
 
@@ -231,7 +231,7 @@ async fn a_paused_room_admits_nobody_until_resumed(h: Harness) {
 }
 
 async fn the_prequeue_is_reordered_at_opening(h: Harness) {
-    let opens_at = anteroom::store::unix_ms() + 500;
+    let opens_at = anteroom::time::unix_ms() + 500;
     let policy = Policy { opens_at_ms: Some(opens_at), ..policy() };
     let visitors = names(0..10);
     for (i, v) in visitors.iter().enumerate() {
@@ -254,8 +254,8 @@ async fn an_ended_session_frees_capacity_and_is_never_renewed(h: Harness) {
     let policy = Policy { max_active_users: 1, ..policy() };
     assert_eq!(h.visit("a", &policy).await.state, QueueState::Admitted);
     assert_eq!(h.visit("b", &policy).await.state, QueueState::Waiting);
-    let until = anteroom::store::unix_ms() + 60_000;
-    let before = anteroom::store::unix_ms() - 1;
+    let until = anteroom::time::unix_ms() + 60_000;
+    let before = anteroom::time::unix_ms() - 1;
     h.store.end_session(ROOM, "a.1").await.unwrap();
     assert!(!h.store.renew(ROOM, &renewal("a.1", until, 0), &policy).await.unwrap(), "a revoked session stays ended");
     tokio::time::sleep(Duration::from_millis(20)).await; // past the 10 ms spacing
@@ -272,8 +272,8 @@ async fn an_ended_session_frees_capacity_and_is_never_renewed(h: Harness) {
 }
 
 async fn a_session_the_store_lost_is_renewed_back(h: Harness) {
-    let until = anteroom::store::unix_ms() + 60_000;
-    assert!(h.store.renew(ROOM, &renewal("shopper", until, anteroom::store::unix_ms()), &policy()).await.unwrap());
+    let until = anteroom::time::unix_ms() + 60_000;
+    assert!(h.store.renew(ROOM, &renewal("shopper", until, anteroom::time::unix_ms()), &policy()).await.unwrap());
     assert_eq!(h.store.stats(ROOM, &policy()).await.unwrap().active_sessions, 1);
 }
 
@@ -325,7 +325,7 @@ async fn after_a_wipe_the_line_comes_back_in_order_and_admissions_wait_for_the_r
 
 async fn a_token_from_before_the_data_began_starts_the_recount(mut h: Harness) {
     assert_eq!(h.visit("shopper", &slow()).await.state, QueueState::Admitted);
-    let issued = anteroom::store::unix_ms();
+    let issued = anteroom::time::unix_ms();
     tokio::time::sleep(Duration::from_millis(5)).await;
     h.wipe();
     // The shopper's next request counts the session again; its token predates the room.

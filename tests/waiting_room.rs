@@ -30,7 +30,7 @@ fn keys() -> TokenKeys {
 }
 
 fn now() -> u64 {
-    anteroom::store::unix_ms() / 1000
+    anteroom::time::unix_ms() / 1000
 }
 
 /// Lets the first visitor in, so that the room has a line from now on.

@@ -266,37 +266,19 @@ impl RoomConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpensAt {
     text: String,
-    at: jiff::Timestamp,
+    unix_ms: u64,
     display: String,
 }
 
 impl OpensAt {
-    /// RFC 3339 with an offset: `2026-12-01T10:00:00Z`, `2026-12-01T11:00:00+01:00`.
-    /// Impossible dates (`2026-02-31`) and times without an offset are refused.
+    /// RFC 3339 with an offset (see `time::parse_rfc3339`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = |why: String| format!("`{text}` is not an RFC 3339 time like 2026-12-01T10:00:00Z ({why})");
-        let pieces = jiff::fmt::temporal::Pieces::parse(text).map_err(|e| bad(e.to_string()))?;
-        let time = pieces.time().ok_or_else(|| bad("no time of day".into()))?;
-        let offset = pieces.to_numeric_offset().ok_or_else(|| bad("no offset: end it with Z or +01:00".into()))?;
-        if pieces.time_zone_annotation().is_some() {
-            return Err(bad("a time zone name in brackets is not RFC 3339".into()));
-        }
-        let civil = pieces.date().to_datetime(time);
-        let at = offset.to_timestamp(civil).map_err(|e| bad(e.to_string()))?;
-        let zone = match offset.seconds() {
-            0 => "UTC".to_owned(),
-            seconds => {
-                let sign = if seconds < 0 { '-' } else { '+' };
-                let minutes = seconds.unsigned_abs() / 60;
-                format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60)
-            }
-        };
-        let display = format!("{} {zone}", civil.strftime("%Y-%m-%d %H:%M"));
-        Ok(Self { text: text.to_owned(), at, display })
+        let written = crate::time::parse_rfc3339(text)?;
+        Ok(Self { text: text.to_owned(), unix_ms: written.unix_ms, display: written.display })
     }
 
     pub fn unix_ms(&self) -> u64 {
-        u64::try_from(self.at.as_millisecond()).unwrap_or(0)
+        self.unix_ms
     }
 
     /// As configured, for the status object.

@@ -111,7 +111,7 @@ pub(crate) fn new_visitor_id() -> String {
     // The system RNG failing leaves nothing sensible to do; zero ids would collide, so the
     // time is mixed in as a last resort.
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        bytes[..8].copy_from_slice(&crate::store::unix_us().to_le_bytes());
+        bytes[..8].copy_from_slice(&crate::time::unix_us().to_le_bytes());
     }
     URL_SAFE_NO_PAD.encode(bytes)
 }

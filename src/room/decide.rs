@@ -265,7 +265,7 @@ impl WaitingRoom {
         let now = unix_secs();
         let ttl = room.token_ttl_secs();
         // One session id per admission, so that revoking it never refuses a later one.
-        let session = format!("{visitor}.{:x}", crate::store::unix_ms());
+        let session = format!("{visitor}.{:x}", crate::time::unix_ms());
         let (token, claims) = self.tokens.issue_with_claims(visitor, &room.name, &session, now, ttl);
         jar.set(&room.token_cookie, &token);
         self.remember_issued(&token, claims, room.epoch());

@@ -25,7 +25,8 @@ pub(crate) mod ticket;
 
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
-use crate::store::{unix_secs, Policy, Remembered, RoomStats, Store};
+use crate::store::{Policy, Remembered, RoomStats, Store};
+use crate::time::unix_secs;
 use crate::token::TokenKeys;
 use cache::VerifiedTokens;
 use cookies::QueueCookieSigner;
@@ -320,7 +321,7 @@ impl WaitingRoom {
 fn random_u64() -> u64 {
     let mut bytes = [0u8; 8];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        return crate::store::unix_us();
+        return crate::time::unix_us();
     }
     u64::from_le_bytes(bytes)
 }

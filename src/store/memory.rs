@@ -4,11 +4,9 @@
 
 use super::ranked::RankedSet;
 use super::types::*;
+use crate::time::Clock;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-
-/// Unix time in microseconds; injectable so tests can drive time by hand.
-pub(super) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+use std::sync::Mutex;
 
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
@@ -166,7 +164,7 @@ impl std::fmt::Debug for MemoryStore {
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::with_clock(Arc::new(unix_us))
+        Self::with_clock(crate::time::system_clock())
     }
 }
 

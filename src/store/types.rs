@@ -262,18 +262,3 @@ impl StoreFault {
         StoreError { op, room: room.to_owned(), fault: self }
     }
 }
-
-/// Unix time in ms.
-pub fn unix_ms() -> u64 {
-    unix_us() / 1000
-}
-
-/// Unix time in seconds.
-pub fn unix_secs() -> u64 {
-    unix_us() / 1_000_000
-}
-
-/// Unix time in µs.
-pub fn unix_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
-}

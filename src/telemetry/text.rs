@@ -150,8 +150,7 @@ fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != secs {
-            let second = jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).unwrap_or_default();
-            cached.1 = second.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+            cached.1 = crate::time::utc_second(secs);
             cached.0 = secs;
         }
         let millis = since_epoch.subsec_millis();

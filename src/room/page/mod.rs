@@ -11,7 +11,6 @@
 //! mistake stops the start with the template's name and line.
 
 pub(crate) mod assets;
-pub(crate) mod clock;
 pub(crate) mod texts;
 
 use super::status::{self, StatusBody};
@@ -143,7 +142,7 @@ impl Pages {
             (Some(first), Some(now)) if first > 1 => (100 * first.saturating_sub(now) / (first - 1)).min(100),
             _ => 0,
         };
-        let now = crate::store::unix_secs();
+        let now = crate::time::unix_secs();
         let opens_at_local = input.opens_at.unwrap_or_default().to_owned();
         let refresh_seconds = (s.poll_after_ms / 1000).clamp(2, 30);
         let head = format!(
@@ -188,8 +187,8 @@ impl Pages {
             opens_at: s.opens_at.as_deref(),
             scheduled_text: fill("scheduled_body", &[("time", opens_at_local.clone())]),
             opens_at_local,
-            updated_at: clock::rfc3339(now),
-            updated_hms: clock::wall_clock(now),
+            updated_at: crate::time::rfc3339(now),
+            updated_hms: crate::time::wall_clock(now),
             return_to: &s.return_to,
             poll_after_ms: s.poll_after_ms,
             refresh_seconds,
