@@ -6,7 +6,6 @@
 //! spaces, quotes, `=` or control characters, so lines still split cleanly on spaces.
 
 use std::fmt::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -21,7 +20,7 @@ where
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        write_timestamp(&mut w, SystemTime::now())?;
+        write_timestamp(&mut w, crate::time::unix_us())?;
         let meta = event.metadata();
         write!(w, " {:>5} {}:", meta.level().as_str(), meta.target())?;
         let mut message = MessageOnly { w: &mut w, result: Ok(()) };
@@ -141,19 +140,18 @@ impl Visit for Fields<'_, '_> {
 
 /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-26T12:39:53.660Z`. The part up to
 /// the second is formatted once per second per thread.
-fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
+fn write_timestamp(w: &mut impl Write, now_us: u64) -> fmt::Result {
     thread_local! {
         static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
     }
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since_epoch.as_secs();
+    let secs = now_us / 1_000_000;
     SECOND.with(|cached| {
         let mut cached = cached.borrow_mut();
         if cached.0 != secs {
             cached.1 = crate::time::utc_second(secs);
             cached.0 = secs;
         }
-        let millis = since_epoch.subsec_millis();
+        let millis = (now_us / 1000 % 1000) as u32;
         w.write_str(&cached.1)?;
         w.write_char('.')?;
         for digit in [millis / 100, millis / 10 % 10, millis % 10] {
@@ -166,7 +164,6 @@ fn write_timestamp(w: &mut impl Write, now: SystemTime) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn line(record: impl FnOnce()) -> String {
         use tracing_subscriber::fmt::MakeWriter;
@@ -206,10 +203,10 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let mut out = String::new();
-        write_timestamp(&mut out, UNIX_EPOCH + Duration::from_millis(1_795_696_793_660)).unwrap();
+        write_timestamp(&mut out, 1_795_696_793_660_000).unwrap();
         assert_eq!(out, "2026-11-26T12:39:53.660Z"); // date -u -d @1795696793
         out.clear();
-        write_timestamp(&mut out, UNIX_EPOCH + Duration::from_secs(951_782_400)).unwrap();
+        write_timestamp(&mut out, 951_782_400_000_000).unwrap();
         assert_eq!(out, "2000-02-29T00:00:00.000Z", "leap day");
     }
 }
