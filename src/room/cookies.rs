@@ -97,6 +97,10 @@ impl Jar {
         self.cookies.clear();
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cookies.is_empty()
+    }
+
     /// Adds the `Set-Cookie` lines to an answer.
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
         for cookie in self.cookies {

@@ -11,8 +11,9 @@ use http::Response;
 /// Every header anteroom itself speaks starts with this; clients may not send them on.
 const ANTEROOM_PREFIX: &str = "x-anteroom-";
 
-/// The origin's instructions to anteroom (`revoke`), never passed to the client.
-const X_ANTEROOM_COMMAND: &str = "x-anteroom-command";
+/// The origin's instructions to anteroom (`revoke`), never passed to the client. A
+/// `HeaderName` made once: every forwarded response is looked up for it.
+const X_ANTEROOM_COMMAND: HeaderName = HeaderName::from_static("x-anteroom-command");
 
 /// An admitted visitor's session, as the origin and the revoke command see it.
 #[derive(Clone, Debug)]
@@ -63,12 +64,17 @@ impl<'a> Ticket<'a> {
     /// Finishes the origin's answer: `X-Anteroom-Command` is obeyed and removed, and the
     /// room's cookies (a new or renewed token) are set.
     pub async fn finish(mut self, response: &mut Response<Body>) {
-        if let Some(command) = response.headers_mut().remove(X_ANTEROOM_COMMAND) {
-            // Boxed: a revoke talks to the store, whose call state is large and would
-            // otherwise be part of every request's future.
-            Box::pin(self.obey(&command)).await;
+        // Looked up before it is removed: the lookup is cheaper, and almost no answer has it.
+        if response.headers().contains_key(&X_ANTEROOM_COMMAND) {
+            if let Some(command) = response.headers_mut().remove(&X_ANTEROOM_COMMAND) {
+                // Boxed: a revoke talks to the store, whose call state is large and would
+                // otherwise be part of every request's future.
+                Box::pin(self.obey(&command)).await;
+            }
         }
-        self.jar.apply(response.headers_mut());
+        if !self.jar.is_empty() {
+            self.jar.apply(response.headers_mut());
+        }
     }
 
     /// `revoke` ends the session everywhere; other words are ignored.
