@@ -26,9 +26,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-const PRELUDE: &str = include_str!("../src/store/lua/prelude.lua");
-const VISIT: &str = include_str!("../src/store/lua/visit.lua");
-
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -137,7 +134,7 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     drop(gateway);
 
     // 3. The ceiling: redis-benchmark running the same script.
-    let sha = redis.cli(&["SCRIPT", "LOAD", &format!("{PRELUDE}\n{VISIT}")]);
+    let sha = redis.cli(&["SCRIPT", "LOAD", &anteroom::store::visit_script_source()]);
     let join_ceiling = redis_benchmark(&redis, &sha, connections, 200_000, 100_000_000);
     println!("redis-benchmark, visit script as a join: {join_ceiling:.0} calls/s");
     redis_benchmark(&redis, &sha, connections, 250_000, 50_000); // warm: joins most of 50k ids

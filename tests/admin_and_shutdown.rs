@@ -53,7 +53,9 @@ async fn shutdown_finishes_in_flight_requests_refuses_new_ones_and_reports_not_r
 #[tokio::test]
 async fn shutdown_does_not_wait_past_the_grace_period() {
     let origin = Origin::start().await;
-    let mut gw = Gateway::with_config(&origin.url(), "", "[limits]\nshutdown_grace = \"300ms\"\n").await;
+    let mut gw =
+        Gateway::built(Gateway::config(&origin.url()).limits(|l| l.shutdown_grace = Duration::from_millis(300).into()))
+            .await;
     let _hung = tokio::spawn(get(gw.addr, "/hang"));
     tokio::time::sleep(Duration::from_millis(100)).await;
     gw.begin_shutdown();
@@ -67,11 +69,12 @@ async fn the_jwks_endpoint_publishes_public_keys_and_never_reaches_the_origin() 
     let origin = Origin::start().await;
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), anteroom::token::generate_key(anteroom::token::TokenAlgorithm::Es256).unwrap()).unwrap();
-    let more = format!(
-        "[tokens]\nalgorithm = \"ES256\"\n[[tokens.keys]]\nkid = \"k1\"\nprivate_key_file = \"{}\"\n",
-        key.path().display()
-    );
-    let gw = Gateway::with_config(&origin.url(), "", &more).await;
+    let config = Gateway::config(&origin.url()).tokens(|tokens| {
+        tokens.algorithm = anteroom::token::TokenAlgorithm::Es256;
+        let key_file = Some(key.path().to_owned());
+        tokens.keys = vec![anteroom::config::TokenKey { kid: "k1".into(), secret: None, private_key_file: key_file }];
+    });
+    let gw = Gateway::built(config).await;
     let answer = get(gw.addr, "/_anteroom/jwks.json").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("content-type"), Some("application/jwk-set+json"));

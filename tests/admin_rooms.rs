@@ -3,6 +3,7 @@
 
 mod support;
 
+use anteroom::config::{ConfigBuilder, Secret};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -14,10 +15,15 @@ use support::Gateway;
 
 const TOKEN: &str = "admin-secret-for-tests";
 
-fn config(with_token: bool) -> String {
-    let admin = if with_token { format!("[admin]\ntoken = \"{TOKEN}\"\n") } else { String::new() };
-    format!(
-        "{admin}[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 6000\nmax_active_users = 1\n"
+/// One room `sale` with room for one shopper; the admin API on (with `TOKEN`) or off.
+fn config(origin: &Origin, with_token: bool) -> ConfigBuilder {
+    Gateway::config(&origin.url()).admin(|admin| admin.token = with_token.then(|| Secret::new(TOKEN))).room(
+        "sale",
+        &["/tickets"],
+        |room| {
+            room.admit_per_minute = 6000;
+            room.max_active_users = 1;
+        },
     )
 }
 
@@ -34,12 +40,12 @@ async fn admin(gw: &Gateway, method: &str, path: &str, token: Option<&str>, body
 #[tokio::test]
 async fn the_room_controls_need_a_configured_token_and_the_right_bearer() {
     let origin = Origin::start().await;
-    let off = Gateway::with_config(&origin.url(), "", &config(false)).await;
+    let off = Gateway::built(config(&origin, false)).await;
     let (status, body) = admin(&off, "GET", "/admin/rooms", Some(TOKEN), "").await;
     assert_eq!(status, 403);
     assert!(body["error"].as_str().unwrap().contains("admin.token"));
 
-    let on = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let on = Gateway::built(config(&origin, true)).await;
     assert_eq!(admin(&on, "GET", "/admin/rooms", None, "").await.0, 401);
     assert_eq!(admin(&on, "GET", "/admin/rooms", Some("wrong"), "").await.0, 401);
     let (status, body) = admin(&on, "GET", "/admin/rooms", Some(TOKEN), "").await;
@@ -53,7 +59,7 @@ async fn the_room_controls_need_a_configured_token_and_the_right_bearer() {
 #[tokio::test]
 async fn pausing_stops_admissions_and_resuming_lets_the_line_move() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let gw = Gateway::built(config(&origin, true)).await;
     let (status, body) = admin(&gw, "POST", "/admin/rooms/sale/pause", Some(TOKEN), "").await;
     assert_eq!((status, body["paused"].as_bool()), (200, Some(true)));
 
@@ -70,7 +76,7 @@ async fn pausing_stops_admissions_and_resuming_lets_the_line_move() {
 #[tokio::test]
 async fn capacity_and_rate_change_live() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let gw = Gateway::built(config(&origin, true)).await;
     assert_eq!(Visitor::new(gw.addr).get("/tickets/1").await.body_text(), "hello");
     let mut second = Visitor::json(gw.addr);
     assert_eq!(second.join("/tickets/1").await["state"], "waiting", "capacity 1 is taken");
@@ -86,7 +92,7 @@ async fn capacity_and_rate_change_live() {
 #[tokio::test]
 async fn bad_admin_requests_get_clear_errors_and_change_nothing() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let gw = Gateway::built(config(&origin, true)).await;
     let cases = [
         ("GET", "/admin/rooms/nope", "", 404),
         ("DELETE", "/admin/rooms/sale", "", 405),
@@ -108,7 +114,7 @@ async fn bad_admin_requests_get_clear_errors_and_change_nothing() {
 #[tokio::test]
 async fn closing_a_room_tells_the_line_and_keeps_shoppers_shopping() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(true)).await;
+    let gw = Gateway::built(config(&origin, true)).await;
     let mut shopper = Visitor::new(gw.addr);
     assert_eq!(shopper.get("/tickets/1").await.body_text(), "hello");
     let (status, body) = admin(&gw, "POST", "/admin/rooms/sale/close", Some(TOKEN), "").await;

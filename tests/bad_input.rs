@@ -3,6 +3,7 @@
 
 mod support;
 
+use anteroom::config::ByteSize;
 use std::time::{Duration, Instant};
 use support::client::{get, raw, read_until_closed, status_of};
 use support::origin::Origin;
@@ -76,7 +77,7 @@ async fn two_different_content_lengths_are_refused() {
 #[tokio::test]
 async fn oversized_headers_get_431() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_header_bytes = \"16KiB\"\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_header_bytes = ByteSize(16 << 10))).await;
     let big = "a".repeat(20 * 1024);
     let answer = raw(gw.addr, format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n").as_bytes(), WAIT).await;
     assert_eq!(status_of(&answer), Some(431), "{answer}");
@@ -95,7 +96,7 @@ async fn oversized_headers_get_431() {
 #[tokio::test]
 async fn an_oversized_declared_body_gets_413_before_the_origin_sees_anything() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_body_bytes = 1000\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_body_bytes = ByteSize(1000))).await;
     let answer = raw(gw.addr, b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", WAIT).await;
     assert_eq!(status_of(&answer), Some(413), "{answer}");
     assert_eq!(origin.count(), 0);
@@ -105,7 +106,7 @@ async fn an_oversized_declared_body_gets_413_before_the_origin_sees_anything() {
 #[tokio::test]
 async fn an_oversized_chunked_body_gets_413_and_the_origin_never_gets_it_whole() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_body_bytes = 1000\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_body_bytes = ByteSize(1000))).await;
     let chunk = "x".repeat(600);
     let body = format!("258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n");
     let answer = raw(
@@ -123,7 +124,10 @@ async fn an_oversized_chunked_body_gets_413_and_the_origin_never_gets_it_whole()
 #[tokio::test]
 async fn a_client_sending_headers_too_slowly_is_cut_off() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nheader_read_timeout = \"500ms\"\n").await;
+    let gw = Gateway::built(
+        Gateway::config(&origin.url()).limits(|l| l.header_read_timeout = Duration::from_millis(500).into()),
+    )
+    .await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     let started = Instant::now();
     let request =
@@ -149,10 +153,16 @@ async fn a_client_sending_headers_too_slowly_is_cut_off() {
 #[tokio::test]
 async fn an_idle_connection_is_closed() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(
-        &origin.url(),
-        "response_timeout = \"200ms\"\nmax_wait = \"100ms\"",
-        "[limits]\nidle_timeout = \"1s\"\nheader_read_timeout = \"30s\"\n",
+    let gw = Gateway::built(
+        Gateway::config(&origin.url())
+            .origin(|o| {
+                o.response_timeout = Duration::from_millis(200).into();
+                o.max_wait = Duration::from_millis(100).into();
+            })
+            .limits(|l| {
+                l.idle_timeout = Duration::from_secs(1).into();
+                l.header_read_timeout = Duration::from_secs(30).into();
+            }),
     )
     .await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
@@ -185,7 +195,7 @@ async fn a_websocket_upgrade_is_refused_unless_allowed() {
 #[tokio::test]
 async fn an_allowed_upgrade_is_tunnelled_both_ways() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nallow_upgrade = true\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.allow_upgrade = true)).await;
     let mut stream = TcpStream::connect(gw.addr).await.unwrap();
     stream
         .write_all(b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")

@@ -4,18 +4,22 @@
 
 mod support;
 
+use anteroom::config::{ConfigBuilder, HumanDuration, OpensAt, RoomConfig, Secret};
 use std::time::Duration;
 use support::browser::{Browser, Options};
 use support::origin::Origin;
 use support::visitor::Visitor;
 use support::Gateway;
 
-/// One room on `/tickets`; `admit_per_minute` sets how long the browser waits.
-fn room(admit_per_minute: u32) -> String {
-    format!(
-        "[[rooms]]\nname = \"sale\"\ntitle = \"The Exclusive Show\"\npaths = [\"/tickets\"]\n\
-         admit_per_minute = {admit_per_minute}\nabandon_after = \"30s\"\n"
-    )
+/// One room on `/tickets`; `admit_per_minute` sets how long the browser waits, `set`
+/// changes other keys.
+fn room(origin: &Origin, admit_per_minute: u32, set: impl FnOnce(&mut RoomConfig)) -> ConfigBuilder {
+    Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| {
+        room.title = Some("The Exclusive Show".into());
+        room.admit_per_minute = admit_per_minute;
+        room.abandon_after = HumanDuration::secs(30);
+        set(room);
+    })
 }
 
 /// Someone else takes the room's first slot, so the browser has to queue (for the next
@@ -35,7 +39,7 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     // One buyer at a time: the browser waits until the one inside checks out.
-    let gw = Gateway::with_config(&origin.url(), "", &format!("{}max_active_users = 1\n", room(600))).await;
+    let gw = Gateway::built(room(&origin, 600, |room| room.max_active_users = 1)).await;
     let mut inside = make_busy(&gw).await;
     browser.open(&gw.url("/tickets/42?seat=A12")).await;
     browser
@@ -78,7 +82,7 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
 async fn a_second_tab_shows_the_same_place() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room(1)).await;
+    let gw = Gateway::built(room(&origin, 1, |_| {})).await;
     make_busy(&gw).await;
     for _ in 0..2 {
         Visitor::json(gw.addr).join("/tickets/1").await; // two people ahead
@@ -102,7 +106,7 @@ async fn a_second_tab_shows_the_same_place() {
 async fn a_german_browser_gets_the_german_page() {
     let browser = Browser::start(Options { language: Some("de"), ..Options::default() }).await;
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room(1)).await;
+    let gw = Gateway::built(room(&origin, 1, |_| {})).await;
     make_busy(&gw).await;
     browser.open(&gw.url("/tickets/1")).await;
     browser.wait_for("a position", Duration::from_secs(10), async |b| shown_position(b).await.is_some()).await;
@@ -117,7 +121,7 @@ async fn a_german_browser_gets_the_german_page() {
 async fn with_javascript_off_the_page_still_reaches_the_shop() {
     let browser = Browser::start(Options { javascript_off: true, ..Options::default() }).await;
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room(20)).await;
+    let gw = Gateway::built(room(&origin, 20, |_| {})).await;
     make_busy(&gw).await;
     browser.open(&gw.url("/tickets/7")).await;
     assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("You are in line"));
@@ -137,8 +141,8 @@ async fn with_javascript_off_the_page_still_reaches_the_shop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_follows_a_pause_and_a_resume() {
     let origin = Origin::start().await;
-    let config = format!("[admin]\ntoken = \"browser-test-token\"\n{}", room(20));
-    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    let config = room(&origin, 20, |_| {}).admin(|admin| admin.token = Some(Secret::new("browser-test-token")));
+    let gw = Gateway::built(config).await;
     make_busy(&gw).await;
     let pause = |action: &'static str| {
         let admin = gw.admin;
@@ -173,8 +177,8 @@ async fn before_the_opening_the_page_counts_down_then_lets_the_buyer_in() {
     let browser = Browser::start(Options::default()).await;
     let opens_at = anteroom::time::rfc3339(anteroom::time::unix_secs() + 8);
     let origin = Origin::start().await;
-    let config = format!("{}opens_at = \"{opens_at}\"\n", room(600));
-    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    let config = room(&origin, 600, |room| room.opens_at = Some(OpensAt::parse(&opens_at).unwrap()));
+    let gw = Gateway::built(config).await;
     browser.open(&gw.url("/tickets/9")).await;
     assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("The sale opens soon"));
     let let_in = |origin: &Origin| origin.seen().iter().any(|s| s.uri.starts_with("/tickets"));

@@ -84,9 +84,11 @@ async fn an_origin_that_does_not_accept_in_time_gives_502() {
             fillers.push(s);
         }
     }
-    let gw =
-        Gateway::with_config(&format!("http://{addr}"), "connect_timeout = \"300ms\"\nresponse_timeout = \"3s\"", "")
-            .await;
+    let gw = Gateway::built(Gateway::config(&format!("http://{addr}")).origin(|o| {
+        o.connect_timeout = Duration::from_millis(300).into();
+        o.response_timeout = Duration::from_secs(3).into();
+    }))
+    .await;
     let started = Instant::now();
     let answer = get(gw.addr, "/").await;
     assert!(answer.status == 502, "{answer:?}");
@@ -97,7 +99,10 @@ async fn an_origin_that_does_not_accept_in_time_gives_502() {
 #[tokio::test]
 async fn an_origin_that_hangs_gives_504_after_the_response_timeout() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "response_timeout = \"400ms\"", "").await;
+    let gw = Gateway::built(
+        Gateway::config(&origin.url()).origin(|o| o.response_timeout = Duration::from_millis(400).into()),
+    )
+    .await;
     let started = Instant::now();
     let answer = get(gw.addr, "/hang").await;
     assert_eq!(answer.status, 504);
@@ -116,7 +121,8 @@ async fn an_origin_that_stalls_mid_body_is_cut_off() {
         }
     })
     .await;
-    let gw = Gateway::with_config(&url, "response_timeout = \"400ms\"", "").await;
+    let gw =
+        Gateway::built(Gateway::config(&url).origin(|o| o.response_timeout = Duration::from_millis(400).into())).await;
     let started = Instant::now();
     let result = try_send(gw.addr, Request::get("/").body(Full::new(Bytes::new())).unwrap()).await;
     assert!(result.is_err(), "the client sees a broken body, not a complete one: {result:?}");

@@ -11,8 +11,12 @@ use support::{metric, Gateway};
 #[tokio::test]
 async fn a_spike_is_smoothed_and_the_excess_is_shed_with_retry_after() {
     let origin = Origin::start().await;
-    let gw =
-        Gateway::with_config(&origin.url(), "max_requests_per_second = 20\nburst = 1\nmax_wait = \"300ms\"", "").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).origin(|o| {
+        o.max_requests_per_second = 20;
+        o.burst = 1;
+        o.max_wait = Duration::from_millis(300).into();
+    }))
+    .await;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..40 {
@@ -54,8 +58,12 @@ async fn a_spike_is_smoothed_and_the_excess_is_shed_with_retry_after() {
 #[tokio::test]
 async fn requests_wait_for_their_slot_instead_of_failing() {
     let origin = Origin::start().await;
-    let gw =
-        Gateway::with_config(&origin.url(), "max_requests_per_second = 10\nburst = 1\nmax_wait = \"5s\"", "").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).origin(|o| {
+        o.max_requests_per_second = 10;
+        o.burst = 1;
+        o.max_wait = Duration::from_secs(5).into();
+    }))
+    .await;
     let started = Instant::now();
     let tasks: Vec<_> = (0..5).map(|_| tokio::spawn(get(gw.addr, "/"))).collect();
     for task in tasks {
@@ -72,7 +80,11 @@ async fn requests_wait_for_their_slot_instead_of_failing() {
 #[tokio::test]
 async fn the_origin_never_has_more_than_max_in_flight_requests() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "max_in_flight = 2\nmax_wait = \"10s\"", "").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).origin(|o| {
+        o.max_in_flight = 2;
+        o.max_wait = Duration::from_secs(10).into();
+    }))
+    .await;
     let tasks: Vec<_> = (0..6).map(|_| tokio::spawn(get(gw.addr, "/slow/150"))).collect();
     for task in tasks {
         assert_eq!(task.await.unwrap().status, 200);
@@ -84,7 +96,11 @@ async fn the_origin_never_has_more_than_max_in_flight_requests() {
 #[tokio::test]
 async fn past_the_wait_budget_the_in_flight_cap_sheds() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "max_in_flight = 1\nmax_wait = \"100ms\"", "").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).origin(|o| {
+        o.max_in_flight = 1;
+        o.max_wait = Duration::from_millis(100).into();
+    }))
+    .await;
     let slow = tokio::spawn(get(gw.addr, "/slow/1000"));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();

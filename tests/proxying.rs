@@ -2,9 +2,11 @@
 
 mod support;
 
+use anteroom::config::HostHeader;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
+use std::time::Duration;
 use support::client::{get, send};
 use support::origin::Origin;
 use support::Gateway;
@@ -85,12 +87,9 @@ async fn forwarding_headers_are_set_and_a_spoofed_client_address_is_replaced() {
 #[tokio::test]
 async fn a_trusted_proxy_may_tell_the_client_address() {
     let origin = Origin::start().await;
-    let cfg = format!(
-        "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n\
-         [origin]\nurl = \"{}\"\n",
-        origin.url()
-    );
-    let gw = Gateway::from_config(anteroom::Config::from_toml(&cfg, []).unwrap()).await;
+    let config =
+        Gateway::config(&origin.url()).listen(|listen| listen.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]);
+    let gw = Gateway::built(config).await;
     send(
         gw.addr,
         request("GET", "/")
@@ -112,7 +111,7 @@ async fn the_host_header_is_preserved_or_set_to_the_origin() {
     get(preserve.addr, "/").await;
     assert_eq!(origin.seen()[0].headers["host"], "shop.example");
 
-    let rewrite = Gateway::with_config(&origin.url(), "host_header = \"origin\"", "").await;
+    let rewrite = Gateway::built(Gateway::config(&origin.url()).origin(|o| o.host_header = HostHeader::Origin)).await;
     get(rewrite.addr, "/").await;
     let expected = origin.addr.unwrap().to_string();
     assert_eq!(origin.seen()[1].headers["host"], expected.as_str());
@@ -133,7 +132,10 @@ async fn upstream_connections_are_kept_alive_and_reused() {
 #[tokio::test]
 async fn idle_upstream_connections_are_retired_after_pool_idle_timeout() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "pool_idle_timeout = \"200ms\"", "").await;
+    let gw = Gateway::built(
+        Gateway::config(&origin.url()).origin(|o| o.pool_idle_timeout = Duration::from_millis(200).into()),
+    )
+    .await;
     assert_eq!(get(gw.addr, "/").await.status, 200);
     assert_eq!(get(gw.addr, "/").await.status, 200);
     assert_eq!(origin.connections(), 1, "reused while fresh");

@@ -4,6 +4,7 @@
 
 mod support;
 
+use anteroom::config::{Backend, ConfigBuilder, HumanDuration, OnFailure, RoomConfig, Secret, TokenKey};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,19 +15,26 @@ use support::{client, metric, Gateway};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn config(redis: &RedisServer, on_failure: &str, room_keys: &str) -> String {
-    format!(
-        "[store]\nbackend = \"redis\"\nredis_url = \"{}\"\non_failure = \"{on_failure}\"\n\
-         [tokens]\nkeys = [{{ kid = \"k1\", secret = \"{SECRET}\" }}]\n\
-         [[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n{room_keys}\n",
-        redis.url()
-    )
+/// One room `sale` on `/tickets` (`set` changes its keys), tokens signed with a known
+/// key, the store on `redis`.
+fn config(origin: &Origin, redis: &RedisServer, on_failure: OnFailure, set: impl Fn(&mut RoomConfig)) -> ConfigBuilder {
+    Gateway::config(&origin.url())
+        .store(|store| {
+            store.backend = Backend::Redis;
+            store.redis_url = redis.url();
+            store.on_failure = on_failure;
+        })
+        .tokens(|tokens| {
+            tokens.keys =
+                vec![TokenKey { kid: "k1".into(), secret: Some(Secret::new(SECRET)), private_key_file: None }];
+        })
+        .room("sale", &["/tickets"], set)
 }
 
-/// A gateway on `redis` in front of `origin`, with one room `sale` (`room_keys` added)
-/// and `store.on_failure = "closed"`.
-async fn on_redis(origin: &Origin, redis: &RedisServer, room_keys: &str) -> Gateway {
-    Gateway::with_config(&origin.url(), "", &config(redis, "closed", room_keys)).await
+/// A gateway on `redis` in front of `origin`, with one room `sale` (`set` changes its
+/// keys) and `store.on_failure = "closed"`.
+async fn on_redis(origin: &Origin, redis: &RedisServer, set: impl Fn(&mut RoomConfig)) -> Gateway {
+    Gateway::built(config(origin, redis, OnFailure::Closed, set)).await
 }
 
 /// Polls the status until admitted, as the queue page does (faster near the head, so the
@@ -91,7 +99,11 @@ fn busiest(admitted_at: &[Duration], window: Duration) -> usize {
 async fn a_burst_of_1000_is_admitted_in_join_order_at_the_rate_never_above_capacity() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 6000\nmax_active_users = 40\nabandon_after = \"30s\"";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 6000;
+        room.max_active_users = 40;
+        room.abandon_after = HumanDuration::secs(30);
+    };
     let gw = on_redis(&origin, &redis, room).await;
     let started = Instant::now();
     let mut visitors = Vec::new();
@@ -157,7 +169,10 @@ async fn a_burst_of_1000_is_admitted_in_join_order_at_the_rate_never_above_capac
 async fn two_gateways_on_one_redis_keep_one_line_and_one_rate() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 1200\nmax_active_users = 10000";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 1200;
+        room.max_active_users = 10000;
+    };
     let a = on_redis(&origin, &redis, room).await;
     let b = on_redis(&origin, &redis, room).await;
     // Hold the room busy so that everyone below queues.
@@ -209,7 +224,11 @@ async fn two_gateways_on_one_redis_keep_one_line_and_one_rate() {
 async fn visitors_who_stop_polling_do_not_hold_up_the_line() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 600\nmax_active_users = 10000\nabandon_after = \"2s\"";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 600;
+        room.max_active_users = 10000;
+        room.abandon_after = HumanDuration::secs(2);
+    };
     let gw = on_redis(&origin, &redis, room).await;
     let mut queued = Vec::new();
     while queued.len() < 120 {
@@ -260,7 +279,11 @@ async fn when_redis_dies_under_load_buyers_keep_shopping_newcomers_get_a_fast_pa
     let origin = Origin::start().await;
     // Redis comes back empty, so admissions wait for the recount, which follows the
     // longest poll interval: a short abandon_after keeps it to a few seconds here.
-    let room = "admit_per_minute = 60000\nmax_active_users = 100000\nabandon_after = \"3s\"";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 60000;
+        room.max_active_users = 100000;
+        room.abandon_after = HumanDuration::secs(3);
+    };
     let gw = on_redis(&origin, &redis, room).await;
     let mut buyers = Vec::new();
     for _ in 0..20 {
@@ -330,7 +353,7 @@ async fn when_redis_dies_under_load_buyers_keep_shopping_newcomers_get_a_fast_pa
 async fn with_on_failure_open_newcomers_are_forwarded_while_redis_is_away() {
     let mut redis = RedisServer::start();
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config(&redis, "open", "admit_per_minute = 1")).await;
+    let gw = Gateway::built(config(&origin, &redis, OnFailure::Open, |room| room.admit_per_minute = 1)).await;
     redis.kill();
     let answer = Visitor::new(gw.addr).get("/tickets/3").await;
     assert_eq!(answer.body_text(), "hello", "on_failure = open forwards, within origin protection");
@@ -340,7 +363,7 @@ async fn with_on_failure_open_newcomers_are_forwarded_while_redis_is_away() {
 async fn after_a_redis_restart_with_persistence_nobody_loses_their_place() {
     let mut redis = RedisServer::start_persistent();
     let origin = Origin::start().await;
-    let gw = on_redis(&origin, &redis, "admit_per_minute = 1").await;
+    let gw = on_redis(&origin, &redis, |room| room.admit_per_minute = 1).await;
     let mut line = busy_line(&gw, 4).await;
     redis.kill();
     redis.restart();
@@ -359,7 +382,11 @@ async fn after_a_redis_restart_with_persistence_nobody_loses_their_place() {
 async fn after_a_redis_wipe_the_line_comes_back_in_order_and_nobody_jumps_it() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 600\nmax_active_users = 1\nabandon_after = \"3s\"";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 600;
+        room.max_active_users = 1;
+        room.abandon_after = HumanDuration::secs(3);
+    };
     let gw = on_redis(&origin, &redis, room).await;
     // One shopper inside (the room's capacity), one who left, one who went quiet, then
     // the line that keeps polling.
@@ -434,8 +461,8 @@ async fn after_a_redis_wipe_a_paused_room_stays_paused() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let token = "admin-token-for-the-wipe-test";
-    let more = format!("[admin]\ntoken = \"{token}\"\n{}", config(&redis, "closed", "abandon_after = \"3s\""));
-    let gw = Gateway::with_config(&origin.url(), "", &more).await;
+    let config = config(&origin, &redis, OnFailure::Closed, |room| room.abandon_after = HumanDuration::secs(3));
+    let gw = Gateway::built(config.admin(|admin| admin.token = Some(Secret::new(token)))).await;
     let pause = http::Request::post("/admin/rooms/sale/pause")
         .header("authorization", format!("Bearer {token}"))
         .body(Default::default())
@@ -454,7 +481,10 @@ async fn after_a_redis_wipe_a_paused_room_stays_paused() {
 async fn a_session_revoked_through_one_instance_is_refused_by_every_instance() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 6000\nmax_active_users = 100";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 6000;
+        room.max_active_users = 100;
+    };
     let a = on_redis(&origin, &redis, room).await;
     let b = on_redis(&origin, &redis, room).await;
     let mut buyer = Visitor::new(a.addr);
@@ -492,7 +522,10 @@ async fn a_session_revoked_through_one_instance_is_refused_by_every_instance() {
 async fn no_ten_seconds_of_grants_hold_more_than_a_sixth_of_the_minute_rate_across_instances() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let room = "admit_per_minute = 300\nmax_active_users = 10000";
+    let room = |room: &mut RoomConfig| {
+        room.admit_per_minute = 300;
+        room.max_active_users = 10000;
+    };
     let a = on_redis(&origin, &redis, room).await;
     let b = on_redis(&origin, &redis, room).await;
     let mut line = Vec::new();
@@ -537,7 +570,11 @@ async fn no_ten_seconds_of_grants_hold_more_than_a_sixth_of_the_minute_rate_acro
 async fn a_token_due_for_renewal_does_not_wait_on_a_hung_store() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
-    let gw = on_redis(&origin, &redis, "admit_per_minute = 6000\nsession_duration = \"10s\"").await;
+    let gw = on_redis(&origin, &redis, |room| {
+        room.admit_per_minute = 6000;
+        room.session_duration = HumanDuration::secs(10);
+    })
+    .await;
     let mut buyer = Visitor::new(gw.addr);
     assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
     tokio::time::sleep(Duration::from_millis(5_300)).await; // past half the token's life

@@ -3,14 +3,22 @@
 
 mod support;
 
+use anteroom::config::{Backend, ConfigBuilder, StoreConfig};
 use support::origin::Origin;
 use support::redis::{RedisCluster, RedisServer};
 use support::tls::TestPki;
 use support::visitor::Visitor;
 use support::Gateway;
 
-fn rooms(names: &[&str]) -> String {
-    names.iter().map(|n| format!("[[rooms]]\nname = \"{n}\"\npaths = [\"/{n}\"]\nadmit_per_minute = 1\n")).collect()
+/// Rooms of these names, each on `/NAME`, one admission a minute, their store set by `set`.
+fn rooms(origin: &Origin, names: &[&str], set: impl FnOnce(&mut StoreConfig)) -> ConfigBuilder {
+    let config = Gateway::config(&origin.url()).store(|store| {
+        store.backend = Backend::Redis;
+        set(store);
+    });
+    names
+        .iter()
+        .fold(config, |config, name| config.room(name, &[&format!("/{name}")], |room| room.admit_per_minute = 1))
 }
 
 /// The first visitor walks in; the second queues. Returns the second's status.
@@ -28,12 +36,11 @@ async fn the_store_speaks_tls_to_redis_with_a_private_ca() {
     let pki = TestPki::new();
     let redis = RedisServer::start_tls(&pki.cert_pem, &pki.key_pem);
     let origin = Origin::start().await;
-    let store = format!(
-        "[store]\nbackend = \"redis\"\nredis_url = \"rediss://localhost:{}/\"\nredis_ca_file = \"{}\"\n",
-        redis.tls_port.unwrap(),
-        pki.ca_pem.display()
-    );
-    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&["sale"]))).await;
+    let config = rooms(&origin, &["sale"], |store| {
+        store.redis_url = format!("rediss://localhost:{}/", redis.tls_port.unwrap());
+        store.redis_ca_file = Some(pki.ca_pem.clone());
+    });
+    let gw = Gateway::built(config).await;
     let status = busy_room(&gw, "sale").await;
     assert_eq!((status["state"].as_str(), status["position"].as_u64()), (Some("waiting"), Some(1)));
     assert_eq!(redis.cli(&["ZCARD", "anteroom:{sale}:waiting"]), "1", "the place is in Redis, written over TLS");
@@ -45,9 +52,9 @@ async fn a_tls_redis_with_an_untrusted_certificate_is_a_store_failure_not_a_hang
     let pki = TestPki::new();
     let redis = RedisServer::start_tls(&pki.cert_pem, &pki.key_pem);
     let origin = Origin::start().await;
-    let store =
-        format!("[store]\nbackend = \"redis\"\nredis_url = \"rediss://localhost:{}/\"\n", redis.tls_port.unwrap());
-    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&["sale"]))).await;
+    let config =
+        rooms(&origin, &["sale"], |store| store.redis_url = format!("rediss://localhost:{}/", redis.tls_port.unwrap()));
+    let gw = Gateway::built(config).await;
     let answer = Visitor::json(gw.addr).get("/sale/1").await;
     let status: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(status["state"], "paused", "on_failure = closed");
@@ -58,10 +65,8 @@ async fn a_tls_redis_with_an_untrusted_certificate_is_a_store_failure_not_a_hang
 async fn rooms_work_on_a_redis_cluster_each_on_the_node_of_its_hash_tag() {
     let cluster = RedisCluster::start(3);
     let origin = Origin::start().await;
-    let nodes: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
-    let store = format!("[store]\nbackend = \"redis\"\nredis_cluster = [{}]\n", nodes.join(", "));
     let names = ["sale", "vip", "late"];
-    let gw = Gateway::with_config(&origin.url(), "", &format!("{store}{}", rooms(&names))).await;
+    let gw = Gateway::built(rooms(&origin, &names, |store| store.redis_cluster = cluster.urls())).await;
     for room in names {
         let status = busy_room(&gw, room).await;
         assert_eq!(status["position"].as_u64(), Some(1), "{room}");

@@ -4,6 +4,7 @@
 
 mod support;
 
+use anteroom::config::ByteSize;
 use std::time::{Duration, Instant};
 use support::client::{get, read_until_closed, status_of};
 use support::origin::Origin;
@@ -48,10 +49,14 @@ async fn trickle(addr: std::net::SocketAddr, head: String, piece: Vec<u8>, piece
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dozens_of_trickled_uploads_never_keep_token_holders_from_the_shop() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(
-        &origin.url(),
-        "max_in_flight = 4\nmax_wait = \"500ms\"",
-        "[limits]\nbody_read_timeout = \"4s\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n",
+    let gw = Gateway::built(
+        Gateway::config(&origin.url())
+            .origin(|o| {
+                o.max_in_flight = 4;
+                o.max_wait = Duration::from_millis(500).into();
+            })
+            .limits(|l| l.body_read_timeout = Duration::from_secs(4).into())
+            .room("sale", &["/tickets"], |_| {}),
     )
     .await;
     let mut buyer = Visitor::new(gw.addr);
@@ -81,8 +86,11 @@ async fn dozens_of_trickled_uploads_never_keep_token_holders_from_the_shop() {
 #[tokio::test]
 async fn a_body_that_pauses_or_crawls_gets_408() {
     let origin = Origin::start().await;
-    let limits = "[limits]\nbody_read_timeout = \"1s\"\nmin_upload_rate = \"1KiB\"\n";
-    let gw = Gateway::with_config(&origin.url(), "", limits).await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| {
+        l.body_read_timeout = Duration::from_secs(1).into();
+        l.min_upload_rate = ByteSize(1 << 10);
+    }))
+    .await;
     let head = "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789".to_owned();
     let started = Instant::now();
     let answer = trickle(gw.addr, head, Vec::new(), 0, Duration::ZERO).await;
@@ -98,7 +106,9 @@ async fn a_body_that_pauses_or_crawls_gets_408() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_that_answers_early_does_not_hand_out_a_busy_connection() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "response_timeout = \"3s\"", "").await;
+    let gw =
+        Gateway::built(Gateway::config(&origin.url()).origin(|o| o.response_timeout = Duration::from_secs(3).into()))
+            .await;
     // An upload larger than the gateway reads ahead: the origin gets it streamed, answers
     // 403 before reading it, and the rest keeps coming for about five seconds.
     let total = 300 * 1024;
@@ -134,7 +144,7 @@ async fn write_all_then_read(addr: std::net::SocketAddr, request: Vec<u8>) -> St
 #[tokio::test]
 async fn an_early_431_reaches_a_client_still_sending_its_header() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_header_bytes = \"16KiB\"\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_header_bytes = ByteSize(16 << 10))).await;
     for _ in 0..3 {
         let request = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "a".repeat(8 << 20));
         let answer = write_all_then_read(gw.addr, request.into_bytes()).await;
@@ -146,7 +156,7 @@ async fn an_early_431_reaches_a_client_still_sending_its_header() {
 #[tokio::test]
 async fn an_early_413_reaches_a_client_still_sending_its_body() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_body_bytes = \"1MiB\"\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_body_bytes = ByteSize(1 << 20))).await;
     for _ in 0..3 {
         let mut request = b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 68719476736\r\n\r\n".to_vec();
         request.extend(std::iter::repeat_n(b'b', 8 << 20));
@@ -177,7 +187,10 @@ async fn a_malformed_chunked_body_is_the_clients_error_and_the_origin_keeps_noth
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_at_the_header_read_timeout() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nheader_read_timeout = \"1s\"\n").await;
+    let gw = Gateway::built(
+        Gateway::config(&origin.url()).limits(|l| l.header_read_timeout = Duration::from_secs(1).into()),
+    )
+    .await;
     let mut silent = TcpStream::connect(gw.addr).await.unwrap();
     let started = Instant::now();
     let out = read_until_closed(&mut silent, Duration::from_secs(10)).await;

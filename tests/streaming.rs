@@ -3,6 +3,7 @@
 
 mod support;
 
+use anteroom::config::ByteSize;
 use http::Request;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -26,7 +27,7 @@ fn peak_rss() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gibibyte_streams_up_and_down_in_bounded_memory() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", "[limits]\nmax_body_bytes = \"2GiB\"\n").await;
+    let gw = Gateway::built(Gateway::config(&origin.url()).limits(|l| l.max_body_bytes = ByteSize(2 << 30))).await;
     let before = peak_rss();
 
     // Upload: the origin counts what arrives.

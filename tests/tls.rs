@@ -2,13 +2,14 @@
 
 mod support;
 
-use anteroom::Config;
+use anteroom::config::Limits;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
+use std::time::Duration;
 use support::client::get;
 use support::origin::Origin;
 use support::tls::TestPki;
@@ -17,15 +18,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// A gateway with an https listener for the test PKI; `more` is appended as sections.
-async fn tls_gateway(origin: &Origin, pki: &TestPki, more: &str) -> Gateway {
-    let text = format!(
-        "[listen]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
-         tls_cert = \"{}\"\ntls_key = \"{}\"\n[origin]\nurl = \"{}\"\n{more}",
-        pki.cert_pem.display(),
-        pki.key_pem.display(),
-        origin.url()
-    );
-    Gateway::from_config(Config::from_toml(&text, []).expect("config")).await
+/// A gateway with an https listener on `pki`'s certificate; `set` changes the limits.
+async fn tls_gateway(origin: &Origin, pki: &TestPki, set: impl FnOnce(&mut Limits)) -> Gateway {
+    let config = Gateway::config(&origin.url())
+        .listen(|listen| {
+            listen.https = Some(([127, 0, 0, 1], 0).into());
+            listen.tls_cert = Some(pki.cert_pem.clone());
+            listen.tls_key = Some(pki.key_pem.clone());
+        })
+        .limits(set);
+    Gateway::built(config).await
 }
 
 async fn connect_tls(addr: SocketAddr, pki: &TestPki, alpn: &[&[u8]]) -> tokio_rustls::client::TlsStream<TcpStream> {
@@ -39,7 +41,7 @@ async fn http2_is_negotiated_by_alpn_and_forwarded_as_http11() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let gw = tls_gateway(&origin, &pki, "").await;
+    let gw = tls_gateway(&origin, &pki, |_| {}).await;
     let tls = connect_tls(gw.https_addr.unwrap(), &pki, &[b"h2", b"http/1.1"]).await;
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (mut sender, conn) =
@@ -65,7 +67,7 @@ async fn http11_over_tls_works_too() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let gw = tls_gateway(&origin, &pki, "").await;
+    let gw = tls_gateway(&origin, &pki, |_| {}).await;
     let tls = connect_tls(gw.https_addr.unwrap(), &pki, &[b"http/1.1"]).await;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("h1");
     tokio::spawn(conn);
@@ -80,7 +82,7 @@ async fn a_stalled_tls_handshake_is_cut_off() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let pki = TestPki::new();
     let origin = Origin::start().await;
-    let gw = tls_gateway(&origin, &pki, "[limits]\nheader_read_timeout = \"300ms\"\n").await;
+    let gw = tls_gateway(&origin, &pki, |l| l.header_read_timeout = Duration::from_millis(300).into()).await;
     let mut silent = TcpStream::connect(gw.https_addr.unwrap()).await.unwrap();
     let started = std::time::Instant::now();
     let rest = support::client::read_until_closed(&mut silent, std::time::Duration::from_secs(5)).await;
@@ -94,7 +96,7 @@ async fn an_https_origin_is_verified_against_the_configured_ca() {
     let pki = TestPki::new();
     let origin = Origin::start_tls(pki.acceptor()).await;
     let trusted =
-        Gateway::with_config(&origin.https_url(), &format!("ca_file = \"{}\"", pki.ca_pem.display()), "").await;
+        Gateway::built(Gateway::config(&origin.https_url()).origin(|o| o.ca_file = Some(pki.ca_pem.clone()))).await;
     assert_eq!(get(trusted.addr, "/").await.status, 200);
     assert_eq!(origin.count(), 1);
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+use anteroom::config::{BypassList, ConfigBuilder, HumanDuration, RoomConfig, Secret, TokenKey};
 use anteroom::token::{KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
 use std::time::Duration;
 use support::origin::Origin;
@@ -11,17 +12,26 @@ use support::{metric, Gateway};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-/// Tokens signed with a known key, and one room `sale` on `/tickets`.
-fn room(room_keys: &str) -> String {
-    format!(
-        "[tokens]\nkeys = [{{ kid = \"k1\", secret = \"{SECRET}\" }}]\n\
-         [[rooms]]\nname = \"sale\"\ntitle = \"The Big Show\"\npaths = [\"/tickets\"]\n{room_keys}\n"
-    )
+/// Tokens signed with a known key, and one room `sale` on `/tickets`; `set` changes the
+/// room's keys from their defaults.
+fn room(origin: &Origin, set: impl FnOnce(&mut RoomConfig)) -> ConfigBuilder {
+    Gateway::config(&origin.url())
+        .tokens(|tokens| {
+            tokens.keys =
+                vec![TokenKey { kid: "k1".into(), secret: Some(Secret::new(SECRET)), private_key_file: None }];
+        })
+        .room("sale", &["/tickets"], |room| {
+            room.title = Some("The Big Show".into());
+            set(room);
+        })
 }
 
 /// A room that lets one visitor in per minute: after the first, everyone queues.
-fn one_a_minute() -> String {
-    room("admit_per_minute = 1\nbypass = [\"/tickets/static/\", \".css\"]")
+fn one_a_minute(origin: &Origin) -> ConfigBuilder {
+    room(origin, |room| {
+        room.admit_per_minute = 1;
+        room.bypass = BypassList::parse(&["/tickets/static/", ".css"]);
+    })
 }
 
 fn keys() -> TokenKeys {
@@ -43,7 +53,7 @@ async fn take_the_only_slot(gw: &Gateway) -> Visitor {
 #[tokio::test]
 async fn a_quiet_shop_shows_no_queue_and_the_origin_never_sees_our_cookies() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("")).await;
+    let gw = Gateway::built(room(&origin, |_| {})).await;
     let mut buyer = Visitor::new(gw.addr);
     buyer.cookies.insert("shop_session".into(), "abc".into());
     let answer = buyer.get("/tickets/42").await;
@@ -65,7 +75,7 @@ async fn a_quiet_shop_shows_no_queue_and_the_origin_never_sees_our_cookies() {
 #[tokio::test]
 async fn paths_outside_every_room_and_bypassed_paths_skip_the_queue() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     for path in ["/", "/about", "/ticketsx", "/tickets/static/app.js", "/tickets/site.css"] {
         let answer = Visitor::new(gw.addr).get(path).await;
@@ -88,7 +98,7 @@ async fn paths_outside_every_room_and_bypassed_paths_skip_the_queue() {
 #[tokio::test]
 async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 30")).await;
+    let gw = Gateway::built(room(&origin, |room| room.admit_per_minute = 30)).await;
     take_the_only_slot(&gw).await;
     let mut buyer = Visitor::new(gw.addr);
     let page = buyer.get("/tickets/7?seat=A12").await;
@@ -135,7 +145,7 @@ async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() 
 #[tokio::test]
 async fn ten_tabs_hold_one_place() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     Visitor::json(gw.addr).join("/tickets/1").await;
     let mut tabs = Visitor::json(gw.addr);
@@ -149,7 +159,7 @@ async fn ten_tabs_hold_one_place() {
 #[tokio::test]
 async fn a_cookieless_client_hammering_a_protected_path_does_not_grow_the_queue() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     for _ in 0..300 {
         let answer = support::client::get(gw.addr, "/tickets/1").await;
@@ -165,7 +175,7 @@ async fn a_cookieless_client_hammering_a_protected_path_does_not_grow_the_queue(
 #[tokio::test]
 async fn forged_and_broken_tokens_are_treated_as_no_token_and_counted() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let real = keys().issue("visitor-1", "sale", "visitor-1", now(), 600);
     let (head, rest) = real.split_once('.').unwrap();
@@ -221,13 +231,14 @@ async fn an_hs256_token_made_with_an_asymmetric_public_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let key_path = dir.path().join("ed25519.pem");
     std::fs::write(&key_path, anteroom::token::generate_key(TokenAlgorithm::EdDsa).unwrap()).unwrap();
-    let config = format!(
-        "[tokens]\nalgorithm = \"EdDSA\"\nkeys = [{{ kid = \"ed\", private_key_file = \"{}\" }}]\n\
-         [[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 1\n",
-        key_path.display()
-    );
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    let config = Gateway::config(&origin.url())
+        .tokens(|tokens| {
+            tokens.algorithm = TokenAlgorithm::EdDsa;
+            tokens.keys = vec![TokenKey { kid: "ed".into(), secret: None, private_key_file: Some(key_path.clone()) }];
+        })
+        .room("sale", &["/tickets"], |room| room.admit_per_minute = 1);
+    let gw = Gateway::built(config).await;
     take_the_only_slot(&gw).await;
     let jwks: serde_json::Value =
         serde_json::from_slice(&Visitor::new(gw.addr).get("/_anteroom/jwks.json").await.body).unwrap();
@@ -249,7 +260,7 @@ async fn an_hs256_token_made_with_an_asymmetric_public_key_is_refused() {
 #[tokio::test]
 async fn a_token_past_half_its_life_is_renewed_on_a_forwarded_request() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("session_duration = \"60s\"")).await;
+    let gw = Gateway::built(room(&origin, |room| room.session_duration = HumanDuration::secs(60))).await;
     let old = keys().issue("visitor-9", "sale", "visitor-9", now() - 40, 60);
     let mut buyer = Visitor::new(gw.addr);
     buyer.cookies.insert("anteroom_t_sale".into(), old.clone());
@@ -267,7 +278,7 @@ async fn a_token_past_half_its_life_is_renewed_on_a_forwarded_request() {
 #[tokio::test]
 async fn the_origin_ends_a_session_with_a_revoke_command() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("max_active_users = 1")).await;
+    let gw = Gateway::built(room(&origin, |room| room.max_active_users = 1)).await;
     let mut buyer = take_the_only_slot(&gw).await;
     let token = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
     let mut next = Visitor::json(gw.addr);
@@ -293,7 +304,7 @@ async fn the_origin_ends_a_session_with_a_revoke_command() {
 #[tokio::test]
 async fn leaving_gives_the_place_up() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let mut first = Visitor::json(gw.addr);
     first.join("/tickets/1").await;
@@ -309,7 +320,7 @@ async fn leaving_gives_the_place_up() {
 #[tokio::test]
 async fn the_api_refuses_what_it_does_not_know() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("")).await;
+    let gw = Gateway::built(room(&origin, |_| {})).await;
     let mut v = Visitor::json(gw.addr);
     assert_eq!(v.get("/_anteroom/status").await.status.as_u16(), 400);
     assert_eq!(v.get("/_anteroom/status?room=nope").await.status.as_u16(), 404);
@@ -324,7 +335,7 @@ async fn the_api_refuses_what_it_does_not_know() {
 #[tokio::test]
 async fn every_open_redirect_variant_falls_back_to_the_root() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let mut v = Visitor::json(gw.addr);
     for evil in [
@@ -354,7 +365,7 @@ async fn every_open_redirect_variant_falls_back_to_the_root() {
 #[tokio::test]
 async fn the_queue_remembers_the_page_first_asked_for() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let mut v = Visitor::json(gw.addr);
     assert_eq!(v.join("/tickets/42?seat=A12").await["state"], "waiting");
@@ -373,7 +384,11 @@ async fn the_queue_remembers_the_page_first_asked_for() {
 #[tokio::test]
 async fn the_queue_status_and_json_are_configurable() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 1\nqueueing_status = 503")).await;
+    let gw = Gateway::built(room(&origin, |room| {
+        room.admit_per_minute = 1;
+        room.queueing_status = 503;
+    }))
+    .await;
     take_the_only_slot(&gw).await;
     let answer = Visitor::json(gw.addr).get("/tickets/1").await;
     assert_eq!(answer.status.as_u16(), 503);
@@ -406,7 +421,7 @@ fn base64_url(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn a_forged_queue_cookie_buys_no_better_place() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     Visitor::json(gw.addr).join("/tickets/1").await;
     let mut cheat = Visitor::json(gw.addr);
@@ -428,7 +443,7 @@ async fn a_forged_queue_cookie_buys_no_better_place() {
 #[tokio::test]
 async fn the_page_speaks_the_visitors_language_and_loads_nothing_from_elsewhere() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let page = |accept: &'static str, path: &'static str| {
         let addr = gw.addr;
@@ -487,8 +502,11 @@ async fn a_room_can_have_its_own_page() {
     )
     .unwrap();
     let origin = Origin::start().await;
-    let config = room(&format!("admit_per_minute = 1\ntemplate = \"{}\"", template.display()));
-    let gw = Gateway::with_config(&origin.url(), "", &config).await;
+    let config = room(&origin, |room| {
+        room.admit_per_minute = 1;
+        room.template = Some(template.clone());
+    });
+    let gw = Gateway::built(config).await;
     take_the_only_slot(&gw).await;
     let mut buyer = Visitor::new(gw.addr);
     buyer.get("/tickets/1").await;
@@ -511,7 +529,7 @@ async fn the_status_object_matches_the_openapi_description() {
         .split(", ")
         .collect();
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &one_a_minute()).await;
+    let gw = Gateway::built(one_a_minute(&origin)).await;
     take_the_only_slot(&gw).await;
     let mut v = Visitor::json(gw.addr);
     let status = v.join("/tickets/1").await;
@@ -525,7 +543,11 @@ async fn the_status_object_matches_the_openapi_description() {
 #[tokio::test]
 async fn a_room_can_cover_one_host_only() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &room("admit_per_minute = 1\nhosts = [\"VIP.example\"]")).await;
+    let gw = Gateway::built(room(&origin, |room| {
+        room.admit_per_minute = 1;
+        room.hosts = vec!["VIP.example".into()];
+    }))
+    .await;
     let get = |host: &'static str| {
         let addr = gw.addr;
         async move {

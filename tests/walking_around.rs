@@ -5,6 +5,7 @@
 
 mod support;
 
+use anteroom::config::{BypassList, ConfigBuilder, OpensAt, RoomConfig};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -14,10 +15,17 @@ use support::client::{raw, send, status_of, Answer};
 use support::origin::Origin;
 use support::Gateway;
 
-const LATER: &str = "opens_at = \"2099-01-01T00:00:00Z\"";
+/// Far in the future: every request a room sees is queued.
+fn later() -> Option<OpensAt> {
+    Some(OpensAt::parse("2099-01-01T00:00:00Z").unwrap())
+}
 
-fn rooms(sale_keys: &str, more_rooms: &str) -> String {
-    format!("[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n{LATER}\n{sale_keys}\n{more_rooms}")
+/// The room `sale` on `/tickets`, opening later; `set` changes its keys.
+fn rooms(origin: &Origin, set: impl FnOnce(&mut RoomConfig)) -> ConfigBuilder {
+    Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| {
+        room.opens_at = later();
+        set(room);
+    })
 }
 
 fn request(method: &str, path: &str, host: &str) -> Request<Full<Bytes>> {
@@ -31,8 +39,8 @@ fn queued(answer: &Answer) -> bool {
 #[tokio::test]
 async fn extension_bypass_rules_let_static_reads_through_and_nothing_else() {
     let origin = Origin::start().await;
-    let bypass = "bypass = [\".css\", \"/tickets/static/*.js\"]";
-    let gw = Gateway::with_config(&origin.url(), "", &rooms(bypass, "")).await;
+    let bypass = BypassList::parse(&[".css", "/tickets/static/*.js"]);
+    let gw = Gateway::built(rooms(&origin, |room| room.bypass = bypass)).await;
     let answer = send(gw.addr, request("GET", "/tickets/static/site.css", "shop.example")).await;
     assert_eq!(answer.body_text(), "hello", "a stylesheet is read without a place");
     let answer = send(gw.addr, request("HEAD", "/tickets/static/app.js", "shop.example")).await;
@@ -54,7 +62,7 @@ async fn extension_bypass_rules_let_static_reads_through_and_nothing_else() {
 #[tokio::test]
 async fn a_path_is_protected_when_either_its_raw_or_normalized_form_is_in_a_room() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &rooms("", "")).await;
+    let gw = Gateway::built(rooms(&origin, |_| {})).await;
     // Each of these an Express, Flask or Tomcat origin routes into /tickets/… while a
     // normalizer that decodes and resolves first would call it /buy.
     for path in [
@@ -80,8 +88,8 @@ async fn a_path_is_protected_when_either_its_raw_or_normalized_form_is_in_a_room
 #[tokio::test]
 async fn a_path_whose_forms_fall_in_two_rooms_is_refused() {
     let origin = Origin::start().await;
-    let other = format!("[[rooms]]\nname = \"vip\"\npaths = [\"/vip\"]\n{LATER}\n");
-    let gw = Gateway::with_config(&origin.url(), "", &rooms("", &other)).await;
+    let config = rooms(&origin, |_| {}).room("vip", &["/vip"], |room| room.opens_at = later());
+    let gw = Gateway::built(config).await;
     for path in ["/tickets/%2e%2e/vip/buy", "/tickets/..;x/vip", "/vip/%2E%2E/tickets/1"] {
         let answer = send(gw.addr, request("GET", path, "shop.example")).await;
         assert_eq!(answer.status, 400, "{path}: {}", answer.body_text());
@@ -93,7 +101,7 @@ async fn a_path_whose_forms_fall_in_two_rooms_is_refused() {
 #[tokio::test]
 async fn a_bypass_prefix_must_hold_for_every_form_of_the_path() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &rooms("bypass = [\"/tickets/static/\"]", "")).await;
+    let gw = Gateway::built(rooms(&origin, |room| room.bypass = BypassList::parse(&["/tickets/static/"]))).await;
     assert_eq!(send(gw.addr, request("GET", "/tickets/static/a.png", "x")).await.body_text(), "hello");
     // The literal form is under the bypass prefix; the normalized one is the checkout.
     for path in ["/tickets/static/%2e%2e/checkout", "/tickets/static/..%2Fcheckout", "/tickets/static/..;/checkout"] {
@@ -106,7 +114,7 @@ async fn a_bypass_prefix_must_hold_for_every_form_of_the_path() {
 #[tokio::test]
 async fn a_host_scoped_room_cannot_be_skipped_by_spelling_the_host() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &rooms("hosts = [\"shop.example\"]", "")).await;
+    let gw = Gateway::built(rooms(&origin, |room| room.hosts = vec!["shop.example".into()])).await;
     for host in ["shop.example", "SHOP.Example", "shop.example.", "shop.example.:8080", "shop.example:443"] {
         let answer = send(gw.addr, request("GET", "/tickets/1", host)).await;
         assert!(queued(&answer), "Host: {host}: {} {}", answer.status, answer.body_text());
@@ -134,7 +142,7 @@ async fn a_host_scoped_room_cannot_be_skipped_by_spelling_the_host() {
 #[tokio::test]
 async fn an_http2_host_header_that_differs_from_the_authority_is_refused() {
     let origin = Origin::start().await;
-    let gw = Gateway::with_config(&origin.url(), "", &rooms("hosts = [\"shop.example\"]", "")).await;
+    let gw = Gateway::built(rooms(&origin, |room| room.hosts = vec!["shop.example".into()])).await;
     let stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let (mut sender, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream)).await.expect("h2c");
@@ -157,12 +165,9 @@ async fn an_http2_host_header_that_differs_from_the_authority_is_refused() {
 #[tokio::test]
 async fn ipv4_clients_of_a_dual_stack_listener_match_ipv4_rules() {
     let origin = Origin::start().await;
-    let text = format!(
-        "[listen]\nhttp = \"[::]:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"{}\"\n{}",
-        origin.url(),
-        rooms("bypass = [\"127.0.0.0/8\"]", "")
-    );
-    let gw = Gateway::from_config(anteroom::Config::from_toml(&text, []).unwrap()).await;
+    let config = rooms(&origin, |room| room.bypass = BypassList::parse(&["127.0.0.0/8"]))
+        .listen(|listen| listen.http = Some((std::net::Ipv6Addr::UNSPECIFIED, 0).into()));
+    let gw = Gateway::built(config).await;
     // Connecting to 127.0.0.1 through a [::] listener, the peer is ::ffff:127.0.0.1.
     let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], gw.addr.port()));
     let answer = send(v4, request("GET", "/tickets/1", "shop.example")).await;

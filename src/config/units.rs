@@ -17,6 +17,12 @@ impl HumanDuration {
     }
 }
 
+impl From<Duration> for HumanDuration {
+    fn from(duration: Duration) -> Self {
+        Self(duration)
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text

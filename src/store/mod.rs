@@ -38,7 +38,7 @@ mod types;
 mod visits;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::RedisStore;
+pub use self::redis::{visit_script_source, RedisStore};
 pub use types::*;
 
 #[cfg(test)]

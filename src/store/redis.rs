@@ -52,9 +52,19 @@ struct Scripts {
 
 /// A script: the state codes (defined once, by `QueueState::code`), the prelude, the body.
 fn script(body: &str) -> Script {
+    Script::new(&script_source(body))
+}
+
+fn script_source(body: &str) -> String {
     let states: String =
         QueueState::ALL.iter().map(|state| format!("local {} = {}\n", state.lua_name(), state.code())).collect();
-    Script::new(&format!("{states}{PRELUDE}\n{body}"))
+    format!("{states}{PRELUDE}\n{body}")
+}
+
+/// The `visit` script exactly as the store sends it (the queue benchmark runs it in
+/// `redis-benchmark` for the ceiling).
+pub fn visit_script_source() -> String {
+    script_source(include_str!("lua/visit.lua"))
 }
 
 impl std::fmt::Debug for RedisStore {
