@@ -5,14 +5,17 @@
 //! as `key: problem` lines.
 
 mod builder;
+mod bypass;
 mod env;
 mod rooms;
 mod tls;
 mod tokens;
 mod units;
+mod validate;
 
 pub use builder::ConfigBuilder;
-pub use rooms::{mask_url_password, Backend, BypassList, BypassRule, OnFailure, OpensAt, RoomConfig, StoreConfig};
+pub use bypass::{BypassList, BypassRule};
+pub use rooms::{mask_url_password, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};
@@ -264,82 +267,6 @@ impl Config {
             .map_err(|e| ConfigErrors(vec![describe_type_error(&e, &from_env)]))?;
         config.validate().map_err(|e| name_variables(e, &from_env))?;
         Ok(config)
-    }
-
-    /// Checks what types alone cannot: ranges and combinations. The files the config names
-    /// (keys, certificates, templates) are read once, by `files()` and the queue pages.
-    pub fn validate(&self) -> Result<(), ConfigErrors> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, line: &str| {
-            if !ok {
-                problems.push(line.to_owned());
-            }
-        };
-        let o = &self.origin;
-        match o.url.scheme_str() {
-            None => check(false, "origin.url: missing scheme (write http://host:port or https://host:port)"),
-            Some("http" | "https") => {}
-            Some(other) => check(false, &format!("origin.url: unsupported scheme `{other}` (use http or https)")),
-        }
-        check(o.url.host().is_some(), "origin.url: missing host");
-        check(
-            matches!(o.url.path(), "" | "/") && o.url.query().is_none(),
-            "origin.url: must not have a path or query (anteroom forwards the client's path as is)",
-        );
-        check(o.max_requests_per_second > 0, "origin.max_requests_per_second: must be at least 1");
-        check(o.max_in_flight > 0, "origin.max_in_flight: must be at least 1");
-        check(!o.connect_timeout.0.is_zero(), "origin.connect_timeout: must be longer than 0");
-        check(!o.response_timeout.0.is_zero(), "origin.response_timeout: must be longer than 0");
-        check(!o.pool_idle_timeout.0.is_zero(), "origin.pool_idle_timeout: must be longer than 0");
-        if let Some(ca) = &o.ca_file {
-            check(ca.is_file(), &format!("origin.ca_file: {} is not a readable file", ca.display()));
-        }
-
-        let l = &self.limits;
-        // hyper cannot buffer less than 8 KiB of headers.
-        check(
-            (8192..=16 << 20).contains(&l.max_header_bytes.0),
-            "limits.max_header_bytes: must be between 8KiB and 16MiB",
-        );
-        check(!l.header_read_timeout.0.is_zero(), "limits.header_read_timeout: must be longer than 0");
-        check(!l.body_read_timeout.0.is_zero(), "limits.body_read_timeout: must be longer than 0");
-        check(
-            l.body_buffer_bytes.0 <= 16 << 20,
-            "limits.body_buffer_bytes: at most 16MiB (each request may hold this much memory)",
-        );
-        check(!l.idle_timeout.0.is_zero(), "limits.idle_timeout: must be longer than 0");
-        // A connection waiting for its slot and then for the origin moves no byte; it must
-        // not be mistaken for an idle one.
-        check(
-            l.idle_timeout.0 > o.max_wait.0 + o.response_timeout.0,
-            "limits.idle_timeout: must be longer than origin.max_wait + origin.response_timeout",
-        );
-
-        let n = &self.listen;
-        check(n.http.is_some() || n.https.is_some(), "listen: set at least one of http or https");
-        if n.https.is_some() {
-            check(n.tls_cert.is_some(), "listen.tls_cert: required when listen.https is set");
-            check(n.tls_key.is_some(), "listen.tls_key: required when listen.https is set");
-        }
-        if let Some(token) = &self.admin.token {
-            let token = token.expose();
-            if token.trim().is_empty() {
-                problems.push(format!(
-                    "admin.token: is empty, which would let anyone pause rooms or change their rates; set at least \
-                     {MIN_ADMIN_TOKEN_CHARS} characters, or leave the key (and ANTEROOM_ADMIN_TOKEN) unset to keep the \
-                     admin API off"
-                ));
-            } else if token.chars().count() < MIN_ADMIN_TOKEN_CHARS {
-                problems.push(format!("admin.token: too short to be secret; use at least {MIN_ADMIN_TOKEN_CHARS} characters (anteroom keygen makes one)"));
-            }
-        }
-        self.store.validate(&mut problems);
-        rooms::validate(&self.rooms, &mut problems);
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(problems))
-        }
     }
 
     /// Reads and parses the files the config names, once: the token keys and the TLS
