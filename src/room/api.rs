@@ -4,7 +4,7 @@
 use super::cookies::{self, Jar};
 use super::decide::{Caller, Intent, Verdict};
 use super::status::{self, query_param, VisitorState};
-use super::{page, unix_secs, WaitingRoom};
+use super::{page, WaitingRoom};
 use crate::response::{self, json_error as error, Body};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -68,7 +68,7 @@ impl WaitingRoom {
                 }
             }
             if let Some(claims) = &claims {
-                self.cache.revoke(&claims.sid, unix_secs() + room.token_ttl_secs() + self.tokens.leeway_secs());
+                self.cache.revoke(&claims.sid, self.now_secs() + room.token_ttl_secs() + self.tokens.leeway_secs());
             }
             jar.clear(&room.queue_cookie);
             jar.clear(&room.token_cookie);

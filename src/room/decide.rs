@@ -7,7 +7,7 @@ use super::cache::Verified;
 use super::cookies::{Jar, QueueTicket};
 use super::status::{self, StatusBody, VisitorState};
 use super::ticket::Session;
-use super::{jitter, random_u64, unix_secs, Room, WaitingRoom};
+use super::{jitter, random_u64, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, StoreError, Visit};
 use crate::token::Claims;
@@ -112,7 +112,7 @@ impl WaitingRoom {
     /// before (issued by another instance, or before a restart). The same call counts the
     /// session again if the store lost it, so capacity is not over-admitted after a wipe.
     pub(super) async fn session_from_token(&self, room: &Room, token: &str, jar: &mut Jar) -> Option<Session> {
-        let now = unix_secs();
+        let now = self.now_secs();
         let verified = self.verified(room, token, now)?;
         let claims = &verified.claims;
         if self.cache.is_revoked(&claims.sid, now) {
@@ -262,7 +262,7 @@ impl WaitingRoom {
 
     /// The visitor's turn: a token for their session (the store has opened it).
     pub(super) fn admit(&self, room: &Room, visitor: &str, jar: &mut Jar) -> Session {
-        let now = unix_secs();
+        let now = self.now_secs();
         let ttl = room.token_ttl_secs();
         // One session id per admission, so that revoking it never refuses a later one.
         let session = format!("{visitor}.{:x}", crate::time::unix_ms());

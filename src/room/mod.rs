@@ -26,7 +26,7 @@ pub(crate) mod ticket;
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
 use crate::store::{Policy, Remembered, RoomStats, Store};
-use crate::time::unix_secs;
+use crate::time::Clock;
 use crate::token::TokenKeys;
 use cache::VerifiedTokens;
 use cookies::QueueCookieSigner;
@@ -229,6 +229,17 @@ pub struct WaitingRoom {
     metrics: Arc<Metrics>,
     on_failure: OnFailure,
     secure_cookies: bool,
+    /// The time tokens are issued, renewed and checked at: the system's, or a test's.
+    clock: TokenClock,
+}
+
+/// The clock the room reads token times from (Debug for the room's sake).
+struct TokenClock(Clock);
+
+impl std::fmt::Debug for TokenClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenClock")
+    }
 }
 
 impl WaitingRoom {
@@ -238,7 +249,19 @@ impl WaitingRoom {
         tokens: TokenKeys,
         metrics: Arc<Metrics>,
     ) -> Result<Self, ConfigErrors> {
+        Self::with_clock(config, store, tokens, metrics, crate::time::system_clock())
+    }
+
+    /// As `new`, reading token times from `clock` (unix µs): tests move time by hand.
+    pub(crate) fn with_clock(
+        config: &Config,
+        store: Arc<Store>,
+        tokens: TokenKeys,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+    ) -> Result<Self, ConfigErrors> {
         Ok(Self {
+            clock: TokenClock(clock),
             rooms: config.rooms.iter().enumerate().map(|(i, r)| Room::new(i, r)).collect(),
             pages: Pages::new(&config.rooms).map_err(ConfigErrors)?,
             store,
@@ -309,6 +332,11 @@ impl WaitingRoom {
 
     fn room_metrics(&self, room: &Room) -> &RoomMetrics {
         self.metrics.room(room.index)
+    }
+
+    /// Now, in unix seconds, by the room's clock.
+    fn now_secs(&self) -> u64 {
+        (self.clock.0)() / 1_000_000
     }
 
     /// Whether cookies get `Secure`: over TLS, or when configured (TLS ends before anteroom).

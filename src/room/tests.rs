@@ -185,3 +185,36 @@ async fn a_token_holder_shops_on_while_the_store_is_away() {
     ticket.prepare(&mut headers);
     assert!(headers.get("x-anteroom-session").is_some(), "the admitted buyer is not sent back to the line");
 }
+
+#[tokio::test]
+async fn a_token_past_half_its_life_is_renewed_without_waiting_for_it() {
+    // The room's clock is moved by hand: half a session (15 min) passes in an instant.
+    let now_us = Arc::new(std::sync::atomic::AtomicU64::new(crate::time::unix_us()));
+    let read = now_us.clone();
+    let clock: crate::time::Clock = Arc::new(move || read.load(std::sync::atomic::Ordering::Relaxed));
+    let config = config(OnFailure::Closed);
+    let metrics = Arc::new(Metrics::with_rooms(["sale"]));
+    let store = Arc::new(Store::Memory(MemoryStore::default()));
+    let room = WaitingRoom::with_clock(&config, store, config.tokens.load().unwrap(), metrics, clock).unwrap();
+    let ticket = forwarded(room.admission(&get("/tickets/1", &[]), CLIENT, false).await);
+    let mut answer: Response<Body> = response::text(http::StatusCode::OK, "ok");
+    ticket.finish(&mut answer).await;
+    let first = cookie_header(answer.headers());
+
+    let renew_after = |minutes: u64| now_us.fetch_add(minutes * 60_000_000, std::sync::atomic::Ordering::Relaxed);
+    renew_after(5);
+    let ticket = forwarded(room.admission(&get("/tickets/2", &[("cookie", first.as_str())]), CLIENT, false).await);
+    let mut answer: Response<Body> = response::text(http::StatusCode::OK, "ok");
+    ticket.finish(&mut answer).await;
+    assert!(answer.headers().get("set-cookie").is_none(), "a third of its life: kept as it is");
+
+    renew_after(3);
+    let ticket = forwarded(room.admission(&get("/tickets/3", &[("cookie", first.as_str())]), CLIENT, false).await);
+    let mut headers = HeaderMap::new();
+    ticket.prepare(&mut headers);
+    assert!(headers.get("x-anteroom-session").is_some(), "the same session goes on");
+    let mut answer: Response<Body> = response::text(http::StatusCode::OK, "ok");
+    ticket.finish(&mut answer).await;
+    let renewed = cookie_header(answer.headers());
+    assert!(renewed.starts_with("anteroom_t_sale=") && renewed != first, "past half its life: a new token");
+}

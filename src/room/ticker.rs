@@ -27,7 +27,7 @@ impl WaitingRoom {
             read_up_to = read_up_to.max(*revoked_ms);
         }
         room.revocations_read_ms.store(read_up_to, Relaxed);
-        self.cache.sweep(super::unix_secs());
+        self.cache.sweep(self.now_secs());
     }
 
     /// Starts one ticker per room; abort the handles to stop them. The second half
