@@ -3,7 +3,7 @@
 //! "on to the origin, with this ticket" or "answered here".
 
 use super::cookies::{self, Jar};
-use super::decide::{Caller, Intent, Verdict};
+use super::decide::{Caller, Intent, QueueCookie, Verdict};
 use super::page::PageInput;
 use super::status::{self, StatusBody};
 use super::ticket::Ticket;
@@ -73,8 +73,10 @@ impl WaitingRoom {
             // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
             self.room_metrics(room).token_rejected(Rejection::InUrl);
         }
-        let caller =
-            Caller { ticket: self.queue_ticket(room, headers), token: cookies::find(headers, &room.token_cookie) };
+        let caller = Caller {
+            queue_cookie: QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie)),
+            token: cookies::find(headers, &room.token_cookie),
+        };
         let page =
             |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {

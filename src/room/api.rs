@@ -2,7 +2,7 @@
 //! queue page polls and apps call (`status`, `join`, `leave`; docs/API.md) and the JWKS.
 
 use super::cookies::{self, Jar};
-use super::decide::{Caller, Intent, Verdict};
+use super::decide::{Caller, Intent, QueueCookie, Verdict};
 use super::status::{self, query_param, VisitorState};
 use super::{page, WaitingRoom};
 use crate::response::{self, json_error as error, Body};
@@ -81,7 +81,7 @@ impl WaitingRoom {
             query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
         let return_to = status::sanitize_return_to(return_to.as_deref());
         let intent = if call == Call::Status { Intent::Look } else { Intent::Join };
-        let caller = Caller { ticket, token };
+        let caller = Caller { queue_cookie: QueueCookie::Checked(ticket), token };
         let body = match self.verdict(room, caller, intent, |_| return_to.clone(), &mut jar).await {
             Verdict::Inside { standing: None, .. } => {
                 self.status_body(room, None, Some(VisitorState::Admitted), return_to)

@@ -29,10 +29,16 @@ pub(super) enum Intent {
 
 /// The visitor as their request shows them.
 pub(super) struct Caller<'h> {
-    /// The signed queue cookie, if it was valid.
-    pub ticket: Option<QueueTicket>,
+    pub queue_cookie: QueueCookie<'h>,
     /// The admission token cookie, not yet verified.
     pub token: Option<&'h str>,
+}
+
+/// The signed queue cookie: as sent (checked only if the token does not let the visitor
+/// in, so token holders pay no HMAC), or already checked by the caller.
+pub(super) enum QueueCookie<'h> {
+    Unchecked(Option<&'h str>),
+    Checked(Option<QueueTicket>),
 }
 
 /// Where the visitor stands after this request.
@@ -65,7 +71,10 @@ impl WaitingRoom {
                 None => jar.clear(&room.token_cookie),
             }
         }
-        let ticket = caller.ticket;
+        let ticket = match caller.queue_cookie {
+            QueueCookie::Unchecked(value) => value.and_then(|value| self.signer.decode(&room.name, value)),
+            QueueCookie::Checked(ticket) => ticket,
+        };
         let return_to = return_to(ticket.as_ref());
         if intent == Intent::Look && ticket.is_none() {
             // A look without a queue cookie writes nothing: it hands out the cookie, and
