@@ -91,11 +91,6 @@ impl WaitingRoom {
         }
     }
 
-    /// The visitor's signed queue cookie for this room, if it holds one that is valid.
-    pub(super) fn queue_ticket(&self, room: &Room, headers: &HeaderMap) -> Option<cookies::QueueTicket> {
-        cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v))
-    }
-
     /// The queued answer: the room's `queueing_status`, never cached, `X-Anteroom-State`.
     fn queued(&self, room: &Room, body: StatusBody, answer: Negotiated<'_>, jar: Jar) -> Response<Body> {
         let (content, content_type) = if answer.json {

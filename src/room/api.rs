@@ -54,7 +54,7 @@ impl WaitingRoom {
             return error(StatusCode::NOT_FOUND, "no such room");
         };
         let mut jar = Jar::new(self.secure(tls));
-        let ticket = self.queue_ticket(room, headers);
+        let ticket = cookies::find(headers, &room.queue_cookie).and_then(|v| self.signer.decode(&room.name, v));
         let token = cookies::find(headers, &room.token_cookie);
 
         if call == Call::Leave {

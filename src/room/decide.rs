@@ -120,7 +120,7 @@ impl WaitingRoom {
     /// from the store at every tick, and asks the store about a token it has not seen
     /// before (issued by another instance, or before a restart). The same call counts the
     /// session again if the store lost it, so capacity is not over-admitted after a wipe.
-    pub(super) async fn session_from_token(&self, room: &Room, token: &str, jar: &mut Jar) -> Option<Session> {
+    async fn session_from_token(&self, room: &Room, token: &str, jar: &mut Jar) -> Option<Session> {
         let now = self.now_secs();
         let verified = self.verified(room, token, now)?;
         let claims = &verified.claims;
@@ -128,8 +128,7 @@ impl WaitingRoom {
             self.room_metrics(room).token_rejected(TokenRejection::Revoked);
             return None;
         }
-        let mut session =
-            Session { room: room.index, id: claims.sid.clone(), token: token.to_owned(), expires_at: claims.exp };
+        let mut session = Session { room: room.index, id: claims.sid.clone(), expires_at: claims.exp };
         let ttl = room.token_ttl_secs();
         let renew = now >= claims.iat + ttl / 2;
         let epoch = room.epoch();
@@ -153,7 +152,6 @@ impl WaitingRoom {
                     self.tokens.issue_with_claims(&claims.sub, &room.name, &claims.sid, now, ttl);
                 jar.set(&room.token_cookie, &renewed);
                 self.remember_issued(&renewed, renewed_claims, epoch);
-                session.token = renewed;
                 session.expires_at = expires_at;
             }
             Ok(true) => verified.mark_counted(epoch),
@@ -279,7 +277,7 @@ impl WaitingRoom {
         jar.set(&room.token_cookie, &token);
         self.remember_issued(&token, claims, room.epoch());
         tracing::info!(target: "anteroom::admission", room = %room.name, visitor, "admitted: token issued");
-        Session { room: room.index, id: session, token, expires_at: now + ttl }
+        Session { room: room.index, id: session, expires_at: now + ttl }
     }
 
     pub(super) fn store_failed(&self, error: &StoreError) {

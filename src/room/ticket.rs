@@ -20,8 +20,7 @@ const X_ANTEROOM_COMMAND: HeaderName = HeaderName::from_static("x-anteroom-comma
 pub(crate) struct Session {
     pub room: usize,
     pub id: String,
-    /// The token that carried it (to refuse it after a revoke).
-    pub token: String,
+    /// When its token expires (unix s): a revocation is kept until then.
     pub expires_at: u64,
 }
 
