@@ -99,7 +99,9 @@ impl Prepared {
         let files = config.files()?;
         let metrics = Arc::new(Metrics::with_rooms(config.rooms.iter().map(|r| r.name.as_str())));
         let proxy = Proxy::new(&config)?;
-        let protection = Protection::new(&config.origin);
+        let adaptive_in_flight =
+            config.origin.adaptive_in_flight.unwrap_or_else(|| config.rooms.iter().any(|room| room.is_adaptive()));
+        let protection = Protection::new(&config.origin, adaptive_in_flight);
         let store = Arc::new(open_store(&config)?);
         let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), files.tokens, metrics.clone())?);
         let gateway = Arc::new(Gateway::new(

@@ -1,6 +1,7 @@
 //! The per-request pipeline of the public listeners: reserved paths → request limits →
 //! room (bypass, token, queue) → origin protection → proxy, with one log line each.
 
+use crate::adaptive::Outcome;
 use crate::blame::Blame;
 use crate::metrics::{Metrics, NO_RESPONSE};
 use crate::protect::{Protection, ShedReason};
@@ -66,6 +67,7 @@ impl Gateway {
         trusted_proxies: Vec<IpNet>,
         allow_upgrade: bool,
     ) -> Self {
+        metrics.set_in_flight_limit(protection.in_flight_limit());
         Self { proxy, protection, metrics, waiting, trusted_proxies, allow_upgrade }
     }
 }
@@ -144,10 +146,15 @@ impl Gateway {
                 }
             }
         };
+        // The room's signals time a request from here: a wait for an origin slot is part
+        // of what a struggling shop costs a buyer.
+        let arrived = Instant::now();
+        let in_flight = ticket.in_flight();
         let pass = match self.protection.admit().await {
             Ok(pass) => pass,
             Err(shed) => {
                 self.metrics.origin_shed();
+                ticket.note_shed();
                 let message = match shed.reason {
                     ShedReason::Rate => "the shop is busy; please retry shortly",
                     ShedReason::InFlight => "the shop is at capacity; please retry shortly",
@@ -157,6 +164,7 @@ impl Gateway {
         };
         if pass.delayed {
             self.metrics.origin_delayed();
+            ticket.note_delayed();
         }
         let decision = match (ticket.admitted_now(), pass.delayed) {
             (true, _) => Decision::Admitted,
@@ -168,18 +176,35 @@ impl Gateway {
         let prepare = |headers: &mut http::HeaderMap| ticket.prepare(headers);
         // Boxed: the forwarding future is large, and hyper moves the request future around.
         let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, prepare)).await;
+        drop(in_flight);
         match result {
             Ok(mut response) => {
-                self.metrics.origin_response(response.status().as_u16(), sent.elapsed());
+                let (status, latency) = (response.status().as_u16(), sent.elapsed());
+                self.metrics.origin_response(status, latency);
+                if status < 500 {
+                    self.observe_origin(latency);
+                }
+                ticket.note_origin(Outcome::Answered { status, latency: arrived.elapsed() });
                 ticket.finish(&mut response).await;
                 // The origin is busy until its body is done, so the in-flight slot is too.
                 (response.map(|body| response::hold(body, pass)), decision)
             }
             Err(e) => {
                 self.metrics.origin_response(NO_RESPONSE, sent.elapsed());
+                self.observe_origin(sent.elapsed());
+                ticket.note_origin(Outcome::Failed { after: arrived.elapsed() });
                 tracing::warn!(error = %e, blame = %e.blame(), "forwarding failed");
                 (response::text(e.status(), e.public_message()), decision)
             }
+        }
+    }
+}
+
+impl Gateway {
+    /// An origin round trip, for the adaptive in-flight limit.
+    fn observe_origin(&self, rtt: std::time::Duration) {
+        if let Some(limit) = self.protection.observe(rtt) {
+            self.metrics.set_in_flight_limit(limit);
         }
     }
 }

@@ -21,6 +21,7 @@
 
 // Public: what the binary, the integration tests and the benchmarks use. Everything
 // else is the crate's own (`pub(crate)`), so the compiler reports what nobody uses.
+mod adaptive;
 pub mod admin;
 pub mod app;
 mod blame;

@@ -76,12 +76,16 @@ enum AdminAction {
     /// Reopen a closed room.
     Open { room: String },
     /// Change a room's admission rate and/or capacity, for every instance, until restart
-    /// of the store's data (the config file is not changed).
+    /// of the store's data (the config file is not changed). A rate pins it: closed-loop
+    /// admission stands aside until `--auto`.
     Set {
         room: String,
-        /// New admit_per_minute.
+        /// New admit_per_minute (pins the rate).
         #[arg(long)]
         rate: Option<u32>,
+        /// Hand a pinned rate back to closed-loop admission (rooms with admission = "adaptive").
+        #[arg(long, conflicts_with = "rate")]
+        auto: bool,
         /// New max_active_users.
         #[arg(long)]
         capacity: Option<u32>,
@@ -189,7 +193,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
                 AdminAction::Close { room } => ("POST", format!("/admin/rooms/{room}/close"), None),
                 AdminAction::Open { room } => ("POST", format!("/admin/rooms/{room}/open"), None),
-                AdminAction::Set { room, rate, capacity } => {
+                AdminAction::Set { room, rate, auto, capacity } => {
+                    let rate = if *auto { serde_json::json!("auto") } else { serde_json::json!(rate) };
                     let body = serde_json::json!({ "admit_per_minute": rate, "max_active_users": capacity });
                     ("PATCH", format!("/admin/rooms/{room}"), Some(body.to_string()))
                 }

@@ -5,7 +5,7 @@
 
 use crate::token::Rejection;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the origin latency histogram buckets.
@@ -21,6 +21,8 @@ pub struct Metrics {
     origin_latency: Histogram,
     origin_delayed: AtomicU64,
     origin_shed: AtomicU64,
+    /// The origin in-flight cap in force (adaptive or configured).
+    origin_in_flight_limit: AtomicU64,
     store_errors: AtomicU64,
     /// 1 while the store answers, 0 while it does not (set by the store's callers).
     store_up: AtomicBool,
@@ -31,20 +33,54 @@ pub struct Metrics {
 /// A per-room metric family: name, type, help, and which field it reads.
 type RoomFamily = (&'static str, &'static str, &'static str, fn(&RoomMetrics) -> &AtomicU64);
 
+/// The values of `anteroom_admission_mode`'s `mode` label: as configured, or an
+/// operator's pin.
+pub(crate) const ADMISSION_MODES: [&str; 3] = ["fixed", "adaptive", "manual"];
+
 /// The numbers of one room. Gauges mirror the store (the same on every instance);
 /// counters count what this instance did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RoomMetrics {
     pub queue_length: AtomicU64,
     pub active_sessions: AtomicU64,
     pub admitted: AtomicU64,
     pub joins: AtomicU64,
     pub abandoned: AtomicU64,
+    /// The admission rate in force (admissions per minute).
+    pub admit_per_minute: AtomicU64,
+    /// Index into `ADMISSION_MODES`.
+    pub admission_mode: AtomicU8,
+    /// The controller's verdict as a gauge (f64 bits; NaN: no verdict yet).
+    pub origin_health: AtomicU64,
     /// By `Rejection`, in the order of `Rejection::ALL`.
     tokens_rejected: [AtomicU64; Rejection::ALL.len()],
 }
 
+impl Default for RoomMetrics {
+    fn default() -> Self {
+        Self {
+            queue_length: AtomicU64::new(0),
+            active_sessions: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            joins: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            admit_per_minute: AtomicU64::new(0),
+            admission_mode: AtomicU8::new(0),
+            origin_health: AtomicU64::new(f64::NAN.to_bits()),
+            tokens_rejected: Default::default(),
+        }
+    }
+}
+
 impl RoomMetrics {
+    /// `mode`: an entry of `ADMISSION_MODES`.
+    pub fn set_admission(&self, admit_per_minute: u32, mode: &str, origin_health: Option<f64>) {
+        self.admit_per_minute.store(u64::from(admit_per_minute), Relaxed);
+        let index = ADMISSION_MODES.iter().position(|m| *m == mode).unwrap_or(0);
+        self.admission_mode.store(index as u8, Relaxed);
+        self.origin_health.store(origin_health.unwrap_or(f64::NAN).to_bits(), Relaxed);
+    }
+
     pub fn token_rejected(&self, rejection: Rejection) {
         self.tokens_rejected[rejection as usize].fetch_add(1, Relaxed);
     }
@@ -57,6 +93,7 @@ impl Default for Metrics {
             origin_latency: Histogram::default(),
             origin_delayed: AtomicU64::new(0),
             origin_shed: AtomicU64::new(0),
+            origin_in_flight_limit: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
             // Assumed up until a call fails, so a fresh instance does not report an outage.
             store_up: AtomicBool::new(true),
@@ -106,6 +143,10 @@ impl Metrics {
         self.origin_shed.fetch_add(1, Relaxed);
     }
 
+    pub fn set_in_flight_limit(&self, limit: usize) {
+        self.origin_in_flight_limit.store(limit as u64, Relaxed);
+    }
+
     /// Prometheus text exposition format, version 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -140,6 +181,13 @@ impl Metrics {
             "Requests answered 503 because the origin's limits left no slot within max_wait.",
         );
         let _ = writeln!(out, "anteroom_origin_shed_total {}", self.origin_shed.load(Relaxed));
+        header(
+            &mut out,
+            "anteroom_origin_in_flight_limit",
+            "gauge",
+            "Requests this instance lets be at the origin at once (max_in_flight, or the adaptive limit).",
+        );
+        let _ = writeln!(out, "anteroom_origin_in_flight_limit {}", self.origin_in_flight_limit.load(Relaxed));
         header(&mut out, "anteroom_store_errors_total", "counter", "Store calls that failed or timed out.");
         let _ = writeln!(out, "anteroom_store_errors_total {}", self.store_errors.load(Relaxed));
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
@@ -149,7 +197,7 @@ impl Metrics {
     }
 
     fn render_rooms(&self, out: &mut String) {
-        let families: [RoomFamily; 5] = [
+        let families: [RoomFamily; 6] = [
             ("anteroom_queue_length", "gauge", "Visitors waiting in the room's line.", |m| &m.queue_length),
             ("anteroom_active_sessions", "gauge", "Sessions holding the room's capacity.", |m| &m.active_sessions),
             ("anteroom_admitted_total", "counter", "Visitors this instance admitted.", |m| &m.admitted),
@@ -160,11 +208,37 @@ impl Metrics {
                 "Waiters this instance dropped for missing heartbeats or unclaimed turns.",
                 |m| &m.abandoned,
             ),
+            (
+                "anteroom_admit_per_minute",
+                "gauge",
+                "The admission rate in force: configured, pinned by an operator, or the controller's.",
+                |m| &m.admit_per_minute,
+            ),
         ];
         for (name, kind, help, field) in families {
             header(out, name, kind, help);
             for (room, m) in &self.rooms {
                 let _ = writeln!(out, "{name}{{room=\"{room}\"}} {}", field(m).load(Relaxed));
+            }
+        }
+        header(out, "anteroom_admission_mode", "gauge", "1 for the way the room's rate is set now, else 0.");
+        for (room, m) in &self.rooms {
+            let current = usize::from(m.admission_mode.load(Relaxed));
+            for (i, mode) in ADMISSION_MODES.iter().enumerate() {
+                let on = u8::from(i == current);
+                let _ = writeln!(out, "anteroom_admission_mode{{room=\"{room}\",mode=\"{mode}\"}} {on}");
+            }
+        }
+        header(
+            out,
+            "anteroom_origin_health",
+            "gauge",
+            "The controller's verdict on the origin: 1 healthy, 0.5 strained, 0 unhealthy (absent: no traffic yet).",
+        );
+        for (room, m) in &self.rooms {
+            let health = f64::from_bits(m.origin_health.load(Relaxed));
+            if health.is_finite() {
+                let _ = writeln!(out, "anteroom_origin_health{{room=\"{room}\"}} {health}");
             }
         }
         header(
@@ -273,6 +347,13 @@ mod tests {
         assert!(text.contains("anteroom_queue_length{room=\"vip\"} 42"), "{text}");
         assert!(text.contains("anteroom_tokens_rejected_total{room=\"sale\",reason=\"expired\"} 2"));
         assert!(text.contains("anteroom_store_errors_total 0"));
+        assert!(!text.contains("anteroom_origin_health{"), "no verdict, no series");
+        m.room(0).set_admission(1200, "adaptive", Some(0.5));
+        let text = m.render();
+        assert!(text.contains("anteroom_admit_per_minute{room=\"sale\"} 1200"), "{text}");
+        assert!(text.contains("anteroom_admission_mode{room=\"sale\",mode=\"adaptive\"} 1"));
+        assert!(text.contains("anteroom_admission_mode{room=\"sale\",mode=\"fixed\"} 0"));
+        assert!(text.contains("anteroom_origin_health{room=\"sale\"} 0.5"));
     }
 
     #[test]

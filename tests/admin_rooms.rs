@@ -4,11 +4,7 @@
 mod support;
 
 use anteroom::config::{ConfigBuilder, Secret};
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
 use std::time::Duration;
-use support::client::{send, Answer};
 use support::origin::Origin;
 use support::visitor::Visitor;
 use support::Gateway;
@@ -28,13 +24,7 @@ fn config(origin: &Origin, with_token: bool) -> ConfigBuilder {
 }
 
 async fn admin(gw: &Gateway, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(path).header("host", "admin");
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    let answer: Answer = send(gw.admin, req.body(Full::new(Bytes::from(body.to_owned()))).unwrap()).await;
-    let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-    (answer.status.as_u16(), json)
+    gw.admin_api(method, path, token, body).await
 }
 
 #[tokio::test]

@@ -49,6 +49,12 @@ fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nbypass = [\"static\"]\n", "rooms[a].bypass: `static` is neither"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nabandon_after = \"0s\"\n", "rooms[a].abandon_after: must be at least 1s"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\n", "rooms[0].paths: missing"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"adaptive\"\n", "rooms[a].target_origin_latency: required with admission = \"adaptive\""),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"smart\"\n", "rooms[0].admission:"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmit_per_minute = 100\nmin_admit_per_minute = 200\n", "rooms[a].min_admit_per_minute: 200 is above admit_per_minute (100)"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nmax_origin_error_rate = 2\n", "rooms[a].max_origin_error_rate: must be a fraction"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\ntarget_origin_latency = \"0ms\"\n", "rooms[a].target_origin_latency: must be between 1ms and 60s"),
+        ("[origin]\nurl = \"http://a:1\"\nadaptive_in_flight = \"yes\"\n", "origin.adaptive_in_flight:"),
     ];
     for (text, expected) in cases {
         let out = check_config(text, &[]);
@@ -348,7 +354,7 @@ fn rust_log_sets_the_level() {
 #[test]
 fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\n";
+    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmission = \"adaptive\"\ntarget_origin_latency = \"300ms\"\n";
     let (mut child, mut lines) = spawn_run(dir.path(), room, ConfigFrom::Flag);
     let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
     let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
@@ -388,6 +394,11 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     let set = json(&admin_cmd(&["set", "sale", "--rate", "90", "--capacity", "7"], "t0ken-for-the-cli-test"));
     assert_eq!((set["admit_per_minute"].as_u64(), set["max_active_users"].as_u64()), (Some(90), Some(7)));
     assert_eq!(json(&admin_cmd(&["status"], "t0ken-for-the-cli-test"))["rooms"][0]["admit_per_minute"], 90);
+    assert_eq!((set["rate_pinned"].as_bool(), set["controller_reason"].as_str()), (Some(true), Some("manual")));
+    let auto = json(&admin_cmd(&["set", "sale", "--auto"], "t0ken-for-the-cli-test"));
+    assert_eq!((auto["rate_pinned"].as_bool(), auto["admission"].as_str()), (Some(false), Some("adaptive")));
+    let both = admin_cmd(&["set", "sale", "--rate", "5", "--auto"], "t0ken-for-the-cli-test");
+    assert!(!both.status.success() && stderr(&both).contains("--auto"), "{}", stderr(&both));
     let wrong = admin_cmd(&["status"], "not-the-right-token");
     assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
     let pid = child.id().to_string();

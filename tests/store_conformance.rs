@@ -3,85 +3,9 @@
 
 mod support;
 
-use anteroom::store::{
-    LimitOverrides, MemoryStore, Policy, QueueState, RedisStore, Remembered, Renewal, Restore, Standing, Store,
-};
+use anteroom::store::{LimitOverrides, Policy, QueueState, Remembered, Restore, Standing};
 use std::time::Duration;
-use support::redis::RedisServer;
-
-struct Harness {
-    store: std::sync::Arc<Store>,
-    redis: Option<RedisServer>,
-}
-
-impl Harness {
-    fn memory() -> Self {
-        Self { store: Store::Memory(MemoryStore::default()).into(), redis: None }
-    }
-
-    fn redis() -> Self {
-        let server = RedisServer::start();
-        let store = Store::Redis(Box::new(RedisStore::connect(&server.url(), &[], None).unwrap()));
-        Self { store: store.into(), redis: Some(server) }
-    }
-
-    /// The store loses everything: a Redis FLUSHALL, a memory store's process restart.
-    fn wipe(&mut self) {
-        match &self.redis {
-            Some(server) => server.flushall(),
-            None => self.store = Store::Memory(MemoryStore::default()).into(),
-        }
-    }
-
-    async fn visit(&self, visitor: &str, policy: &Policy) -> Standing {
-        self.store.visit(ROOM, &plain(visitor), policy).await.unwrap()
-    }
-}
-
-const ROOM: &str = "sale";
-
-fn policy() -> Policy {
-    Policy {
-        admit_per_minute: 6_000,
-        max_active_users: 1_000,
-        session_ms: 60_000,
-        abandon_ms: 60_000,
-        opens_at_ms: None,
-        recount_ms: 500,
-        remembered: Remembered::default(),
-    }
-}
-
-/// A room that admits one visitor a minute: the first gets in, the rest queue.
-fn slow() -> Policy {
-    Policy { admit_per_minute: 1, ..policy() }
-}
-
-fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
-    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
-}
-
-/// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to
-/// the store as durations from now.
-fn renewal(session: &str, expires_at_ms: u64, issued_at_ms: u64) -> Renewal<'_> {
-    let now = anteroom::time::unix_ms();
-    Renewal { session, ttl_ms: expires_at_ms.saturating_sub(now), age_ms: now.saturating_sub(issued_at_ms) }
-}
-
-fn names(range: std::ops::Range<usize>) -> Vec<String> {
-    range.map(|i| format!("visitor-{i:04}")).collect()
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $( #[tokio::test] async fn $name() { super::$name(super::Harness::memory()).await } )*
-        }
-        mod redis {
-            $( #[tokio::test] async fn $name() { super::$name(super::Harness::redis()).await } )*
-        }
-    };
-}
+use support::stores::{conformance, names, plain, policy, renewal, slow, Harness, ROOM};
 
 conformance!(
     a_quiet_room_admits_at_once,

@@ -18,9 +18,19 @@ const MAX_BODY: usize = 4096;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Patch {
-    admit_per_minute: Option<u32>,
+    admit_per_minute: Option<RateValue>,
     max_active_users: Option<u32>,
 }
+
+/// A rate pins the room's admission rate; `"auto"` hands it back to the controller.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RateValue {
+    Pin(u32),
+    Word(String),
+}
+
+const PATCH_SHAPE: &str = "expected {\"admit_per_minute\": N or \"auto\", \"max_active_users\": N}";
 
 impl Admin {
     pub(super) async fn rooms(&self, req: Request<Incoming>) -> Response<Body> {
@@ -94,14 +104,17 @@ impl Admin {
         };
         let patch: Patch = match serde_json::from_slice(&body) {
             Ok(patch) => patch,
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("expected {{\"admit_per_minute\", \"max_active_users\"}}: {e}"),
-                )
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("{PATCH_SHAPE}: {e}")),
+        };
+        let (pin, auto) = match &patch.admit_per_minute {
+            None => (None, false),
+            Some(RateValue::Pin(n)) => (Some(*n), false),
+            Some(RateValue::Word(word)) if word == "auto" => (None, true),
+            Some(RateValue::Word(other)) => {
+                return error(StatusCode::BAD_REQUEST, &format!("{PATCH_SHAPE}: admit_per_minute `{other}`"))
             }
         };
-        if patch.admit_per_minute == Some(0) || patch.max_active_users == Some(0) {
+        if pin == Some(0) || patch.max_active_users == Some(0) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "admit_per_minute and max_active_users must be at least 1 (pause instead)",
@@ -110,15 +123,34 @@ impl Admin {
         if patch.admit_per_minute.is_none() && patch.max_active_users.is_none() {
             return error(StatusCode::BAD_REQUEST, "nothing to change: give admit_per_minute and/or max_active_users");
         }
-        let limits =
-            LimitOverrides { admit_per_minute: patch.admit_per_minute, max_active_users: patch.max_active_users };
-        if let Err(e) = self.waiting.store.set_limits(&room.name, limits).await {
+        if auto && !room.control.adaptive {
+            return error(
+                StatusCode::CONFLICT,
+                &format!(
+                    "room `{}` admits at a fixed rate: \"auto\" hands a pinned rate back to closed-loop admission \
+                     (admission = \"adaptive\"); set a rate instead",
+                    room.name
+                ),
+            );
+        }
+        let limits = LimitOverrides { admit_per_minute: pin, max_active_users: patch.max_active_users };
+        let store = &self.waiting.store;
+        let changed = match auto {
+            true => store.unpin_rate(&room.name).await,
+            false => Ok(()),
+        };
+        let changed = match (changed, limits == LimitOverrides::default()) {
+            (Ok(()), false) => store.set_limits(&room.name, limits).await,
+            (other, _) => other,
+        };
+        if let Err(e) = changed {
             return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
         }
         tracing::info!(
             target: "anteroom::admin",
             room = %room.name,
-            admit_per_minute = ?patch.admit_per_minute,
+            admit_per_minute = ?pin,
+            auto,
             max_active_users = ?patch.max_active_users,
             "room limits changed"
         );
@@ -144,6 +176,14 @@ impl Admin {
             "admitted_total": stats.admitted_total,
             "admit_per_minute": stats.admit_per_minute,
             "max_active_users": stats.max_active_users,
+            "admission": room.config.admission.as_str(),
+            "effective_admit_per_minute": stats.admit_per_minute,
+            "configured_admit_per_minute": room.config.admit_per_minute,
+            "min_admit_per_minute": room.control.adaptive.then_some(room.control.floor),
+            "target_origin_latency": room.config.target_origin_latency,
+            "rate_pinned": stats.rate_pinned,
+            "controller_reason": (room.control.adaptive || stats.rate_pinned).then(|| stats.control_reason.as_str()),
+            "origin_health": stats.origin_health.as_str(),
             "measured_admissions_per_minute": room.admission_rate().map(|r| (r * 60.0).round()),
             "opens_at": room.config.opens_at,
             "recounting": stats.recounting,

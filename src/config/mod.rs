@@ -15,7 +15,7 @@ mod validate;
 
 pub use builder::ConfigBuilder;
 pub use bypass::{BypassList, BypassRule};
-pub use rooms::{mask_url_password, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};
+pub use rooms::{mask_url_password, AdmissionMode, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
 pub use units::{format_duration, parse_duration, ByteSize, HumanDuration, Secret};
@@ -94,8 +94,15 @@ pub struct Origin {
     /// Requests allowed above the steady rate after a quiet period.
     #[serde(default = "defaults::burst")]
     pub burst: u32,
+    /// Requests at the origin at once, at most.
     #[serde(default = "defaults::max_in_flight")]
     pub max_in_flight: u32,
+    /// Find the origin's own in-flight limit below `max_in_flight` (from how its response
+    /// time grows with what is in flight). Default: on when a room's admission is
+    /// adaptive — without it a shop whose throughput collapses past some load can be
+    /// tipped over by the rate's probing before any signal shows.
+    #[serde(default)]
+    pub adaptive_in_flight: Option<bool>,
     /// How long a request may wait for its slot before it is shed with `503`.
     #[serde(default = "defaults::max_wait")]
     pub max_wait: HumanDuration,

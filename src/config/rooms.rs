@@ -5,6 +5,7 @@ use super::{BypassList, HumanDuration, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,6 +44,26 @@ pub enum Backend {
     Redis,
 }
 
+/// How a room's admission rate is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdmissionMode {
+    /// `admit_per_minute`, as configured (or as an operator sets it live).
+    #[default]
+    Fixed,
+    /// Steered by the origin's health, within a floor and a ceiling.
+    Adaptive,
+}
+
+impl AdmissionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmissionMode::Fixed => "fixed",
+            AdmissionMode::Adaptive => "adaptive",
+        }
+    }
+}
+
 /// What new visitors get while the store is unreachable (token holders are unaffected).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -70,8 +91,24 @@ pub struct RoomConfig {
     pub hosts: Vec<String>,
     #[serde(default = "defaults::max_active_users")]
     pub max_active_users: u32,
+    /// The admission rate; with `admission = "adaptive"` its ceiling.
     #[serde(default = "defaults::admit_per_minute")]
     pub admit_per_minute: u32,
+    /// `fixed`: admit at `admit_per_minute`. `adaptive`: follow the origin's health
+    /// (latency, errors, shedding) between `min_admit_per_minute` and `admit_per_minute`.
+    #[serde(default)]
+    pub admission: AdmissionMode,
+    /// Adaptive: the floor (the line never stops entirely); default 1 % of the ceiling.
+    #[serde(default)]
+    pub min_admit_per_minute: Option<u32>,
+    /// The p90 of the origin's response time the room's traffic should stay under
+    /// (required when adaptive; judges `anteroom_origin_health` in any room).
+    #[serde(default)]
+    pub target_origin_latency: Option<HumanDuration>,
+    /// The share of the room's forwarded requests that may fail (origin 5xx, connect
+    /// failures, timeouts) before the origin counts as unhealthy.
+    #[serde(default = "defaults::max_origin_error_rate")]
+    pub max_origin_error_rate: f64,
     /// A session ends after this long without a request (sliding).
     #[serde(default = "defaults::session_duration")]
     pub session_duration: HumanDuration,
@@ -112,6 +149,9 @@ mod defaults {
     }
     pub(super) fn queueing_status() -> u16 {
         200
+    }
+    pub(super) fn max_origin_error_rate() -> f64 {
+        0.01
     }
 }
 
@@ -159,8 +199,17 @@ impl StoreConfig {
 }
 
 impl RoomConfig {
+    pub fn is_adaptive(&self) -> bool {
+        self.admission == AdmissionMode::Adaptive
+    }
+
     pub fn display_title(&self) -> &str {
         self.title.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Adaptive admission's floor: as configured, or 1 % of the ceiling.
+    pub fn min_admit_per_minute(&self) -> u32 {
+        self.min_admit_per_minute.unwrap_or(self.admit_per_minute / 100).max(1)
     }
 
     /// `opens_at` as unix ms.
@@ -213,8 +262,9 @@ impl Serialize for OpensAt {
     }
 }
 
-/// Every problem of the rooms, as `rooms[NAME].key: problem` lines.
-pub(super) fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
+/// Every problem of the rooms, as `rooms[NAME].key: problem` lines. `response_timeout`:
+/// the origin's, which a latency target must stay under.
+pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problems: &mut Vec<String>) {
     let mut names = HashSet::new();
     let mut prefixes = HashSet::new();
     for (i, room) in rooms.iter().enumerate() {
@@ -254,7 +304,45 @@ pub(super) fn validate(rooms: &[RoomConfig], problems: &mut Vec<String>) {
         if let Some(secret) = &room.bypass_secret {
             check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
         }
+        validate_admission(room, &at, response_timeout, problems);
         // Templates are read and compiled once, with the queue pages (`room::page`).
+    }
+}
+
+/// The closed-loop keys. They are checked in a fixed room too: an operator may keep them
+/// set and switch `admission` on the day.
+fn validate_admission(room: &RoomConfig, at: &str, response_timeout: Duration, problems: &mut Vec<String>) {
+    let adaptive = room.admission == AdmissionMode::Adaptive;
+    if let Some(floor) = room.min_admit_per_minute {
+        if floor == 0 {
+            problems.push(format!("{at}.min_admit_per_minute: must be at least 1 (pause the room to stop the line)"));
+        } else if floor > room.admit_per_minute {
+            problems.push(format!(
+                "{at}.min_admit_per_minute: {floor} is above admit_per_minute ({}), which is the ceiling",
+                room.admit_per_minute
+            ));
+        }
+    }
+    match room.target_origin_latency.as_ref().map(|t| t.0) {
+        None if adaptive => problems.push(format!(
+            "{at}.target_origin_latency: required with admission = \"adaptive\" (the p90 response time the shop \
+             should stay under, e.g. \"300ms\")"
+        )),
+        None => {}
+        Some(target) if target < Duration::from_millis(1) || target > Duration::from_secs(60) => {
+            problems.push(format!("{at}.target_origin_latency: must be between 1ms and 60s"));
+        }
+        Some(target) if target >= response_timeout => problems.push(format!(
+            "{at}.target_origin_latency: must be shorter than origin.response_timeout ({}), or slow requests \
+             time out before they count as slow",
+            super::format_duration(response_timeout)
+        )),
+        Some(_) => {}
+    }
+    let rate = room.max_origin_error_rate;
+    if !(0.0..1.0).contains(&rate) {
+        problems
+            .push(format!("{at}.max_origin_error_rate: must be a fraction from 0 up to (not including) 1, like 0.01"));
     }
 }
 

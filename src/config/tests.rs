@@ -202,3 +202,66 @@ fn without_keys_a_random_hs256_key_is_used() {
     let keys = load(MINIMAL).expect("valid").tokens.load().expect("keys");
     assert_eq!(keys.jwks(), serde_json::json!({ "keys": [] }));
 }
+
+#[test]
+fn adaptive_admission_keys_load_with_defaults() {
+    let room = |extra: &str| format!("{MINIMAL}[[rooms]]\nname = \"sale\"\npaths = [\"/sale\"]\n{extra}");
+    let c = load(&room("")).expect("valid");
+    assert_eq!(c.rooms[0].admission, AdmissionMode::Fixed);
+    assert_eq!(c.rooms[0].max_origin_error_rate, 0.01);
+    let c = load(&room("admission = \"adaptive\"\nadmit_per_minute = 6000\ntarget_origin_latency = \"300ms\"\n"))
+        .expect("valid");
+    let sale = &c.rooms[0];
+    assert_eq!(sale.admission, AdmissionMode::Adaptive);
+    assert_eq!(sale.min_admit_per_minute(), 60, "1 % of the ceiling");
+    assert_eq!(sale.target_origin_latency.as_ref().map(|t| t.0), Some(std::time::Duration::from_millis(300)));
+    // A fixed room may keep the adaptive keys, to switch on the day.
+    load(&room("min_admit_per_minute = 10\ntarget_origin_latency = \"1s\"\n")).expect("valid");
+}
+
+#[test]
+fn bad_adaptive_admission_values_name_the_room_key_and_problem() {
+    let room = |extra: &str| format!("{MINIMAL}[[rooms]]\nname = \"sale\"\npaths = [\"/sale\"]\n{extra}");
+    let adaptive = "admission = \"adaptive\"\nadmit_per_minute = 600\n";
+    let cases = [
+        (adaptive.to_owned(), "rooms[sale].target_origin_latency: required with admission = \"adaptive\""),
+        (
+            format!("{adaptive}target_origin_latency = \"300ms\"\nmin_admit_per_minute = 601\n"),
+            "rooms[sale].min_admit_per_minute: 601 is above admit_per_minute (600)",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"300ms\"\nmin_admit_per_minute = 0\n"),
+            "rooms[sale].min_admit_per_minute: must be at least 1",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"0s\"\n"),
+            "rooms[sale].target_origin_latency: must be between 1ms and 60s",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"2h\"\n"),
+            "rooms[sale].target_origin_latency: must be between 1ms and 60s",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"45s\"\n"),
+            "rooms[sale].target_origin_latency: must be shorter than origin.response_timeout (30s)",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"1s\"\nmax_origin_error_rate = 1.0\n"),
+            "rooms[sale].max_origin_error_rate: must be a fraction",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"1s\"\nmax_origin_error_rate = -0.1\n"),
+            "rooms[sale].max_origin_error_rate: must be a fraction",
+        ),
+        (
+            format!("{adaptive}target_origin_latency = \"1s\"\nmax_origin_error_rate = nan\n"),
+            "rooms[sale].max_origin_error_rate: must be a fraction",
+        ),
+        ("admission = \"auto\"\n".to_owned(), "admission"),
+        (format!("{adaptive}target_origin_latency = 300\n"), "target_origin_latency"),
+    ];
+    for (extra, expected) in cases {
+        let p = problems(&room(&extra));
+        assert!(p.contains(expected), "for {extra:?}: expected {expected:?}, got {p:?}");
+    }
+}

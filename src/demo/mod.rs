@@ -4,6 +4,7 @@
 //! (`summary`) rather than the access log.
 
 mod crowd;
+pub mod fragile;
 mod summary;
 
 use crate::app::{serve, AppError, Listeners};

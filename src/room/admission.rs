@@ -48,7 +48,7 @@ impl WaitingRoom {
             }
         };
         let routed = match self.route(req.uri().path(), &host) {
-            Routing::Outside => return Admission::Forward(Ticket::new(self, None, jar, false)),
+            Routing::Outside => return Admission::Forward(Ticket::new(self, None, jar, false, None)),
             Routing::Room(routed) => routed,
             Routing::Ambiguous => {
                 let answer = response::text(
@@ -59,7 +59,7 @@ impl WaitingRoom {
             }
         };
         if self.bypassed(&routed, req.method(), client, req.headers()) {
-            return Admission::Forward(Ticket::new(self, None, jar, false));
+            return Admission::Forward(Ticket::new(self, None, jar, false, None));
         }
         // Boxed: the store call's state would otherwise enlarge every request's future,
         // also the many that never need it.
@@ -68,7 +68,7 @@ impl WaitingRoom {
 
     /// A request to a protected page: the visitor's verdict as a ticket, the queue page or
     /// the status object.
-    async fn enter(&self, room: &Room, uri: &Uri, headers: &HeaderMap, mut jar: Jar) -> Admission<'_> {
+    async fn enter<'a>(&'a self, room: &'a Room, uri: &Uri, headers: &HeaderMap, mut jar: Jar) -> Admission<'a> {
         if uri.query().is_some_and(|q| q.contains(cookies::PREFIX)) {
             // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
             self.room_metrics(room).token_rejected(Rejection::InUrl);
@@ -81,13 +81,13 @@ impl WaitingRoom {
             |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {
             Verdict::Inside { session, standing } => {
-                Admission::Forward(Ticket::new(self, Some(session), jar, standing.is_some()))
+                Admission::Forward(Ticket::new(self, Some(session), jar, standing.is_some(), Some(&room.signals)))
             }
             Verdict::Outside { status, first } => {
                 let answer = self.queued(room, status, Negotiated::new(uri, headers, first), jar);
                 Admission::Answer(answer, Answered::Queued)
             }
-            Verdict::Unguarded => Admission::Forward(Ticket::new(self, None, jar, false)),
+            Verdict::Unguarded => Admission::Forward(Ticket::new(self, None, jar, false, Some(&room.signals))),
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`page`]     the queue page (HTML)
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
+//! - [`steer`]    closed-loop admission: the sample to the store, a decision per window
 
 pub(crate) mod admission;
 pub(crate) mod api;
@@ -20,9 +21,11 @@ mod decide;
 pub(crate) mod page;
 pub(crate) mod routing;
 pub(crate) mod status;
+mod steer;
 pub(crate) mod ticker;
 pub(crate) mod ticket;
 
+use crate::adaptive;
 use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
 use crate::store::{Policy, Remembered, RoomStats, Store};
@@ -67,11 +70,18 @@ pub struct Room {
     epoch: AtomicU64,
     /// Revocations have been read from the store up to this time (unix ms).
     revocations_read_ms: AtomicU64,
+    /// The admission rate in force, as last seen (configured, pinned or the controller's).
+    admit_per_minute: AtomicU32,
+    /// Closed-loop admission: the bounds and targets, and this instance's sample of the
+    /// room's origin traffic.
+    pub(crate) control: adaptive::Settings,
+    pub(crate) signals: adaptive::OriginSignals,
 }
 
 impl Room {
     fn new(index: usize, config: &RoomConfig) -> Self {
         let session_ms = config.session_duration.0.as_millis() as u64;
+        let control = adaptive::Settings::of(config);
         Self {
             index,
             name: config.name.clone(),
@@ -82,6 +92,7 @@ impl Room {
                 abandon_ms: config.abandon_after.0.as_millis() as u64,
                 opens_at_ms: config.opens_at_ms(),
                 recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
+                adaptive_start: control.adaptive.then(|| control.starting_rate()),
                 remembered: Remembered::default(),
             },
             prefixes: config.paths.iter().map(|p| routing::normalize_path(p)).collect(),
@@ -111,6 +122,9 @@ impl Room {
             max_active_users_override: AtomicU32::new(0),
             epoch: AtomicU64::new(0),
             revocations_read_ms: AtomicU64::new(0),
+            admit_per_minute: AtomicU32::new(config.admit_per_minute),
+            control,
+            signals: adaptive::OriginSignals::default(),
             config: config.clone(),
         }
     }
@@ -120,7 +134,12 @@ impl Room {
         self.config.session_duration.0.as_secs().max(1)
     }
 
-    /// Measured admissions per second; until measured, the configured rate.
+    /// The admission rate in force (admissions per minute), as last seen.
+    pub fn admit_per_minute(&self) -> u32 {
+        self.admit_per_minute.load(Ordering::Relaxed)
+    }
+
+    /// Measured admissions per second; until measured, the rate in force.
     pub fn admission_rate(&self) -> Option<f64> {
         if self.paused.load(Ordering::Relaxed) {
             return None;
@@ -129,7 +148,7 @@ impl Room {
         if measured.is_finite() && measured > 0.01 {
             Some(measured)
         } else {
-            Some(f64::from(self.policy.admit_per_minute) / 60.0)
+            Some(f64::from(self.admit_per_minute()) / 60.0)
         }
     }
 
@@ -160,8 +179,9 @@ impl Room {
         self.note_closed(stats.closed);
         self.recounting.store(stats.recounting, Ordering::Relaxed);
         let override_of = |effective: u32, configured: u32| if effective == configured { 0 } else { effective };
-        self.admit_per_minute_override
-            .store(override_of(stats.admit_per_minute, self.policy.admit_per_minute), Ordering::Relaxed);
+        self.admit_per_minute.store(stats.admit_per_minute, Ordering::Relaxed);
+        let pinned = if stats.rate_pinned { stats.admit_per_minute } else { 0 };
+        self.admit_per_minute_override.store(pinned, Ordering::Relaxed);
         self.max_active_users_override
             .store(override_of(stats.max_active_users, self.policy.max_active_users), Ordering::Relaxed);
         self.note_epoch(stats.epoch);

@@ -54,7 +54,12 @@ impl WaitingRoom {
         let mut last: Option<(Instant, u64)> = None;
         let mut ticked = Some(ticked);
         loop {
-            self.tick_once(room, &mut last).await;
+            if self.tick_once(room, &mut last).await {
+                self.steer(room).await;
+            } else {
+                // The store is away: what the shop did meanwhile is no evidence for later.
+                room.signals.take();
+            }
             if let Some(ticked) = ticked.take() {
                 let _ = ticked.send(());
             }
@@ -63,13 +68,14 @@ impl WaitingRoom {
         }
     }
 
-    async fn tick_once(&self, room: &Room, last: &mut Option<(Instant, u64)>) {
+    /// One tick; `false` when the store did not answer.
+    async fn tick_once(&self, room: &Room, last: &mut Option<(Instant, u64)>) -> bool {
         let revoked_since = room.revocations_read_ms.load(Relaxed);
         let report = match self.store.tick(&room.name, &room.policy(), revoked_since).await {
             Ok(report) => report,
             Err(e) => {
                 self.store_failed(&e);
-                return;
+                return false;
             }
         };
         if self.metrics.set_store_up(true) {
@@ -82,6 +88,7 @@ impl WaitingRoom {
         metrics.admitted.fetch_add(report.admitted, Relaxed);
         metrics.abandoned.fetch_add(report.abandoned, Relaxed);
         room.note_stats(stats);
+        self.note_admission(room, stats);
         self.learn_revocations(room, &report.revocations);
         if report.admitted > 0 || report.abandoned > 0 {
             tracing::info!(
@@ -107,5 +114,6 @@ impl WaitingRoom {
             }
         }
         *last = Some((now, stats.admitted_total));
+        true
     }
 }

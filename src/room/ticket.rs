@@ -4,6 +4,7 @@
 
 use super::cookies::{self, Jar};
 use super::WaitingRoom;
+use crate::adaptive::{InFlight, OriginSignals, Outcome};
 use crate::response::Body;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Response;
@@ -33,11 +34,46 @@ pub struct Ticket<'a> {
     session: Option<Session>,
     jar: Jar,
     admitted_now: bool,
+    /// Where the room's origin traffic is counted for closed-loop admission; `None`
+    /// outside rooms and for bypassed requests (static files would flatter the shop).
+    signals: Option<&'a OriginSignals>,
 }
 
 impl<'a> Ticket<'a> {
-    pub(super) fn new(waiting: &'a WaitingRoom, session: Option<Session>, jar: Jar, admitted_now: bool) -> Self {
-        Self { waiting, session, jar, admitted_now }
+    pub(super) fn new(
+        waiting: &'a WaitingRoom,
+        session: Option<Session>,
+        jar: Jar,
+        admitted_now: bool,
+        signals: Option<&'a OriginSignals>,
+    ) -> Self {
+        Self { waiting, session, jar, admitted_now, signals }
+    }
+
+    /// The room's request waited for an origin slot.
+    pub(crate) fn note_delayed(&self) {
+        if let Some(signals) = self.signals {
+            signals.delayed();
+        }
+    }
+
+    /// The room's request was refused by origin protection.
+    pub(crate) fn note_shed(&self) {
+        if let Some(signals) = self.signals {
+            signals.shed();
+        }
+    }
+
+    /// The room's request is going to the origin: counted in flight until dropped.
+    pub(crate) fn in_flight(&self) -> Option<InFlight<'a>> {
+        self.signals.map(OriginSignals::sending)
+    }
+
+    /// What the origin made of the room's request.
+    pub(crate) fn note_origin(&self, outcome: Outcome) {
+        if let Some(signals) = self.signals {
+            signals.forwarded(outcome);
+        }
     }
 
     /// Admitted by this very request (its token was issued now).

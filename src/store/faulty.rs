@@ -1,6 +1,7 @@
 //! A store that fails on demand, for tests of the `on_failure` paths and of token holders
 //! riding out an outage, without killing a server. Otherwise the memory store.
 
+use super::health::*;
 use super::memory::MemoryStore;
 use super::types::*;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -39,5 +40,8 @@ impl Faulty {
         set_paused(room: &str, paused: bool) -> ();
         set_closed(room: &str, closed: bool) -> ();
         set_limits(room: &str, limits: LimitOverrides) -> ();
+        unpin_rate(room: &str) -> ();
+        report_health(room: &str, policy: &Policy, sample: &HealthSample, window_ms: u64) -> Option<HealthWindow>;
+        adapt(room: &str, window_id: u64, update: &ControlUpdate) -> bool;
     }
 }

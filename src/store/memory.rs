@@ -2,63 +2,18 @@
 //! embedded default and `anteroom demo`). Its data lives as long as the process; after a
 //! restart the epoch changes, so visitors' signed queue cookies restore their places.
 
+use super::health::*;
+use super::ledger::{Ledger, RoomNow};
 use super::ranked::RankedSet;
 use super::types::*;
+use super::zset::ZSet;
 use crate::time::Clock;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
     clock: Clock,
-}
-
-/// A sorted set: member → score, and the same ordered by (score, member).
-#[derive(Default)]
-struct ZSet {
-    scores: HashMap<String, u64>,
-    order: BTreeSet<(u64, String)>,
-}
-
-impl ZSet {
-    fn add(&mut self, member: &str, score: u64) {
-        if let Some(old) = self.scores.insert(member.to_owned(), score) {
-            self.order.remove(&(old, member.to_owned()));
-        }
-        self.order.insert((score, member.to_owned()));
-    }
-
-    /// Like `ZADD GT`: adds, or raises the score, never lowers it.
-    fn raise(&mut self, member: &str, score: u64) {
-        if self.score(member).is_none_or(|old| score > old) {
-            self.add(member, score);
-        }
-    }
-
-    fn remove(&mut self, member: &str) -> bool {
-        match self.scores.remove(member) {
-            Some(score) => self.order.remove(&(score, member.to_owned())),
-            None => false,
-        }
-    }
-
-    fn score(&self, member: &str) -> Option<u64> {
-        self.scores.get(member).copied()
-    }
-
-    fn len(&self) -> u64 {
-        self.scores.len() as u64
-    }
-
-    /// Members with score ≤ max, lowest first, at most `limit`.
-    fn up_to(&self, max: u64, limit: u64) -> Vec<String> {
-        self.order.iter().take_while(|(s, _)| *s <= max).take(limit as usize).map(|(_, m)| m.clone()).collect()
-    }
-
-    /// Members with score ≥ min, lowest first, at most `limit`, with their scores.
-    fn from(&self, min: u64, limit: u64) -> Vec<(String, u64)> {
-        self.order.range((min, String::new())..).take(limit as usize).map(|(s, m)| (m.clone(), *s)).collect()
-    }
 }
 
 #[derive(Default)]
@@ -83,12 +38,16 @@ struct Room {
     admitted_total: u64,
     recovered: bool,
     recount_until: u64,
+    ledger: Ledger,
 }
 
 impl Room {
+    /// The admission rate (a pinned override; the controller's in an adaptive room; else
+    /// the configured one) and the capacity, as `admission_rate` in the scripts.
     fn limits(&self, policy: &Policy) -> (u32, u32) {
+        let adaptive = policy.adaptive_start.map(|start| self.ledger.adaptive_apm.unwrap_or(start));
         (
-            self.admit_per_minute.unwrap_or(policy.admit_per_minute),
+            self.admit_per_minute.or(adaptive).unwrap_or(policy.admit_per_minute),
             self.max_active_users.unwrap_or(policy.max_active_users),
         )
     }
@@ -106,6 +65,9 @@ impl Room {
             max_active_users,
             epoch: self.epoch,
             recounting: self.recounting(now),
+            rate_pinned: self.admit_per_minute.is_some(),
+            control_reason: self.ledger.reason(self.admit_per_minute.is_some()),
+            origin_health: self.ledger.health,
         }
     }
 
@@ -346,7 +308,10 @@ impl MemoryStore {
                 let free = u64::from(capacity).saturating_sub(r.active.len() + r.admitted.len());
                 let want = free.min(TICK_BATCH).min(r.window_budget(now, admit_per_minute));
                 let interval = 60_000.0 / f64::from(admit_per_minute);
-                let start = r.next_slot.max(last_tick as f64).max(now.saturating_sub(1_000) as f64);
+                // A slot reserved at a lower rate waits no longer than one interval at the new one
+                // after the last tick.
+                let next_slot = r.next_slot.min(last_tick as f64 + interval);
+                let start = next_slot.max(last_tick as f64).max(now.saturating_sub(1_000) as f64);
                 if want > 0 && start <= now as f64 {
                     let by_rate = ((now as f64 - start) / interval).floor() as u64 + 1;
                     let heads = r.waiting.first(by_rate.min(want));
@@ -387,6 +352,41 @@ impl MemoryStore {
             if limits.max_active_users.is_some() {
                 r.max_active_users = limits.max_active_users;
             }
+        })
+    }
+
+    pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreFault> {
+        self.with_room(room, |r, _, _| {
+            if let Some(pinned) = r.admit_per_minute.take() {
+                r.ledger.unpin(pinned);
+            }
+        })
+    }
+
+    pub async fn report_health(
+        &self,
+        room: &str,
+        policy: &Policy,
+        sample: &HealthSample,
+        window_ms: u64,
+    ) -> Result<Option<HealthWindow>, StoreFault> {
+        self.with_room(room, |r, now, _| {
+            r.recover_if_lost(now, policy);
+            let at = RoomNow {
+                now,
+                admitted_total: r.admitted_total,
+                queue_length: r.waiting.len(),
+                pinned: r.admit_per_minute.is_some(),
+                rate: r.limits(policy).0,
+            };
+            r.ledger.report(&at, sample, window_ms)
+        })
+    }
+
+    pub async fn adapt(&self, room: &str, window_id: u64, update: &ControlUpdate) -> Result<bool, StoreFault> {
+        self.with_room(room, |r, _, _| {
+            let pinned = r.admit_per_minute.is_some();
+            r.ledger.adapt(window_id, update, pinned)
         })
     }
 }

@@ -30,15 +30,19 @@
 
 #[cfg(test)]
 pub(crate) mod faulty;
+mod health;
+mod ledger;
 mod memory;
 mod ranked;
 mod redis;
 mod reply;
 mod types;
 mod visits;
+mod zset;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::{visit_script_source, RedisStore};
+pub use health::*;
 pub use types::*;
 
 #[cfg(test)]
@@ -133,6 +137,33 @@ impl Store {
     /// Live overrides of the configured limits, for every instance (`None` leaves one as is).
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreError> {
         dispatch!(self, SetLimits, room, s => s.set_limits(room, limits))
+    }
+
+    /// Hands a pinned admission rate back to an adaptive room's controller, which goes on
+    /// from the pinned value.
+    pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreError> {
+        dispatch!(self, Unpin, room, s => s.unpin_rate(room))
+    }
+
+    /// Adds this instance's sample of the room's origin traffic to the current control
+    /// window. The call that finds the window (`window_ms` long) over ends it and gets
+    /// the sums of every instance: exactly one caller per window decides.
+    pub async fn report_health(
+        &self,
+        room: &str,
+        policy: &Policy,
+        sample: &HealthSample,
+        window_ms: u64,
+    ) -> Result<Option<HealthWindow>, StoreError> {
+        dispatch!(self, Health, room, s => s.report_health(room, policy, sample, window_ms))
+    }
+
+    /// The controller's decision on window `window_id`: applied unless another window has
+    /// ended since, or an operator pinned the rate (then only the verdict is kept; so it
+    /// is when `update.rate` is `None`, for a room at a fixed rate). Returns whether the
+    /// rate was applied.
+    pub async fn adapt(&self, room: &str, window_id: u64, update: &ControlUpdate) -> Result<bool, StoreError> {
+        dispatch!(self, Adapt, room, s => s.adapt(room, window_id, update))
     }
 
     pub fn backend(&self) -> &'static str {

@@ -6,6 +6,7 @@
 //! no harm. The connection is created lazily and re-established in the background, so the
 //! gateway starts, and keeps answering, while Redis is away.
 
+use super::health::*;
 use super::reply::{self, Row, Rows};
 use super::types::*;
 use super::visits;
@@ -48,6 +49,9 @@ struct Scripts {
     end_session: Script,
     renew: Script,
     control: Script,
+    unpin: Script,
+    health: Script,
+    adapt: Script,
 }
 
 /// A script: the state codes (defined once, by `QueueState::code`), the prelude, the body.
@@ -117,6 +121,9 @@ impl RedisStore {
                 end_session: script(include_str!("lua/end_session.lua")),
                 renew: script(include_str!("lua/renew.lua")),
                 control: script(include_str!("lua/control.lua")),
+                unpin: script(include_str!("lua/unpin.lua")),
+                health: script(include_str!("lua/health.lua")),
+                adapt: script(include_str!("lua/adapt.lua")),
             },
         };
         Ok(Self { inner: Arc::new(inner), visits: OnceLock::new() })
@@ -170,7 +177,7 @@ impl RedisStore {
 
     pub async fn stats(&self, room: &str, policy: &Policy) -> Result<RoomStats, StoreFault> {
         let mut call = keyed(&self.inner.scripts.stats, room);
-        call.arg(policy.admit_per_minute).arg(policy.max_active_users);
+        call.arg(policy.admit_per_minute).arg(policy.max_active_users).arg(number(policy.adaptive_start));
         let rows = Rows::parse("stats", self.inner.run(&call).await?)?;
         stats_from(&rows.single()?)
     }
@@ -196,6 +203,76 @@ impl RedisStore {
             call.arg("max_active_users").arg(n);
         }
         self.inner.numbers(&call, 0).await.map(drop)
+    }
+
+    pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreFault> {
+        self.inner.numbers(&keyed(&self.inner.scripts.unpin, room), 0).await.map(drop)
+    }
+
+    pub async fn report_health(
+        &self,
+        room: &str,
+        policy: &Policy,
+        sample: &HealthSample,
+        window_ms: u64,
+    ) -> Result<Option<HealthWindow>, StoreFault> {
+        let mut call = keyed(&self.inner.scripts.health, room);
+        room_args(&mut call, policy);
+        call.arg(window_ms).arg(sample.requests).arg(sample.errors).arg(sample.delayed).arg(sample.shed);
+        call.arg(sample.in_flight_ms);
+        for count in sample.latency {
+            call.arg(count);
+        }
+        let rows = Rows::parse("health", self.inner.run(&call).await?)?;
+        let row = rows.single()?;
+        if !row.flag("ended")? {
+            return Ok(None);
+        }
+        let mut window_sample = HealthSample {
+            requests: row.count("requests")?,
+            errors: row.count("errors")?,
+            delayed: row.count("delayed")?,
+            shed: row.count("shed")?,
+            in_flight_ms: row.count("in_flight_ms")?,
+            ..HealthSample::default()
+        };
+        let Value::Array(counts) = row.value("latency")? else {
+            return Err(StoreFault::Protocol("health: `latency` is not a list".into()));
+        };
+        for (bucket, count) in window_sample.latency.iter_mut().zip(counts) {
+            *bucket = match count {
+                Value::Int(n) => (*n).max(0) as u64,
+                other => return Err(StoreFault::Protocol(format!("health: latency count {other:?}"))),
+            };
+        }
+        Ok(Some(HealthWindow {
+            id: row.count("window")?,
+            elapsed_ms: row.count("elapsed")?,
+            sample: window_sample,
+            admitted: row.count("admitted")?,
+            queue_length: row.count("queue_length")?,
+            pinned: row.flag("pinned")?,
+            control: Control {
+                rate: row.limit("rate")?,
+                phase: Phase::from_code(row.int("phase")?),
+                reason: row.reason("reason")?,
+                health: row.health("health")?,
+                baseline_us: row.limit("baseline")?,
+                cliff: row.limit("cliff")?,
+            },
+        }))
+    }
+
+    pub async fn adapt(&self, room: &str, window_id: u64, update: &ControlUpdate) -> Result<bool, StoreFault> {
+        let mut call = keyed(&self.inner.scripts.adapt, room);
+        call.arg(window_id)
+            .arg(number(update.rate))
+            .arg(update.phase.code())
+            .arg(update.reason.as_str())
+            .arg(update.health.as_str())
+            .arg(update.baseline_us)
+            .arg(update.cliff);
+        Ok(self.inner.numbers(&call, 1).await?[0] == 1)
     }
 }
 
@@ -282,11 +359,16 @@ fn revocations(pairs: &[Value]) -> Result<Vec<(String, u64)>, StoreFault> {
         .collect()
 }
 
-/// ARGV 1–11 of `visit` and `tick`: the room, and what this instance remembers of it.
+/// An optional number as a script argument ('' for none).
+fn number(n: Option<u32>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// ARGV 1–12 of `visit`, `tick`, `renew` and `health`: the room, and what this instance
+/// remembers of it.
 fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
     let remembered = &policy.remembered;
     let flag = |on: bool| if on { "1" } else { "0" };
-    let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     call.arg(policy.admit_per_minute)
         .arg(policy.max_active_users)
         .arg(policy.session_ms)
@@ -297,13 +379,14 @@ fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
         .arg(flag(remembered.paused))
         .arg(flag(remembered.closed))
         .arg(number(remembered.admit_per_minute))
-        .arg(number(remembered.max_active_users));
+        .arg(number(remembered.max_active_users))
+        .arg(number(policy.adaptive_start));
 }
 
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants"] {
+    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health"] {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
@@ -337,6 +420,9 @@ fn stats_from(row: &Row<'_>) -> Result<RoomStats, StoreFault> {
         closed: row.flag("closed")?,
         epoch: row.count("epoch")?,
         recounting: row.flag("recounting")?,
+        rate_pinned: row.flag("pinned")?,
+        control_reason: row.reason("reason")?,
+        origin_health: row.health("health")?,
     })
 }
 

@@ -2,6 +2,7 @@
 //! one row of values per item (a `visit` call answers for several visitors). A field the
 //! gateway needs and the script did not send is a protocol error naming both.
 
+use super::health::{ControlReason, OriginHealth};
 use super::types::StoreFault;
 use redis::Value;
 
@@ -69,6 +70,21 @@ impl Row<'_> {
 
     pub(super) fn flag(&self, name: &str) -> Result<bool, StoreFault> {
         Ok(self.int(name)? == 1)
+    }
+
+    /// A name the script got from the gateway (`ControlReason::as_str`).
+    pub(super) fn reason(&self, name: &str) -> Result<ControlReason, StoreFault> {
+        let value = self.value(name)?;
+        text(value).as_deref().and_then(ControlReason::parse).ok_or_else(|| self.unexpected(name, value))
+    }
+
+    pub(super) fn health(&self, name: &str) -> Result<OriginHealth, StoreFault> {
+        let value = self.value(name)?;
+        text(value).as_deref().and_then(OriginHealth::parse).ok_or_else(|| self.unexpected(name, value))
+    }
+
+    fn unexpected(&self, name: &str, value: &Value) -> StoreFault {
+        StoreFault::Protocol(format!("{}: unexpected `{name}` {value:?}", self.rows.script))
     }
 
     pub(super) fn limit(&self, name: &str) -> Result<u32, StoreFault> {

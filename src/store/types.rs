@@ -1,5 +1,6 @@
 //! The plain data the store operations take and return.
 
+use super::health::{ControlReason, OriginHealth};
 use crate::blame::Blame;
 use std::fmt;
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub struct Policy {
     /// After a data loss is noticed, admissions wait this long for waiters to come back
     /// with their cookies and for shoppers' tokens to be counted again.
     pub recount_ms: u64,
+    /// An adaptive room: the rate its controller starts at (`admit_per_minute` is then
+    /// the ceiling). `None`: the room admits at a fixed rate.
+    pub adaptive_start: Option<u32>,
     pub remembered: Remembered,
 }
 
@@ -177,6 +181,12 @@ pub struct RoomStats {
     pub epoch: u64,
     /// Admissions wait while the line and sessions are counted again after a data loss.
     pub recounting: bool,
+    /// An operator set `admit_per_minute` live: it holds until unpinned.
+    pub rate_pinned: bool,
+    /// Why the admission rate last changed (an adaptive room; `Manual` while pinned).
+    pub control_reason: ControlReason,
+    /// The last verdict on the origin's health.
+    pub origin_health: OriginHealth,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -218,6 +228,9 @@ pub enum StoreOp {
     SetPaused,
     SetClosed,
     SetLimits,
+    Unpin,
+    Health,
+    Adapt,
 }
 
 impl fmt::Display for StoreOp {
@@ -232,6 +245,9 @@ impl fmt::Display for StoreOp {
             StoreOp::SetPaused => "set_paused",
             StoreOp::SetClosed => "set_closed",
             StoreOp::SetLimits => "set_limits",
+            StoreOp::Unpin => "unpin",
+            StoreOp::Health => "health",
+            StoreOp::Adapt => "adapt",
         })
     }
 }

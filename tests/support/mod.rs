@@ -6,6 +6,8 @@ pub mod browser;
 pub mod client;
 pub mod origin;
 pub mod redis;
+pub mod sale;
+pub mod stores;
 pub mod tls;
 pub mod visitor;
 
@@ -99,6 +101,24 @@ impl Gateway {
     pub async fn shutdown(mut self) -> Result<(), anteroom::app::AppError> {
         self.begin_shutdown();
         (&mut self.task).await.expect("serve task panicked")
+    }
+
+    /// A call to the admin API: the status and the JSON answer (`null` if not JSON).
+    pub async fn admin_api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let mut req = http::Request::builder().method(method).uri(path).header("host", "admin");
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = http_body_util::Full::new(bytes::Bytes::from(body.to_owned()));
+        let answer = client::send(self.admin, req.body(body).expect("request")).await;
+        let json = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+        (answer.status.as_u16(), json)
     }
 
     pub async fn metrics(&self) -> String {

@@ -9,13 +9,20 @@
 --               last_tick, window_used, epoch, recovered, recount_until, counters
 --   7 seq       string: the last join sequence handed out
 --   8 grants    list "ms:count" of admissions granted in the last 10 s
--- ARGV 1-11 of visit and tick describe the room (see Policy in src/store/types.rs):
+--   9 health    hash: the current control window's sums of the instances' samples
+--               (requests, errors, delayed, shed, l1..lN latency buckets), when it
+--               started, admitted_total then, and the id of the last window ended
+-- The controller's state is in `state` too: adaptive_apm, adaptive_phase,
+-- adaptive_reason, origin_health. A live admit_per_minute pins the rate.
+-- ARGV 1-12 of visit, tick, renew and health describe the room (see Policy in
+-- src/store/types.rs):
 --   1 admit_per_minute, 2 max_active_users, 3 session ms, 4 abandon ms, 5 opens_at ms
 --   (0: none), 6 recount ms, then what the calling instance remembers of the room:
 --   7 epoch (0: nothing), 8 paused, 9 closed ('1'/'0'), 10 admit_per_minute override,
---   11 max_active_users override ('': none)
-local waiting, seen, admitted, active, revoked, state, seqkey, grants =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+--   11 max_active_users override ('': none), 12 the adaptive controller's starting rate
+--   ('': the room admits at a fixed rate)
+local waiting, seen, admitted, active, revoked, state, seqkey, grants, health =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 
 -- One clock for every gateway instance: Redis's.
 local clock = redis.call('TIME')
@@ -32,6 +39,23 @@ local function effective(field, configured)
   local v = redis.call('HGET', state, field)
   if v then return tonumber(v) end
   return tonumber(configured)
+end
+
+-- The admission rate: an operator's live override (which pins it); in an adaptive room
+-- the controller's rate (`adaptive_start` until its first decision); else the configured.
+local function admission_rate(configured, adaptive_start)
+  local pinned = redis.call('HGET', state, 'admit_per_minute')
+  if pinned then return tonumber(pinned) end
+  if adaptive_start ~= '' then
+    return tonumber(redis.call('HGET', state, 'adaptive_apm') or adaptive_start)
+  end
+  return tonumber(configured)
+end
+
+-- The controller's fields of a stats reply: pinned, reason, health.
+local function control_fields()
+  local c = redis.call('HMGET', state, 'admit_per_minute', 'adaptive_reason', 'origin_health')
+  return c[1] and 1 or 0, c[1] and 'manual' or (c[2] or 'start'), c[3] or 'unknown'
 end
 
 local function is_paused()

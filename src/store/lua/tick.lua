@@ -1,17 +1,17 @@
 -- tick: drop abandoned waiters, unclaimed admissions and expired sessions, then admit
 -- from the head of the line within the rate, the 10 s window and the free capacity.
 -- Safe when several instances tick at once: each call sees the state the last left.
--- ARGV: 1-11 the room (see prelude), 12 batch, 13 revocations already seen up to (ms)
--- Returns {admitted, abandoned, expired, queue_length, active, unclaimed, admitted_total,
---          paused, admit_per_minute, max_active_users, closed, epoch, recounting,
---          {session, revoked ms, ...}}
+-- ARGV: 1-12 the room (see prelude), 13 batch, 14 revocations already seen up to (ms)
+-- Returns the field names, then {admitted, abandoned, expired, queue_length, active,
+--          unclaimed, admitted_total, paused, admit_per_minute, max_active_users, closed,
+--          epoch, recounting, pinned, reason, health, {session, revoked ms, ...}}
 local epoch = room_epoch()
-local apm = effective('admit_per_minute', ARGV[1])
+local apm = admission_rate(ARGV[1], ARGV[12])
 local capacity = effective('max_active_users', ARGV[2])
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
 local opens_at = tonumber(ARGV[5])
-local batch = tonumber(ARGV[12])
+local batch = tonumber(ARGV[13])
 local paused = is_paused()
 local closed = is_closed()
 local recount = recounting()
@@ -44,7 +44,9 @@ if not paused and not closed and not recount and opens_at <= now and apm > 0 the
   local want = math.min(free, batch, window_budget(apm))
   if want > 0 then
     local interval = 60000 / apm
-    local next_slot = tonumber(redis.call('HGET', state, 'next_slot') or '0')
+    -- A slot reserved at a lower rate waits no longer than one interval at the new one
+    -- after the last tick (the controller may have raised the rate from its floor).
+    local next_slot = math.min(tonumber(redis.call('HGET', state, 'next_slot') or '0'), last_tick + interval)
     local start = math.max(next_slot, last_tick, now - 1000)
     if start <= now then
       local n = math.min(math.floor((now - start) / interval) + 1, want)
@@ -63,10 +65,12 @@ if not paused and not closed and not recount and opens_at <= now and apm > 0 the
 end
 redis.call('HSET', state, 'last_tick', int(now))
 
-local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[13], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
+local pinned, reason, origin_health = control_fields()
+local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[14], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
 return {{'admitted', 'abandoned', 'expired', 'queue_length', 'active_sessions', 'admitted_unclaimed',
     'admitted_total', 'paused', 'admit_per_minute', 'max_active_users', 'closed', 'epoch', 'recounting',
-    'revocations'},
+    'pinned', 'reason', 'health', 'revocations'},
   admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
   redis.call('ZCARD', admitted), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
-  paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, revocations}
+  paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, pinned, reason, origin_health,
+  revocations}

@@ -1,7 +1,7 @@
 -- visit: for each visitor, join (idempotent) or report on their place; also the
 -- heartbeat and the claim of an admission. Several visitors of one room per call: polls
 -- that arrive together share one call (one TIME, one settings read).
--- ARGV: 1-11 the room (see prelude), 12 restore grace ms, then six per visitor: visitor,
+-- ARGV: 1-12 the room (see prelude), 13 restore grace ms, then six per visitor: visitor,
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place)
@@ -12,13 +12,14 @@ local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
 local opens_at = tonumber(ARGV[5])
-local restore_grace = tonumber(ARGV[12])
+local restore_grace = tonumber(ARGV[13])
 local scheduled = opens_at > now
 local settings = redis.call('HMGET', state, 'paused', 'admit_per_minute', 'max_active_users', 'closed',
-  'recount_until', 'recovered')
+  'recount_until', 'recovered', 'adaptive_apm')
 local paused = settings[1] == '1'
 local closed = settings[4] == '1'
-local apm = tonumber(settings[2] or ARGV[1])
+-- As admission_rate() in the prelude, from the settings read above.
+local apm = tonumber(settings[2] or (ARGV[12] ~= '' and (settings[7] or ARGV[12])) or ARGV[1])
 local capacity = tonumber(settings[3] or ARGV[2])
 local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
@@ -121,7 +122,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   return in_line(score)
 end
 
-for i = 13, #ARGV, 6 do
+for i = 14, #ARGV, 6 do
   visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
 end
 return out

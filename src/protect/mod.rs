@@ -5,12 +5,18 @@
 //! (the head of the line) polls the limiter, so waiters are served in arrival order and do
 //! not stampede on every freed cell. When the line is already too long to be served within
 //! `max_wait`, the request is shed at once with a `Retry-After` hint — nobody hangs.
+//!
+//! The in-flight cap is `max_in_flight`, or, when adaptive, the origin's own level found
+//! below it ([`limit`]).
+
+mod limit;
 
 use crate::config::Origin;
 use governor::clock::{Clock, MonotonicClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use limit::AdaptiveLimit;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,6 +37,8 @@ pub(crate) struct Protection {
     /// How many requests are in the line (used to predict the wait of a newcomer).
     waiting: AtomicUsize,
     in_flight: Arc<Semaphore>,
+    /// The adaptive in-flight limit (`None`: `max_in_flight` as configured).
+    limit: Option<Arc<AdaptiveLimit>>,
 }
 
 /// Leave to forward one request; holds an in-flight slot until dropped.
@@ -38,7 +46,19 @@ pub(crate) struct Protection {
 pub(crate) struct Pass {
     /// Whether the request had to wait for its slot.
     pub delayed: bool,
-    _in_flight: OwnedSemaphorePermit,
+    in_flight: Option<OwnedSemaphorePermit>,
+    limit: Option<Arc<AdaptiveLimit>>,
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        if let (Some(limit), Some(permit)) = (&self.limit, self.in_flight.take()) {
+            if limit.released() {
+                // The limit shrank while this slot was taken: the slot goes with it.
+                permit.forget();
+            }
+        }
+    }
 }
 
 /// The request cannot be forwarded within `max_wait`.
@@ -56,13 +76,22 @@ pub(crate) enum ShedReason {
 }
 
 impl Protection {
-    pub(crate) fn new(origin: &Origin) -> Self {
+    /// `adaptive`: find the origin's own in-flight limit below `max_in_flight`.
+    pub(crate) fn new(origin: &Origin, adaptive: bool) -> Self {
         let rate = origin.max_requests_per_second.max(1);
         let interval = Duration::from_nanos(1_000_000_000 / u64::from(rate));
         let burst = NonZeroU32::new(origin.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota =
             Quota::with_period(interval).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN)).allow_burst(burst);
         let clock = MonotonicClock;
+        let max = origin.max_in_flight as usize;
+        let (limit, permits) = match adaptive {
+            true => {
+                let (limit, permits) = AdaptiveLimit::new(max);
+                (Some(Arc::new(limit)), permits)
+            }
+            false => (None, max),
+        };
         Self {
             limiter: RateLimiter::direct_with_clock(quota, clock.clone()),
             clock,
@@ -70,8 +99,24 @@ impl Protection {
             max_wait: origin.max_wait.0,
             line: Mutex::new(()),
             waiting: AtomicUsize::new(0),
-            in_flight: Arc::new(Semaphore::new(origin.max_in_flight as usize)),
+            in_flight: Arc::new(Semaphore::new(permits)),
+            limit,
         }
+    }
+
+    /// The origin answered a request in `rtt` (from forwarding to the response headers).
+    /// Returns the adaptive in-flight limit when this changed it.
+    pub(crate) fn observe(&self, rtt: Duration) -> Option<usize> {
+        let limit = self.limit.as_ref()?;
+        match limit.observe(rtt, &self.in_flight) {
+            limit::Change::Keep => None,
+            limit::Change::Grow | limit::Change::Shrink => Some(limit.limit()),
+        }
+    }
+
+    /// The in-flight cap when serving starts.
+    pub(crate) fn in_flight_limit(&self) -> usize {
+        self.limit.as_ref().map_or(self.in_flight.available_permits(), |limit| limit.limit())
     }
 
     /// Waits (at most `max_wait`) for a rate slot and an in-flight slot.
@@ -96,7 +141,10 @@ impl Protection {
                 }
             }
         };
-        Ok(Pass { delayed, _in_flight: permit })
+        if let Some(limit) = &self.limit {
+            limit.acquired();
+        }
+        Ok(Pass { delayed, in_flight: Some(permit), limit: self.limit.clone() })
     }
 
     async fn wait_for_rate_slot(&self, deadline: Instant) -> Result<(), Shed> {
@@ -148,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_burst_is_served_in_order_at_the_steady_rate() {
-        let p = Arc::new(Protection::new(&origin(10, 1, 100, 10_000)));
+        let p = Arc::new(Protection::new(&origin(10, 1, 100, 10_000), false));
         let start = Instant::now();
         let mut handles = Vec::new();
         for i in 0..5 {
@@ -175,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_line_longer_than_max_wait_is_shed_at_once_with_a_hint() {
-        let p = Arc::new(Protection::new(&origin(10, 1, 100, 250)));
+        let p = Arc::new(Protection::new(&origin(10, 1, 100, 250), false));
         let _first = p.admit().await.expect("first");
         let mut waiting = Vec::new();
         for _ in 0..2 {
@@ -196,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_in_flight_cap_holds_and_frees_on_drop() {
-        let p = Protection::new(&origin(1000, 1000, 1, 100));
+        let p = Protection::new(&origin(1000, 1000, 1, 100), false);
         let first = p.admit().await.expect("first");
         let shed = p.admit().await.expect_err("cap reached");
         assert_eq!(shed.reason, ShedReason::InFlight);

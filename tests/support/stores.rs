@@ -1,0 +1,85 @@
+//! The store suites' harness: each test runs against the memory store and against a real
+//! `redis-server` started for it.
+
+use super::redis::RedisServer;
+use anteroom::store::{MemoryStore, Policy, RedisStore, Remembered, Renewal, Standing, Store};
+
+pub struct Harness {
+    pub store: std::sync::Arc<Store>,
+    redis: Option<RedisServer>,
+}
+
+impl Harness {
+    pub fn memory() -> Self {
+        Self { store: Store::Memory(MemoryStore::default()).into(), redis: None }
+    }
+
+    pub fn redis() -> Self {
+        let server = RedisServer::start();
+        let store = Store::Redis(Box::new(RedisStore::connect(&server.url(), &[], None).unwrap()));
+        Self { store: store.into(), redis: Some(server) }
+    }
+
+    /// The store loses everything: a Redis FLUSHALL, a memory store's process restart.
+    pub fn wipe(&mut self) {
+        match &self.redis {
+            Some(server) => server.flushall(),
+            None => self.store = Store::Memory(MemoryStore::default()).into(),
+        }
+    }
+
+    pub async fn visit(&self, visitor: &str, policy: &Policy) -> Standing {
+        self.store.visit(ROOM, &plain(visitor), policy).await.unwrap()
+    }
+}
+
+pub const ROOM: &str = "sale";
+
+pub fn policy() -> Policy {
+    Policy {
+        admit_per_minute: 6_000,
+        max_active_users: 1_000,
+        session_ms: 60_000,
+        abandon_ms: 60_000,
+        opens_at_ms: None,
+        recount_ms: 500,
+        adaptive_start: None,
+        remembered: Remembered::default(),
+    }
+}
+
+/// A room that admits one visitor a minute: the first gets in, the rest queue.
+pub fn slow() -> Policy {
+    Policy { admit_per_minute: 1, ..policy() }
+}
+
+pub fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
+    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
+}
+
+/// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to
+/// the store as durations from now.
+pub fn renewal(session: &str, expires_at_ms: u64, issued_at_ms: u64) -> Renewal<'_> {
+    let now = anteroom::time::unix_ms();
+    Renewal { session, ttl_ms: expires_at_ms.saturating_sub(now), age_ms: now.saturating_sub(issued_at_ms) }
+}
+
+pub fn names(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("visitor-{i:04}")).collect()
+}
+
+/// One test per store for each name: `mod memory { … }` and `mod redis { … }`.
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test] async fn $name() { super::$name(crate::support::stores::Harness::memory()).await } )*
+        }
+        mod redis {
+            $( #[tokio::test] async fn $name() { super::$name(crate::support::stores::Harness::redis()).await } )*
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use conformance;
