@@ -131,3 +131,39 @@ async fn the_rate_falls_when_the_shop_degrades_and_climbs_back_when_it_recovers(
     assert!(stats["queue_length"].as_u64().unwrap() > 0, "the line lasted the test: {stats}\n{report}");
     sale.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_admitted_script_hammering_a_broken_page_does_not_slow_the_line_for_everyone() {
+    let shop = fragile_shop().await;
+    let gw = Gateway::built(sale_config(&shop, AdmissionMode::Adaptive, TOO_HIGH)).await;
+    // A scalper's script holds an admission, then sends junk the shop answers 500 to.
+    let mut bot = support::visitor::Visitor::new(gw.addr);
+    bot.get("/shop/event").await;
+    bot.wait_until_admitted("sale", Duration::from_secs(10)).await;
+    let hammering = tokio::spawn(async move {
+        let mut failures = 0u64;
+        loop {
+            if bot.get("/shop/broken").await.status == 500 {
+                failures += 1;
+            }
+            if failures % 64 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let crowd = Crowd::new(600, Duration::from_secs(3));
+    let (addr, buyers) = (gw.addr, crowd.clone());
+    let sale = tokio::spawn(async move { sale::run(addr, &buyers).await });
+    let mut reasons = std::collections::BTreeSet::new();
+    while !sale.is_finished() {
+        let stats = room_stats(&gw).await;
+        reasons.insert(stats["controller_reason"].as_str().unwrap_or_default().to_owned());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    hammering.abort();
+    let outcome = sale.await.unwrap();
+    assert_eq!(outcome.checked_out, crowd.buyers, "{}", outcome.summary());
+    // The shop was fine for everyone else: the rate never came down for errors.
+    assert!(!reasons.contains("errors"), "{reasons:?}");
+    assert!(reasons.contains("healthy"), "the line was steered: {reasons:?}");
+}

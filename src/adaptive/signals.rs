@@ -1,12 +1,26 @@
 //! What this instance sees of one room's origin traffic between two reports to the
 //! store: a few relaxed atomic adds per forwarded request, drained by the room's ticker.
+//!
+//! One session counts for at most `PER_SESSION` requests per sample: a script holding an
+//! admission could otherwise hammer a slow or broken page of the shop (a legacy shop
+//! answers `500` to plenty of junk) and make the shop look sick, slowing the line for
+//! everyone. Its requests still go to the shop; they just stop being evidence.
 
 use crate::store::{HealthSample, BUCKETS};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Default)]
+/// Requests one session may contribute to one sample (a tick, about a quarter second):
+/// a person's page makes a few at once.
+const PER_SESSION: u16 = 8;
+/// Counters for the sessions of one sample, by a keyed hash of the session id (a
+/// collision only costs an honest session some of its samples).
+const SESSION_SLOTS: usize = 1024;
+
+#[derive(Debug)]
 pub(crate) struct OriginSignals {
     requests: AtomicU64,
     errors: AtomicU64,
@@ -18,6 +32,25 @@ pub(crate) struct OriginSignals {
     /// When the last sample was taken: the number in flight then is counted for the
     /// time since (sampled at each tick, a few times a second).
     last_take: Mutex<Option<Instant>>,
+    /// Requests per session in this sample.
+    sessions: Box<[AtomicU16]>,
+    hasher: RandomState,
+}
+
+impl Default for OriginSignals {
+    fn default() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+            latency: Default::default(),
+            in_flight: AtomicU64::new(0),
+            last_take: Mutex::new(None),
+            sessions: (0..SESSION_SLOTS).map(|_| AtomicU16::new(0)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
 }
 
 /// A request of the room at the origin; counted until dropped (a cancelled request too).
@@ -41,21 +74,35 @@ pub(crate) enum Outcome {
 }
 
 impl OriginSignals {
+    /// These signals, if `session`'s next request is to count (see `PER_SESSION`). A
+    /// request without a session (let through while the store is away) always counts.
+    pub(crate) fn counting(&self, session: Option<&str>) -> Option<&Self> {
+        let Some(session) = session else { return Some(self) };
+        let slot = (self.hasher.hash_one(session) % SESSION_SLOTS as u64) as usize;
+        let before = self.sessions[slot].fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add(1)));
+        (before.unwrap_or(u16::MAX) < PER_SESSION).then_some(self)
+    }
+
     /// A request of the room is about to go to the origin.
     pub(crate) fn sending(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Relaxed);
         InFlight(&self.in_flight)
     }
 
-    /// A request of the room went to the origin. An error answer's time is no latency
-    /// sample (a shop refusing at once is not fast); a timeout's is.
+    /// A request of the room went to the origin. Errors are what an overloaded shop
+    /// answers — `502`, `503`, `504` — and no answer at all (connect failure, timeout).
+    /// Another `5xx` (a `500` on junk input) is the shop's bug for that input, which a
+    /// client can trigger at will: no evidence of load either way, so not counted. An
+    /// error answer's time is no latency sample (a shop refusing at once is not fast); a
+    /// timeout's is.
     pub(crate) fn forwarded(&self, outcome: Outcome) {
-        self.requests.fetch_add(1, Relaxed);
         let (latency, error) = match outcome {
-            Outcome::Answered { status, .. } if status >= 500 => (None, true),
+            Outcome::Answered { status: 502..=504, .. } => (None, true),
+            Outcome::Answered { status: 500..=599, .. } => return,
             Outcome::Answered { latency, .. } => (Some(latency), false),
             Outcome::Failed { after } => (Some(after), true),
         };
+        self.requests.fetch_add(1, Relaxed);
         if let Some(latency) = latency {
             let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
             self.latency[HealthSample::bucket(ms)].fetch_add(1, Relaxed);
@@ -89,6 +136,9 @@ impl OriginSignals {
         for (count, bucket) in sample.latency.iter_mut().zip(&self.latency) {
             *count = bucket.swap(0, Relaxed);
         }
+        for session in &self.sessions {
+            session.store(0, Relaxed);
+        }
         sample
     }
 
@@ -112,6 +162,8 @@ mod tests {
         signals.forwarded(ok(480));
         signals.forwarded(Outcome::Answered { status: 503, latency: Duration::from_millis(3) });
         signals.forwarded(Outcome::Failed { after: Duration::from_secs(30) });
+        // A 500 is the shop's bug for some input, not a sign of load: not counted.
+        signals.forwarded(Outcome::Answered { status: 500, latency: Duration::from_millis(1) });
         signals.delayed();
         signals.shed();
         let sample = signals.take();
@@ -121,6 +173,19 @@ mod tests {
         assert_eq!(sample.latency[HealthSample::bucket(480)], 1);
         assert_eq!(sample.latency[HealthSample::bucket(30_000)], 1, "a timeout is a slow sample");
         assert!(signals.take().is_empty(), "taking starts afresh");
+    }
+
+    #[test]
+    fn one_session_counts_for_a_few_requests_per_sample_however_many_it_sends() {
+        let signals = OriginSignals::default();
+        let hammered = (0..1_000).filter(|_| signals.counting(Some("bot.1")).is_some()).count();
+        assert_eq!(hammered, usize::from(PER_SESSION));
+        // Others still count (bar the rare one sharing the bot's slot).
+        let others = (0..100).filter(|i| signals.counting(Some(&format!("buyer-{i}.1"))).is_some()).count();
+        assert!(others >= 98, "{others}");
+        assert!(signals.counting(None).is_some(), "no session: always counts");
+        signals.take();
+        assert!(signals.counting(Some("bot.1")).is_some(), "a new sample, a new allowance");
     }
 
     #[test]

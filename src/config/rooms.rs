@@ -105,8 +105,8 @@ pub struct RoomConfig {
     /// (required when adaptive; judges `anteroom_origin_health` in any room).
     #[serde(default)]
     pub target_origin_latency: Option<HumanDuration>,
-    /// The share of the room's forwarded requests that may fail (origin 5xx, connect
-    /// failures, timeouts) before the origin counts as unhealthy.
+    /// The share of the room's forwarded requests that may fail (origin 502, 503, 504,
+    /// connect failures, timeouts) before the origin counts as unhealthy.
     #[serde(default = "defaults::max_origin_error_rate")]
     pub max_origin_error_rate: f64,
     /// A session ends after this long without a request (sliding).

@@ -5,7 +5,8 @@
 //! takes `base × (1 + (n / knee)³)` while the load stays at `n`;
 //! its capacity can be changed while it runs (a cache going cold, a payment provider
 //! slowing down). Any path serves a page; a path ending in `/checkout` completes a
-//! purchase and tells anteroom to end the buyer's session (`X-Anteroom-Command: revoke`).
+//! purchase and tells anteroom to end the buyer's session (`X-Anteroom-Command: revoke`);
+//! one ending in `/broken` fails at once with `500`, as a legacy shop does on junk input.
 //!
 //! Used by the closed-loop admission tests and benchmark, which read its own account of
 //! what it served (`ShopStats`).
@@ -152,6 +153,11 @@ impl FragileShop {
 }
 
 async fn answer(shop: &Arc<ShopStats>, shape: &Shape, started: Instant, req: &Request<Incoming>) -> Response<Body> {
+    if req.uri().path().ends_with("/broken") {
+        let mut response = Response::new(full("unhandled exception\n"));
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        return response;
+    }
     let in_flight = shop.in_flight.fetch_add(1, Relaxed) + 1;
     shop.max_in_flight.fetch_max(in_flight, Relaxed);
     let checkout = req.uri().path().ends_with("/checkout");

@@ -81,7 +81,8 @@ impl WaitingRoom {
             |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {
             Verdict::Inside { session, standing } => {
-                Admission::Forward(Ticket::new(self, Some(session), jar, standing.is_some(), Some(&room.signals)))
+                let signals = room.signals.counting(Some(&session.id));
+                Admission::Forward(Ticket::new(self, Some(session), jar, standing.is_some(), signals))
             }
             Verdict::Outside { status, first } => {
                 let answer = self.queued(room, status, Negotiated::new(uri, headers, first), jar);
