@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod jar;
 pub mod origin;
 pub mod redis;
 pub mod sale;

@@ -198,17 +198,7 @@ impl Buyer {
                 return Err(format!("request failed: {e}"));
             }
         };
-        for line in response.headers().get_all(header::SET_COOKIE) {
-            let Ok(line) = line.to_str() else { continue };
-            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
-            if let Some((name, value)) = pair.split_once('=') {
-                if attributes.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_owned(), value.to_owned());
-                }
-            }
-        }
+        super::jar::take_cookies(&mut self.cookies, response.headers())?;
         let status = response.status();
         let queued = response.headers().contains_key("x-anteroom-state");
         let retry_after = response

@@ -92,16 +92,7 @@ impl Visitor {
         }
         let req = builder.body(Full::new(Bytes::new())).expect("request");
         let answer = self.send(req).await;
-        for line in answer.headers.get_all("set-cookie") {
-            let line = line.to_str().expect("set-cookie text");
-            let (pair, attributes) = line.split_once(';').unwrap_or((line, ""));
-            let (name, value) = pair.split_once('=').expect("name=value");
-            if attributes.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
+        super::jar::take_cookies(&mut self.cookies, &answer.headers).unwrap_or_else(|e| panic!("{e}"));
         answer
     }
 
