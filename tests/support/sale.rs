@@ -190,9 +190,18 @@ impl Buyer {
             req = req.header(header::COOKIE, jar.join("; "));
         }
         let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-        let sender = self.connection().await?;
-        let response = match sender.send_request(req).await {
+        // As a browser does: a request that finds its kept-alive connection closed by the
+        // server (idle too long between polls) is sent again on a new one — once.
+        let reused = self.connection.is_some();
+        let response = match self.connection().await?.send_request(req.clone()).await {
             Ok(response) => response,
+            Err(e) if reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) => {
+                self.connection = None;
+                self.connection().await?.send_request(req).await.map_err(|e| {
+                    self.connection = None;
+                    format!("request failed: {e}")
+                })?
+            }
             Err(e) => {
                 self.connection = None;
                 return Err(format!("request failed: {e}"));
