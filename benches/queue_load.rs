@@ -88,7 +88,14 @@ fn free_port() -> u16 {
 }
 
 fn policy() -> Policy {
-    Policy { admit_per_minute: 1, max_active_users: 1, session_ms: 900_000, abandon_ms: 3_600_000, ..Policy::default() }
+    Policy {
+        admit_per_minute: 1,
+        max_active_users: 1,
+        session_ms: 900_000,
+        abandon_ms: 3_600_000,
+        claim_ms: 3_600_000,
+        ..Policy::default()
+    }
 }
 
 fn visitor_id(i: usize) -> String {

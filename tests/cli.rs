@@ -48,6 +48,7 @@ fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nopens_at = \"2026-02-31T10:00:00Z\"\n", "rooms[0].opens_at: `2026-02-31T10:00:00Z` is not an RFC 3339 time"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nbypass = [\"static\"]\n", "rooms[a].bypass: `static` is neither"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nabandon_after = \"0s\"\n", "rooms[a].abandon_after: must be at least 1s"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nclaim_within = \"0s\"\n", "rooms[a].claim_within: must be at least 1s"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\n", "rooms[0].paths: missing"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"adaptive\"\n", "rooms[a].target_origin_latency: required with admission = \"adaptive\""),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"smart\"\n", "rooms[0].admission:"),
@@ -93,13 +94,17 @@ fn a_bad_environment_override_is_reported_with_its_variable() {
 #[test]
 fn a_valid_config_prints_the_effective_values_with_secrets_masked() {
     let out = check_config(
-        "[origin]\nurl = \"http://a:1\"\n[admin]\ntoken = \"very-secret-token\"\n",
+        "[origin]\nurl = \"http://a:1\"\n[admin]\ntoken = \"very-secret-token\"\n[[rooms]]\nname = \"sale\"\npaths = [\"/t\"]\n",
         &[("ANTEROOM_ORIGIN__BURST", "7")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("burst = 7"), "env override applied: {printed}");
     assert!(printed.contains("max_body_bytes = \"100MiB\""), "defaults shown: {printed}");
+    // A background tab or a phone answering a message keeps its place; an admitted buyer
+    // has two minutes to come back for the token.
+    assert!(printed.contains("abandon_after = \"5m\""), "{printed}");
+    assert!(printed.contains("claim_within = \"2m\""), "{printed}");
     assert!(!printed.contains("very-secret-token"));
     assert!(printed.contains("token = \"********\""));
 }

@@ -15,6 +15,7 @@ conformance!(
     the_tick_admits_from_the_head_of_the_line_at_the_rate,
     capacity_caps_sessions_and_leaving_frees_a_place,
     abandoned_visitors_are_dropped_before_anyone_is_admitted,
+    an_admission_nobody_claims_goes_after_claim_ms_while_waiters_keep_their_place,
     a_paused_room_admits_nobody_until_resumed,
     the_prequeue_is_reordered_at_opening,
     an_ended_session_frees_capacity_and_is_never_renewed,
@@ -117,6 +118,21 @@ async fn capacity_caps_sessions_and_leaving_frees_a_place(h: Harness) {
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 1);
     assert_eq!(h.visit("c", &policy).await.state, QueueState::Admitted);
     assert_eq!(h.visit("d", &policy).await.state, QueueState::Waiting);
+}
+
+async fn an_admission_nobody_claims_goes_after_claim_ms_while_waiters_keep_their_place(h: Harness) {
+    // One admission a minute; an admission is claimable for 300 ms, a place kept 60 s.
+    let policy = Policy { claim_ms: 300, ..slow() };
+    h.store.set_paused(ROOM, true).await.unwrap();
+    h.visit("first", &policy).await;
+    h.visit("second", &policy).await;
+    h.store.set_paused(ROOM, false).await.unwrap();
+    assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 1);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let report = h.store.tick(ROOM, &policy, 0).await.unwrap();
+    assert_eq!((report.abandoned, report.stats.admitted_unclaimed), (1, 0), "the unclaimed turn is gone");
+    assert_eq!(report.stats.queue_length, 1, "the one still waiting keeps the place: {report:?}");
+    assert_eq!(h.visit("second", &policy).await.position, Some(1));
 }
 
 async fn abandoned_visitors_are_dropped_before_anyone_is_admitted(h: Harness) {

@@ -112,9 +112,15 @@ pub struct RoomConfig {
     /// A session ends after this long without a request (sliding).
     #[serde(default = "defaults::session_duration")]
     pub session_duration: HumanDuration,
-    /// A waiter whose page stopped polling this long ago loses their place.
+    /// A waiter whose page stopped polling this long ago loses their place. Long enough
+    /// for a tab in the background (browsers run its timers about once a minute) or a
+    /// phone answering a message.
     #[serde(default = "defaults::abandon_after")]
     pub abandon_after: HumanDuration,
+    /// An admitted visitor has this long to come back for the token before the turn goes
+    /// to the next in line.
+    #[serde(default = "defaults::claim_within")]
+    pub claim_within: HumanDuration,
     /// HTTP status of the queue page: 200, 202, 429 or 503.
     #[serde(default = "defaults::queueing_status")]
     pub queueing_status: u16,
@@ -145,7 +151,10 @@ mod defaults {
         HumanDuration::secs(15 * 60)
     }
     pub(super) fn abandon_after() -> HumanDuration {
-        HumanDuration::secs(60)
+        HumanDuration::secs(5 * 60)
+    }
+    pub(super) fn claim_within() -> HumanDuration {
+        HumanDuration::secs(2 * 60)
     }
     pub(super) fn queueing_status() -> u16 {
         200
@@ -294,6 +303,7 @@ pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problem
             format!("{at}.session_duration: must be at least 10s (tokens are renewed at half their life)"),
         );
         check(room.abandon_after.0.as_secs() >= 1, format!("{at}.abandon_after: must be at least 1s"));
+        check(room.claim_within.0.as_secs() >= 1, format!("{at}.claim_within: must be at least 1s"));
         check(
             matches!(room.queueing_status, 200 | 202 | 429 | 503),
             format!("{at}.queueing_status: must be 200, 202, 429 or 503"),

@@ -90,6 +90,7 @@ impl Room {
                 max_active_users: config.max_active_users,
                 session_ms,
                 abandon_ms: config.abandon_after.0.as_millis() as u64,
+                claim_ms: config.claim_within.0.as_millis() as u64,
                 opens_at_ms: config.opens_at_ms(),
                 recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
                 adaptive_start: control.adaptive.then(|| control.starting_rate()),

@@ -284,7 +284,7 @@ impl MemoryStore {
                 abandoned += u64::from(r.waiting.remove(&v)) + u64::from(r.admitted.remove(&v));
                 r.seen.remove(&v);
             }
-            for v in r.admitted.up_to(cutoff, TICK_BATCH) {
+            for v in r.admitted.up_to(now.saturating_sub(policy.claim_ms), TICK_BATCH) {
                 abandoned += u64::from(r.admitted.remove(&v));
                 r.seen.remove(&v);
             }

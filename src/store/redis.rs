@@ -159,7 +159,7 @@ impl RedisStore {
     pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         let mut call = keyed(&self.inner.scripts.tick, room);
         room_args(&mut call, policy);
-        call.arg(TICK_BATCH).arg(revoked_since_ms);
+        call.arg(TICK_BATCH).arg(revoked_since_ms).arg(policy.claim_ms);
         let rows = Rows::parse("tick", self.inner.run(&call).await?)?;
         let row = rows.single()?;
         let revocations = match row.value("revocations")? {

@@ -16,6 +16,7 @@ fn policy() -> Policy {
         max_active_users: 100_000,
         session_ms: 3_600_000,
         abandon_ms: 3_600_000,
+        claim_ms: 3_600_000,
         opens_at_ms: None,
         ..Policy::default()
     }

@@ -23,9 +23,10 @@ pub struct Policy {
     pub admit_per_minute: u32,
     pub max_active_users: u32,
     pub session_ms: u64,
-    /// A waiter without a heartbeat for this long is dropped; so is an admission
-    /// nobody claimed within it.
+    /// A waiter without a heartbeat for this long is dropped.
     pub abandon_ms: u64,
+    /// An admission nobody claimed within this long is dropped.
+    pub claim_ms: u64,
     /// Unix ms; before it the room pre-queues in random order.
     pub opens_at_ms: Option<u64>,
     /// After a data loss is noticed, admissions wait this long for waiters to come back

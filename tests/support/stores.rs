@@ -41,6 +41,7 @@ pub fn policy() -> Policy {
         max_active_users: 1_000,
         session_ms: 60_000,
         abandon_ms: 60_000,
+        claim_ms: 60_000,
         opens_at_ms: None,
         recount_ms: 500,
         adaptive_start: None,

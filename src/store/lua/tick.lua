@@ -1,7 +1,8 @@
 -- tick: drop abandoned waiters, unclaimed admissions and expired sessions, then admit
 -- from the head of the line within the rate, the 10 s window and the free capacity.
 -- Safe when several instances tick at once: each call sees the state the last left.
--- ARGV: 1-12 the room (see prelude), 13 batch, 14 revocations already seen up to (ms)
+-- ARGV: 1-12 the room (see prelude), 13 batch, 14 revocations already seen up to (ms),
+--       15 claim ms (an admission not claimed within it goes to the next in line)
 -- Returns the field names, then {admitted, abandoned, expired, queue_length, active,
 --          unclaimed, admitted_total, paused, admit_per_minute, max_active_users, closed,
 --          epoch, recounting, pinned, reason, health, {session, revoked ms, ...}}
@@ -22,7 +23,7 @@ for _, v in ipairs(stale) do
   abandoned = abandoned + redis.call('ZREM', waiting, v) + redis.call('ZREM', admitted, v)
   redis.call('ZREM', seen, v)
 end
-local unclaimed = redis.call('ZRANGEBYSCORE', admitted, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
+local unclaimed = redis.call('ZRANGEBYSCORE', admitted, '-inf', int(now - tonumber(ARGV[15])), 'LIMIT', 0, batch)
 for _, v in ipairs(unclaimed) do
   abandoned = abandoned + redis.call('ZREM', admitted, v)
   redis.call('ZREM', seen, v)
