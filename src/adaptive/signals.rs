@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(sample.latency.iter().sum::<u64>(), 3);
         assert_eq!(sample.latency[HealthSample::bucket(480)], 1);
         assert_eq!(sample.latency[HealthSample::bucket(30_000)], 1, "a timeout is a slow sample");
-        assert!(signals.take().is_empty(), "taking starts afresh");
+        assert_eq!(signals.take(), HealthSample::default(), "taking starts afresh");
     }
 
     #[test]

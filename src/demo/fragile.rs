@@ -14,10 +14,6 @@
 use crate::response::{full, Body};
 use http::{HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -125,19 +121,9 @@ impl FragileShop {
         let stats = Arc::new(ShopStats { capacity: AtomicU64::new(1.0f64.to_bits()), ..ShopStats::default() });
         let started = Instant::now();
         let shop = stats.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let shop = shop.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let shop = shop.clone();
-                        async move { Ok::<_, Infallible>(answer(&shop, &shape, started, &req).await) }
-                    });
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let _ = builder.serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
+        super::serve_forever(listener, move |req| {
+            let shop = shop.clone();
+            async move { answer(&shop, &shape, started, &req).await }
         });
         Ok(Self { addr, shape, stats })
     }

@@ -38,20 +38,33 @@ pub async fn start_shop() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let checkout = Arc::new(Semaphore::new(SHOP_CHECKOUT_CAPACITY));
+    serve_forever(listener, move |req| {
+        let checkout = checkout.clone();
+        async move { shop_page(req, &checkout).await }
+    });
+    Ok(addr)
+}
+
+/// Serves `listener` (HTTP/1.1 and h2) until the runtime ends, each request answered by
+/// `answer`: the sample shops' server.
+fn serve_forever<F, Fut>(listener: TcpListener, answer: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { continue };
-            let checkout = checkout.clone();
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
-                    let checkout = checkout.clone();
-                    async move { Ok::<_, Infallible>(shop_page(req, &checkout).await) }
+                    let answered = answer(req);
+                    async move { Ok::<_, Infallible>(answered.await) }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });
-    Ok(addr)
 }
 
 async fn shop_page(req: Request<Incoming>, checkout: &Semaphore) -> Response<Body> {

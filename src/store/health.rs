@@ -30,10 +30,6 @@ pub struct HealthSample {
 }
 
 impl HealthSample {
-    pub fn is_empty(&self) -> bool {
-        self.requests == 0 && self.shed == 0 && self.delayed == 0 && self.in_flight_ms == 0
-    }
-
     pub fn add(&mut self, other: &HealthSample) {
         self.requests += other.requests;
         self.errors += other.errors;
