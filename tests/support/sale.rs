@@ -190,12 +190,13 @@ impl Buyer {
             req = req.header(header::COOKIE, jar.join("; "));
         }
         let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-        // As a browser does: a request that finds its kept-alive connection closed by the
-        // server (idle too long between polls) is sent again on a new one — once.
+        // As a browser does: a request that fails on a kept-alive connection (the server
+        // closed it, idle too long between polls; the close raced the request and shows as
+        // a reset, a cancel or an incomplete message) is sent again on a new one — once.
         let reused = self.connection.is_some();
         let response = match self.connection().await?.send_request(req.clone()).await {
             Ok(response) => response,
-            Err(e) if reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) => {
+            Err(_) if reused => {
                 self.connection = None;
                 self.connection().await?.send_request(req).await.map_err(|e| {
                     self.connection = None;
