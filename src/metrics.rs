@@ -45,6 +45,8 @@ pub struct RoomMetrics {
     pub active_sessions: AtomicU64,
     pub admitted: AtomicU64,
     pub joins: AtomicU64,
+    /// Visitors dropped for silence who came back within the grace and got their place.
+    pub rejoins: AtomicU64,
     pub abandoned: AtomicU64,
     /// The admission rate in force (admissions per minute).
     pub admit_per_minute: AtomicU64,
@@ -63,6 +65,7 @@ impl Default for RoomMetrics {
             active_sessions: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             joins: AtomicU64::new(0),
+            rejoins: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             admit_per_minute: AtomicU64::new(0),
             admission_mode: AtomicU8::new(0),
@@ -197,11 +200,17 @@ impl Metrics {
     }
 
     fn render_rooms(&self, out: &mut String) {
-        let families: [RoomFamily; 6] = [
+        let families: [RoomFamily; 7] = [
             ("anteroom_queue_length", "gauge", "Visitors waiting in the room's line.", |m| &m.queue_length),
             ("anteroom_active_sessions", "gauge", "Sessions holding the room's capacity.", |m| &m.active_sessions),
             ("anteroom_admitted_total", "counter", "Visitors this instance admitted.", |m| &m.admitted),
             ("anteroom_joins_total", "counter", "Places in line this instance handed out.", |m| &m.joins),
+            (
+                "anteroom_rejoins_total",
+                "counter",
+                "Visitors dropped for silence who came back within the grace and got their old place.",
+                |m| &m.rejoins,
+            ),
             (
                 "anteroom_abandoned_total",
                 "counter",

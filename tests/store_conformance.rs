@@ -68,7 +68,7 @@ async fn positions_follow_join_order_and_only_go_down(h: Harness) {
     for (i, v) in visitors.iter().enumerate() {
         assert_eq!(h.visit(v, &slow()).await.position, Some(i as u64 + 1));
     }
-    h.store.leave(ROOM, &visitors[4], None).await.unwrap();
+    h.leave(&visitors[4]).await;
     for (i, v) in visitors.iter().enumerate() {
         let expected = match i {
             0..4 => i as u64 + 1,
@@ -114,7 +114,7 @@ async fn capacity_caps_sessions_and_leaving_frees_a_place(h: Harness) {
     }
     assert_eq!(h.visit("c", &policy).await.state, QueueState::Waiting);
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 0, "the house is full");
-    h.store.leave(ROOM, "a", None).await.unwrap();
+    h.leave("a").await;
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 1);
     assert_eq!(h.visit("c", &policy).await.state, QueueState::Admitted);
     assert_eq!(h.visit("d", &policy).await.state, QueueState::Waiting);
@@ -333,7 +333,7 @@ async fn without_a_wipe_an_old_cookie_does_not_jump_the_line(h: Harness) {
     h.visit("x", &slow()).await;
     let a = h.visit("a", &slow()).await;
     h.visit("b", &slow()).await;
-    h.store.leave(ROOM, "a", None).await.unwrap();
+    h.leave("a").await;
     let visit = returning("a", restore_from(&a));
     assert_eq!(h.store.visit(ROOM, &visit, &slow()).await.unwrap().position, Some(2));
 }

@@ -6,6 +6,7 @@
 
 pub mod client;
 mod rooms;
+mod visitors;
 
 use crate::config::Secret;
 use crate::metrics::Metrics;

@@ -74,7 +74,8 @@ impl Admin {
                 self.switch(room, action).await
             }
             (&Method::PATCH, [_, _], Some(room)) => self.patch(room, req).await,
-            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open"], _) => {
+            (&Method::GET, [_, _, "visitors", id], Some(room)) => self.visitor(room, id).await,
+            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open"] | [_, _, "visitors", _], _) => {
                 error(StatusCode::METHOD_NOT_ALLOWED, "see docs/API.md for the admin API")
             }
             _ => error(StatusCode::NOT_FOUND, "unknown admin path"),

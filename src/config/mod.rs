@@ -301,7 +301,12 @@ impl Config {
 
     /// The effective config as TOML, with secrets masked.
     pub fn to_masked_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+        // Keys whose default follows another key are printed with the value they take.
+        let mut effective = self.clone();
+        for room in &mut effective.rooms {
+            room.rejoin_grace = Some(room.rejoin_grace());
+        }
+        toml::to_string_pretty(&effective).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
 }
 

@@ -121,6 +121,11 @@ pub struct RoomConfig {
     /// to the next in line.
     #[serde(default = "defaults::claim_within")]
     pub claim_within: HumanDuration,
+    /// A waiter dropped for silence who comes back within this long with the signed queue
+    /// cookie of the place gets it back (not after leaving or being admitted). Default:
+    /// `abandon_after`; `"0s"` turns it off.
+    #[serde(default)]
+    pub rejoin_grace: Option<HumanDuration>,
     /// HTTP status of the queue page: 200, 202, 429 or 503.
     #[serde(default = "defaults::queueing_status")]
     pub queueing_status: u16,
@@ -221,6 +226,11 @@ impl RoomConfig {
         self.min_admit_per_minute.unwrap_or(self.admit_per_minute / 100).max(1)
     }
 
+    /// The rejoin grace: as configured, or `abandon_after`.
+    pub fn rejoin_grace(&self) -> HumanDuration {
+        self.rejoin_grace.unwrap_or(self.abandon_after)
+    }
+
     /// `opens_at` as unix ms.
     pub fn opens_at_ms(&self) -> Option<u64> {
         self.opens_at.as_ref().map(OpensAt::unix_ms)
@@ -304,6 +314,10 @@ pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problem
         );
         check(room.abandon_after.0.as_secs() >= 1, format!("{at}.abandon_after: must be at least 1s"));
         check(room.claim_within.0.as_secs() >= 1, format!("{at}.claim_within: must be at least 1s"));
+        check(
+            room.rejoin_grace().0.as_secs() <= 3600,
+            format!("{at}.rejoin_grace: at most 1h (a place kept longer for someone gone is taken from those waiting)"),
+        );
         check(
             matches!(room.queueing_status, 200 | 202 | 429 | 503),
             format!("{at}.queueing_status: must be 200, 202, 429 or 503"),

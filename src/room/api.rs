@@ -6,6 +6,7 @@ use super::decide::{Caller, Intent, QueueCookie, Verdict};
 use super::status::{self, query_param, VisitorState};
 use super::{page, WaitingRoom};
 use crate::response::{self, json_error as error, Body};
+use crate::store::Departure;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
@@ -59,10 +60,12 @@ impl WaitingRoom {
 
         if call == Call::Leave {
             let claims = token.and_then(|t| self.tokens.verify(t, &room.name).ok());
+            let seq = ticket.as_ref().map_or(0, |t| t.seq);
             let visitor = ticket.map(|t| t.visitor).or_else(|| claims.as_ref().map(|c| c.sub.clone()));
             let session = claims.as_ref().map(|c| c.sid.as_str());
             if let Some(visitor) = visitor {
-                if let Err(e) = self.store.leave(&room.name, &visitor, session).await {
+                let departure = Departure { visitor: &visitor, seq, session };
+                if let Err(e) = self.store.leave(&room.name, &departure).await {
                     self.store_failed(&e);
                     return error(StatusCode::SERVICE_UNAVAILABLE, "the queue is unavailable; please retry");
                 }

@@ -7,7 +7,7 @@ use super::cache::Verified;
 use super::cookies::{Jar, QueueTicket};
 use super::status::{self, StatusBody, VisitorState};
 use super::ticket::Session;
-use super::{jitter, random_u64, Room, WaitingRoom};
+use super::{jitter, queue_id, random_u64, Room, WaitingRoom};
 use crate::config::OnFailure;
 use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, StoreError, Visit};
 use crate::token::Claims;
@@ -54,6 +54,14 @@ pub(super) enum Verdict {
     Unguarded,
 }
 
+/// A visit's outcome: the cookie to keep, where the store put the visitor, and whether a
+/// place the cookie named was lost.
+pub(super) struct Visited {
+    pub ticket: QueueTicket,
+    pub standing: Standing,
+    pub place_lost: bool,
+}
+
 impl WaitingRoom {
     /// Decides for one visitor. `return_to`: where to send them when admitted, asked only
     /// when they are not inside already (the token holders' path stays short).
@@ -79,20 +87,24 @@ impl WaitingRoom {
         if intent == Intent::Look && ticket.is_none() {
             // A look without a queue cookie writes nothing: it hands out the cookie, and
             // the place is taken by the next call that brings it back.
-            jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &QueueTicket::new_visitor()));
-            let status = self.status_body(room, None, Some(self.look_state(room)), return_to);
+            let ticket = QueueTicket::new_visitor();
+            jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
+            let mut status = self.status_body(room, None, Some(self.look_state(room)), return_to);
+            status.queue_id = queue_id::of(&ticket.visitor);
             return Verdict::Outside { status, first: None };
         }
         let asked_for = (intent == Intent::Enter).then_some(return_to.as_str());
         match self.visit(room, ticket, asked_for, jar).await {
-            Ok((ticket, standing)) if standing.state == QueueState::Admitted => {
+            Ok(Visited { ticket, standing, .. }) if standing.state == QueueState::Admitted => {
                 let session = self.admit(room, &ticket.visitor, jar);
                 Verdict::Inside { session, standing: Some(standing) }
             }
-            Ok((ticket, standing)) => Verdict::Outside {
-                status: self.status_body(room, Some(&standing), None, return_to),
-                first: (ticket.first > 0).then_some(ticket.first),
-            },
+            Ok(Visited { ticket, standing, place_lost }) => {
+                let mut status = self.status_body(room, Some(&standing), None, return_to);
+                status.queue_id = queue_id::of(&ticket.visitor);
+                status.place_lost = place_lost;
+                Verdict::Outside { status, first: (ticket.first > 0).then_some(ticket.first) }
+            }
             Err(_) if self.on_failure == OnFailure::Open => Verdict::Unguarded,
             Err(_) => Verdict::Outside {
                 status: self.status_body(room, None, Some(VisitorState::Paused), return_to),
@@ -206,7 +218,7 @@ impl WaitingRoom {
         ticket: Option<QueueTicket>,
         asked_for: Option<&str>,
         jar: &mut Jar,
-    ) -> Result<(QueueTicket, Standing), StoreError> {
+    ) -> Result<Visited, StoreError> {
         let had_cookie = ticket.is_some();
         let mut ticket = ticket.unwrap_or_else(QueueTicket::new_visitor);
         let remembered_page = asked_for.is_some_and(|page| ticket.asked_for(page));
@@ -226,6 +238,12 @@ impl WaitingRoom {
         room.note_epoch(standing.epoch);
         let same_place = standing.seq > 0 && standing.seq == ticket.seq;
         let placed = standing.seq > 0 && (standing.seq, standing.epoch) != (ticket.seq, ticket.epoch);
+        // The cookie named a place and the store gave another: the old one is gone (the
+        // visitor was away too long, or the store lost it and the place was not fresh).
+        let place_lost = placed && ticket.seq > 0;
+        if standing.rejoined {
+            self.room_metrics(room).rejoins.fetch_add(1, Relaxed);
+        }
         // Positions shown never go up for one place. (They can only rise when visitors
         // ahead are restored after a store wipe; the shown one then waits for reality.)
         let mut shown_changed = false;
@@ -264,7 +282,7 @@ impl WaitingRoom {
         if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
         }
-        Ok((ticket, standing))
+        Ok(Visited { ticket, standing, place_lost })
     }
 
     /// The visitor's turn: a token for their session (the store has opened it).
@@ -316,6 +334,8 @@ impl WaitingRoom {
             poll_after_ms: status::poll_after_ms(position, eta, room.policy.abandon_ms, jitter()),
             opens_at: room.config.opens_at.as_ref().map(|at| at.as_str().to_owned()),
             return_to,
+            queue_id: None,
+            place_lost: false,
         }
     }
 }

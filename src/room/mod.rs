@@ -19,6 +19,7 @@ pub(crate) mod cache;
 pub(crate) mod cookies;
 mod decide;
 pub(crate) mod page;
+pub(crate) mod queue_id;
 pub(crate) mod routing;
 pub(crate) mod status;
 mod steer;
@@ -91,6 +92,7 @@ impl Room {
                 session_ms,
                 abandon_ms: config.abandon_after.0.as_millis() as u64,
                 claim_ms: config.claim_within.0.as_millis() as u64,
+                rejoin_ms: config.rejoin_grace().0.as_millis() as u64,
                 opens_at_ms: config.opens_at_ms(),
                 recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
                 adaptive_start: control.adaptive.then(|| control.starting_rate()),

@@ -58,6 +58,11 @@ pub(crate) struct StatusBody {
     pub poll_after_ms: u64,
     pub opens_at: Option<String>,
     pub return_to: String,
+    /// The short id the buyer gives support (`null` before the visitor has a cookie).
+    pub queue_id: Option<String>,
+    /// The visitor's place was lost (they were away longer than `abandon_after` and the
+    /// rejoin grace): this answer is a new place at the end of the line.
+    pub place_lost: bool,
 }
 
 /// Polls come at least every second and at most every 30 s, and always well inside

@@ -32,7 +32,7 @@ impl Faulty {
 
     fallible! {
         visit(room: &str, visit: &Visit<'_>, policy: &Policy) -> Standing;
-        leave(room: &str, visitor: &str, session: Option<&str>) -> ();
+        leave(room: &str, departure: &Departure<'_>) -> ();
         end_session(room: &str, session: &str) -> ();
         renew(room: &str, renewal: &Renewal<'_>, policy: &Policy) -> bool;
         tick(room: &str, policy: &Policy, revoked_since_ms: u64) -> TickReport;
@@ -43,5 +43,6 @@ impl Faulty {
         unpin_rate(room: &str) -> ();
         report_health(room: &str, policy: &Policy, sample: &HealthSample, window_ms: u64) -> Option<HealthWindow>;
         adapt(room: &str, window_id: u64, update: &ControlUpdate) -> bool;
+        find_visitors(room: &str, prefix: &str) -> Vec<Found>;
     }
 }

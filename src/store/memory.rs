@@ -2,6 +2,7 @@
 //! embedded default and `anteroom demo`). Its data lives as long as the process; after a
 //! restart the epoch changes, so visitors' signed queue cookies restore their places.
 
+use super::dropped::Dropped;
 use super::health::*;
 use super::ledger::{Ledger, RoomNow};
 use super::ranked::RankedSet;
@@ -10,6 +11,8 @@ use super::zset::ZSet;
 use crate::time::Clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+
+mod find;
 
 pub struct MemoryStore {
     rooms: Mutex<HashMap<String, Room>>,
@@ -20,6 +23,7 @@ pub struct MemoryStore {
 struct Room {
     waiting: RankedSet,
     seen: ZSet,
+    dropped: Dropped,
     admitted: ZSet,
     active: ZSet,
     revoked: ZSet,
@@ -155,6 +159,7 @@ impl MemoryStore {
                 seq,
                 epoch: r.epoch,
                 immediate,
+                rejoined: false,
                 now_ms: now,
             };
             let start_session = |r: &mut Room| r.active.add(v, now + policy.session_ms);
@@ -186,6 +191,17 @@ impl MemoryStore {
             if r.active.score(v).is_some() {
                 start_session(r);
                 return answer(r, QueueState::Admitted, None, 0, false);
+            }
+
+            // Dropped for silence and back within the grace, with the cookie of that place.
+            let rejoining = visit
+                .restore
+                .filter(|restore| visit.join && policy.rejoin_ms > 0 && restore.epoch == r.epoch && restore.seq > 0);
+            if let Some(restore) = rejoining {
+                if r.dropped.take(v, restore.seq, now, policy.rejoin_ms) {
+                    r.waiting.add(v, restore.seq);
+                    return Standing { rejoined: true, ..in_line(r, restore.seq) };
+                }
             }
 
             // Coming back after the room's data was lost, having polled until shortly before
@@ -239,8 +255,10 @@ impl MemoryStore {
         })
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreFault> {
+    pub async fn leave(&self, room: &str, departure: &Departure<'_>) -> Result<(), StoreFault> {
+        let Departure { visitor, seq, session } = *departure;
         self.with_room(room, |r, now, _| {
+            r.dropped.forget(visitor, seq);
             r.waiting.remove(visitor);
             r.seen.remove(visitor);
             r.admitted.remove(visitor);
@@ -278,9 +296,14 @@ impl MemoryStore {
     pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         self.with_room(room, |r, now, _| {
             r.recover_if_lost(now, policy);
+            r.dropped.trim(now, policy.rejoin_ms);
             let cutoff = now.saturating_sub(policy.abandon_ms);
             let mut abandoned = 0;
             for v in r.seen.up_to(cutoff, TICK_BATCH) {
+                // A waiter's place is remembered for the rejoin grace; a pending admission is not.
+                if let Some(seq) = r.waiting.score(&v).filter(|_| policy.rejoin_ms > 0) {
+                    r.dropped.remember(&v, seq, now);
+                }
                 abandoned += u64::from(r.waiting.remove(&v)) + u64::from(r.admitted.remove(&v));
                 r.seen.remove(&v);
             }

@@ -6,6 +6,8 @@
 //!
 //! - `waiting`: visitor → order score (join sequence; a random score before `opens_at`)
 //! - `seen`: visitor → last heartbeat (ms), for abandonment
+//! - `dropped`: `visitor:seq` → when dropped for silence (ms); a visitor who comes back
+//!   within `rejoin_ms` with the signed cookie of that place gets it back
 //! - `admitted`: visitor → when admitted (ms); the visitor's next visit claims it
 //! - `active`: visitor → session expiry (ms); capacity accounting
 //! - `revoked`: session id → when revoked (ms); tokens of these sessions are refused
@@ -28,6 +30,7 @@
 //! restored cookie also starts the recount, for stores whose instances remember nothing
 //! (a restarted memory store).
 
+mod dropped;
 #[cfg(test)]
 pub(crate) mod faulty;
 mod health;
@@ -66,9 +69,16 @@ pub enum Store {
 /// back-off included), so that no visitor's request hangs on the store.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 
+/// An operator's search walks a whole room (a million waiters take a few hundred steps);
+/// it is nobody's request to the shop, so it may take longer.
+const FIND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Calls the backend within `CALL_TIMEOUT`; a failure names the operation and room.
 macro_rules! dispatch {
-    ($self:ident, $op:ident, $room:ident, $store:ident => $call:expr) => {{
+    ($self:ident, $op:ident, $room:ident, $store:ident => $call:expr) => {
+        dispatch!($self, $op, $room, CALL_TIMEOUT, $store => $call)
+    };
+    ($self:ident, $op:ident, $room:ident, $timeout:expr, $store:ident => $call:expr) => {{
         let call = async {
             match $self {
                 Store::Memory($store) => $call.await,
@@ -77,9 +87,9 @@ macro_rules! dispatch {
                 Store::Faulty($store) => $call.await,
             }
         };
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        match tokio::time::timeout($timeout, call).await {
             Ok(result) => result.map_err(|fault| fault.during(StoreOp::$op, $room)),
-            Err(_) => Err(StoreFault::Timeout(CALL_TIMEOUT).during(StoreOp::$op, $room)),
+            Err(_) => Err(StoreFault::Timeout($timeout).during(StoreOp::$op, $room)),
         }
     }};
 }
@@ -92,10 +102,17 @@ impl Store {
         dispatch!(self, Visit, room, s => s.visit(room, visitor, policy))
     }
 
-    /// Gives up the visitor's place, pending admission and session; `session`: the id in
-    /// the visitor's token, if any, whose tokens are refused from now on.
-    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreError> {
-        dispatch!(self, Leave, room, s => s.leave(room, visitor, session))
+    /// Gives up the visitor's place (one dropped for silence too), pending admission and
+    /// session; the session's tokens are refused from now on.
+    pub async fn leave(&self, room: &str, departure: &Departure<'_>) -> Result<(), StoreError> {
+        dispatch!(self, Leave, room, s => s.leave(room, departure))
+    }
+
+    /// Every visitor whose id starts with `prefix`, wherever they are in the room: in line,
+    /// admitted, shopping, or dropped within the rejoin grace. Walks the room's sets in
+    /// steps, so a long line is never blocked for the whole walk.
+    pub async fn find_visitors(&self, room: &str, prefix: &str) -> Result<Vec<Found>, StoreError> {
+        dispatch!(self, Find, room, FIND_TIMEOUT, s => s.find_visitors(room, prefix))
     }
 
     /// Ends a session early (`X-Anteroom-Command: revoke`): frees its capacity, and its

@@ -73,6 +73,11 @@ impl RankedSet {
         Some((before + within) as u64)
     }
 
+    /// Every member with its score, in no particular order.
+    pub(super) fn members(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.scores.iter().map(|(m, s)| (&**m, *s))
+    }
+
     /// The first `n` members, lowest score first.
     pub(super) fn first(&self, n: u64) -> Vec<String> {
         self.chunks.iter().flatten().take(n as usize).map(|(_, m)| m.to_string()).collect()

@@ -52,7 +52,10 @@ struct Scripts {
     unpin: Script,
     health: Script,
     adapt: Script,
+    find: Script,
 }
+
+mod find;
 
 /// A script: the state codes (defined once, by `QueueState::code`), the prelude, the body.
 fn script(body: &str) -> Script {
@@ -124,6 +127,7 @@ impl RedisStore {
                 unpin: script(include_str!("lua/unpin.lua")),
                 health: script(include_str!("lua/health.lua")),
                 adapt: script(include_str!("lua/adapt.lua")),
+                find: script(include_str!("lua/find.lua")),
             },
         };
         Ok(Self { inner: Arc::new(inner), visits: OnceLock::new() })
@@ -137,9 +141,10 @@ impl RedisStore {
         answer.await.map_err(|_| StoreFault::unreachable("visit batcher dropped the call"))?
     }
 
-    pub async fn leave(&self, room: &str, visitor: &str, session: Option<&str>) -> Result<(), StoreFault> {
+    pub async fn leave(&self, room: &str, departure: &Departure<'_>) -> Result<(), StoreFault> {
         let mut call = keyed(&self.inner.scripts.leave, room);
-        call.arg(visitor).arg(session.unwrap_or(""));
+        let seq = if departure.seq > 0 { departure.seq.to_string() } else { String::new() };
+        call.arg(departure.visitor).arg(departure.session.unwrap_or("")).arg(seq);
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
@@ -159,7 +164,7 @@ impl RedisStore {
     pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         let mut call = keyed(&self.inner.scripts.tick, room);
         room_args(&mut call, policy);
-        call.arg(TICK_BATCH).arg(revoked_since_ms).arg(policy.claim_ms);
+        call.arg(TICK_BATCH).arg(revoked_since_ms).arg(policy.claim_ms).arg(policy.rejoin_ms);
         let rows = Rows::parse("tick", self.inner.run(&call).await?)?;
         let row = rows.single()?;
         let revocations = match row.value("revocations")? {
@@ -286,7 +291,7 @@ impl visits::Batches for Inner {
     ) -> Result<Vec<Standing>, StoreFault> {
         let mut call = keyed(&self.scripts.visit, room);
         room_args(&mut call, policy);
-        call.arg(seen_refresh_ms(policy.abandon_ms));
+        call.arg(seen_refresh_ms(policy.abandon_ms)).arg(policy.rejoin_ms);
         for visit in visits {
             let (restore_epoch, restore_seq, restore_seen) = match visit.restore {
                 Some(r) => (r.epoch.to_string(), r.seq.to_string(), r.seen_ms.to_string()),
@@ -386,7 +391,7 @@ fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health"] {
+    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped"] {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
@@ -404,6 +409,7 @@ fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
         seq: row.count("seq")?,
         epoch: row.count("epoch")?,
         immediate: row.flag("immediate")?,
+        rejoined: row.flag("rejoined")?,
         now_ms: row.count("now")?,
     })
 }

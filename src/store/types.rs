@@ -27,6 +27,9 @@ pub struct Policy {
     pub abandon_ms: u64,
     /// An admission nobody claimed within this long is dropped.
     pub claim_ms: u64,
+    /// A waiter dropped for silence who comes back within this long (with the signed
+    /// queue cookie of that place) gets the old place back. 0: never.
+    pub rejoin_ms: u64,
     /// Unix ms; before it the room pre-queues in random order.
     pub opens_at_ms: Option<u64>,
     /// After a data loss is noticed, admissions wait this long for waiters to come back
@@ -75,6 +78,17 @@ pub struct Renewal<'a> {
     /// How long ago the token was issued: before the room's data began means the data
     /// was lost.
     pub age_ms: u64,
+}
+
+/// A visitor giving up their place (and session): `leave`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Departure<'a> {
+    pub visitor: &'a str,
+    /// The sequence of the place the visitor's cookie names (0: none): a place dropped for
+    /// silence is given up too, so the cookie cannot bring it back.
+    pub seq: u64,
+    /// The session of the visitor's token, revoked everywhere.
+    pub session: Option<&'a str>,
 }
 
 /// Where a visitor's signed queue cookie says they stood.
@@ -147,8 +161,29 @@ pub struct Standing {
     pub epoch: u64,
     /// Admitted at once because the room was open (never queued).
     pub immediate: bool,
+    /// Back at the old place after being dropped for silence (within `rejoin_ms`).
+    pub rejoined: bool,
     /// The store's clock (unix ms) at this visit.
     pub now_ms: u64,
+}
+
+/// A visitor the store knows, found for an operator (support looking up a queue id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub visitor: String,
+    pub whereabouts: Whereabouts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// In line at `position`, last heard from at `seen_ms` (unix ms).
+    Waiting { position: u64, seen_ms: u64 },
+    /// Their turn came at `at_ms`; not yet claimed.
+    Admitted { at_ms: u64 },
+    /// Shopping; the session lasts until `until_ms` unless renewed.
+    Shopping { until_ms: u64 },
+    /// Dropped for silence at `at_ms`; the place comes back if they return within the grace.
+    Dropped { at_ms: u64 },
 }
 
 /// What one tick did, and the room's numbers after it.
@@ -232,6 +267,7 @@ pub enum StoreOp {
     Unpin,
     Health,
     Adapt,
+    Find,
 }
 
 impl fmt::Display for StoreOp {
@@ -249,6 +285,7 @@ impl fmt::Display for StoreOp {
             StoreOp::Unpin => "unpin",
             StoreOp::Health => "health",
             StoreOp::Adapt => "adapt",
+            StoreOp::Find => "find",
         })
     }
 }

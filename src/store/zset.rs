@@ -39,6 +39,11 @@ impl ZSet {
         self.scores.len() as u64
     }
 
+    /// Every member with its score, in no particular order.
+    pub(super) fn members(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.scores.iter().map(|(m, s)| (m.as_str(), *s))
+    }
+
     /// Members with score ≤ max, lowest first, at most `limit`.
     pub(super) fn up_to(&self, max: u64, limit: u64) -> Vec<String> {
         self.order.iter().take_while(|(s, _)| *s <= max).take(limit as usize).map(|(_, m)| m.clone()).collect()

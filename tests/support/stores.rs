@@ -2,7 +2,7 @@
 //! `redis-server` started for it.
 
 use super::redis::RedisServer;
-use anteroom::store::{MemoryStore, Policy, RedisStore, Remembered, Renewal, Standing, Store};
+use anteroom::store::{Departure, MemoryStore, Policy, RedisStore, Remembered, Renewal, Restore, Standing, Store};
 
 pub struct Harness {
     pub store: std::sync::Arc<Store>,
@@ -31,6 +31,18 @@ impl Harness {
     pub async fn visit(&self, visitor: &str, policy: &Policy) -> Standing {
         self.store.visit(ROOM, &plain(visitor), policy).await.unwrap()
     }
+
+    /// A visit with the queue cookie of the place `before` (same visitor).
+    pub async fn visit_with_cookie(&self, visitor: &str, before: &Standing, policy: &Policy) -> Standing {
+        let restore = Restore { epoch: before.epoch, seq: before.seq, seen_ms: before.now_ms };
+        let visit = anteroom::store::Visit { visitor, restore: Some(restore), prequeue_score: 0, join: true };
+        self.store.visit(ROOM, &visit, policy).await.unwrap()
+    }
+
+    /// The visitor leaves, with no cookie naming a place and no session.
+    pub async fn leave(&self, visitor: &str) {
+        self.store.leave(ROOM, &Departure { visitor, seq: 0, session: None }).await.unwrap();
+    }
 }
 
 pub const ROOM: &str = "sale";
@@ -42,6 +54,7 @@ pub fn policy() -> Policy {
         session_ms: 60_000,
         abandon_ms: 60_000,
         claim_ms: 60_000,
+        rejoin_ms: 60_000,
         opens_at_ms: None,
         recount_ms: 500,
         adaptive_start: None,

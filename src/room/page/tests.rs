@@ -10,6 +10,8 @@ fn status(state: &str, position: Option<u64>) -> StatusBody {
         poll_after_ms: 4_000,
         opens_at: None,
         return_to: "/tickets?a=1&b=\"<x>".into(),
+        queue_id: Some("K7QF-3M2P".into()),
+        place_lost: false,
     }
 }
 

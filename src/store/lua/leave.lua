@@ -1,10 +1,15 @@
--- leave: give up a place, a pending admission and the session.
--- ARGV: 1 visitor, 2 the session id of the visitor's token ('': none)
+-- leave: give up a place (one dropped for silence too, so that the cookie cannot bring it
+-- back), a pending admission and the session.
+-- ARGV: 1 visitor, 2 the session id of the visitor's token ('': none), 3 the sequence of
+--       the place the visitor's cookie names ('': none)
 local v = ARGV[1]
 redis.call('ZREM', waiting, v)
 redis.call('ZREM', seen, v)
 redis.call('ZREM', admitted, v)
 redis.call('ZREM', active, v)
+if ARGV[3] ~= '' then
+  redis.call('ZREM', dropped, v .. ':' .. ARGV[3])
+end
 if ARGV[2] ~= '' then
   redis.call('ZADD', revoked, now, ARGV[2])
 end

@@ -2,7 +2,8 @@
 -- from the head of the line within the rate, the 10 s window and the free capacity.
 -- Safe when several instances tick at once: each call sees the state the last left.
 -- ARGV: 1-12 the room (see prelude), 13 batch, 14 revocations already seen up to (ms),
---       15 claim ms (an admission not claimed within it goes to the next in line)
+--       15 claim ms (an admission not claimed within it goes to the next in line),
+--       16 rejoin ms (a waiter dropped for silence may take the place back within it)
 -- Returns the field names, then {admitted, abandoned, expired, queue_length, active,
 --          unclaimed, admitted_total, paused, admit_per_minute, max_active_users, closed,
 --          epoch, recounting, pinned, reason, health, {session, revoked ms, ...}}
@@ -17,9 +18,16 @@ local paused = is_paused()
 local closed = is_closed()
 local recount = recounting()
 
+local rejoin_ms = tonumber(ARGV[16])
+redis.call('ZREMRANGEBYSCORE', dropped, '-inf', '(' .. int(now - rejoin_ms))
 local abandoned = 0
 local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
 for _, v in ipairs(stale) do
+  -- A waiter's place is remembered for the rejoin grace; a pending admission is not.
+  local seq = redis.call('ZSCORE', waiting, v)
+  if seq and rejoin_ms > 0 then
+    redis.call('ZADD', dropped, now, v .. ':' .. int(tonumber(seq)))
+  end
   abandoned = abandoned + redis.call('ZREM', waiting, v) + redis.call('ZREM', admitted, v)
   redis.call('ZREM', seen, v)
 end

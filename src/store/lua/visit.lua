@@ -1,18 +1,20 @@
 -- visit: for each visitor, join (idempotent) or report on their place; also the
 -- heartbeat and the claim of an admission. Several visitors of one room per call: polls
 -- that arrive together share one call (one TIME, one settings read).
--- ARGV: 1-12 the room (see prelude), 13 restore grace ms, then six per visitor: visitor,
+-- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, then six
+--       per visitor: visitor,
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place)
 -- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
 -- PAUSED or CLOSED, defined by the gateway), position (-1 unknown), queue_length, seq,
--- epoch, immediate, now (ms)
+-- epoch, immediate, rejoined, now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
 local opens_at = tonumber(ARGV[5])
 local restore_grace = tonumber(ARGV[13])
+local rejoin_ms = tonumber(ARGV[14])
 local scheduled = opens_at > now
 local settings = redis.call('HMGET', state, 'paused', 'admit_per_minute', 'max_active_users', 'closed',
   'recount_until', 'recovered', 'adaptive_apm')
@@ -24,9 +26,9 @@ local capacity = tonumber(settings[3] or ARGV[2])
 local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
-local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'now'}}
+local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'now'}}
 
-local function answer(code, position, seq, immediate)
+local function answer(code, position, seq, immediate, rejoined)
   local n = #out
   out[n + 1] = code
   out[n + 2] = position
@@ -34,18 +36,19 @@ local function answer(code, position, seq, immediate)
   out[n + 4] = seq
   out[n + 5] = tonumber(epoch)
   out[n + 6] = immediate
-  out[n + 7] = now
+  out[n + 7] = rejoined or 0
+  out[n + 8] = now
 end
 
 local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join)
   local function start_session()
     redis.call('ZADD', active, now + session_ms, v)
   end
-  local function in_line(score)
+  local function in_line(score, rejoined)
     redis.call('ZADD', seen, now, v)
-    if scheduled then return answer(SCHEDULED, -1, score, 0) end
+    if scheduled then return answer(SCHEDULED, -1, score, 0, rejoined) end
     local position = redis.call('ZRANK', waiting, v) + 1
-    return answer(paused and PAUSED or WAITING, position, score, 0)
+    return answer(paused and PAUSED or WAITING, position, score, 0, rejoined)
   end
 
   -- A closed room: those shopping go on; everyone else is told, and nothing is written.
@@ -74,6 +77,21 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   if redis.call('ZSCORE', active, v) then
     start_session()
     return answer(ADMITTED, -1, 0, 0)
+  end
+
+  -- Dropped for silence and back within the grace, with the cookie of that very place
+  -- (not an older one): the old place again. A place left or used up is not in `dropped`.
+  if join == '1' and restore_epoch == epoch and restore_seq ~= '' and rejoin_ms > 0 then
+    local member = v .. ':' .. restore_seq
+    local dropped_at = redis.call('ZSCORE', dropped, member)
+    if dropped_at then
+      redis.call('ZREM', dropped, member)
+      if tonumber(dropped_at) >= now - rejoin_ms then
+        redis.call('ZADD', waiting, restore_seq, v)
+        waiting_count = waiting_count + 1
+        return in_line(tonumber(restore_seq), 1)
+      end
+    end
   end
 
   -- Coming back after the room's data was lost (new epoch), having polled until shortly
@@ -122,7 +140,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   return in_line(score)
 end
 
-for i = 14, #ARGV, 6 do
+for i = 15, #ARGV, 6 do
   visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
 end
 return out
