@@ -110,7 +110,7 @@ impl Prepared {
             metrics.clone(),
             waiting.clone(),
             config.listen.trusted_proxies.clone(),
-            config.limits.allow_upgrade,
+            &config.limits,
         ));
         let tls = match files.tls {
             Some(files) => Some(tls::acceptor(files)?),

@@ -3,7 +3,9 @@
 
 use crate::adaptive::Outcome;
 use crate::blame::Blame;
+use crate::config::Limits;
 use crate::metrics::{Metrics, NO_RESPONSE};
+use crate::problem::{Asked, Problem};
 use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
 use crate::proxy::{upload, Proxy};
@@ -28,6 +30,9 @@ pub(crate) struct Gateway {
     waiting: Arc<WaitingRoom>,
     trusted_proxies: Vec<IpNet>,
     allow_upgrade: bool,
+    /// `limits.max_header_bytes`: a larger head gets the 431 page (the HTTP parser's own
+    /// limit is twice this, so that the answer can be a page rather than a bare status).
+    max_header_bytes: u64,
 }
 
 /// What happened to a request, for the access log.
@@ -65,10 +70,11 @@ impl Gateway {
         metrics: Arc<Metrics>,
         waiting: Arc<WaitingRoom>,
         trusted_proxies: Vec<IpNet>,
-        allow_upgrade: bool,
+        limits: &Limits,
     ) -> Self {
         metrics.set_in_flight_limit(protection.in_flight_limit());
-        Self { proxy, protection, metrics, waiting, trusted_proxies, allow_upgrade }
+        let (allow_upgrade, max_header_bytes) = (limits.allow_upgrade, limits.max_header_bytes.0);
+        Self { proxy, protection, metrics, waiting, trusted_proxies, allow_upgrade, max_header_bytes }
     }
 }
 
@@ -123,9 +129,13 @@ impl Gateway {
                 response::text(StatusCode::NOT_IMPLEMENTED, "protocol upgrades are not enabled on this gateway");
             return (answer, Decision::Rejected);
         }
+        if header_bytes(&req) > self.max_header_bytes {
+            let asked = Asked::of(req.method(), req.headers());
+            return (self.waiting.problem(Problem::HeadersTooLarge, &asked, None), Decision::Rejected);
+        }
         if declared_length(&req).is_some_and(|len| len > self.proxy.uploads().max_bytes) {
-            let answer = response::text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-            return (answer, Decision::Rejected);
+            let asked = Asked::of(req.method(), req.headers());
+            return (self.waiting.problem(Problem::BodyTooLarge, &asked, None), Decision::Rejected);
         }
         let ticket = match self.waiting.admission(&req, client, peer.tls).await {
             Admission::Forward(ticket) => ticket,
@@ -133,6 +143,8 @@ impl Gateway {
             Admission::Answer(answer, Answered::Rejected) => return (answer, Decision::Rejected),
         };
 
+        // Kept for an error answer after the request has gone on.
+        let asked = Asked::of(req.method(), req.headers());
         // The body (if small) is read before a slot is taken: a client trickling it holds
         // no slot meanwhile.
         let req = if http_body::Body::is_end_stream(req.body()) {
@@ -142,7 +154,11 @@ impl Gateway {
                 Ok(req) => req,
                 Err(e) => {
                     tracing::info!(error = %e, blame = %Blame::Client, "request body refused");
-                    return (response::text(e.status(), e.public_message()), Decision::Rejected);
+                    let answer = match e.problem() {
+                        Some(problem) => self.waiting.problem(problem, &asked, None),
+                        None => response::text(e.status(), e.public_message()),
+                    };
+                    return (answer, Decision::Rejected);
                 }
             }
         };
@@ -155,11 +171,11 @@ impl Gateway {
             Err(shed) => {
                 self.metrics.origin_shed();
                 ticket.note_shed();
-                let message = match shed.reason {
-                    ShedReason::Rate => "the shop is busy; please retry shortly",
-                    ShedReason::InFlight => "the shop is at capacity; please retry shortly",
+                let problem = match shed.reason {
+                    ShedReason::Rate => Problem::ShopBusy,
+                    ShedReason::InFlight => Problem::ShopAtCapacity,
                 };
-                return (response::unavailable(message, shed.retry_after), Decision::Shed);
+                return (self.waiting.problem(problem, &asked, Some(shed.retry_after)), Decision::Shed);
             }
         };
         if pass.delayed {
@@ -194,7 +210,11 @@ impl Gateway {
                 self.observe_origin(sent.elapsed());
                 ticket.note_origin(Outcome::Failed { after: arrived.elapsed() });
                 tracing::warn!(error = %e, blame = %e.blame(), "forwarding failed");
-                (response::text(e.status(), e.public_message()), decision)
+                let answer = match e.problem() {
+                    Some(problem) => self.waiting.problem(problem, &asked, None),
+                    None => response::text(e.status(), e.public_message()),
+                };
+                (answer, decision)
             }
         }
     }
@@ -207,6 +227,13 @@ impl Gateway {
             self.metrics.set_in_flight_limit(limit);
         }
     }
+}
+
+/// The size of the request's head as `limits.max_header_bytes` counts it: the target and
+/// every header line.
+fn header_bytes<B>(req: &Request<B>) -> u64 {
+    let lines: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    (req.uri().path_and_query().map_or(0, |p| p.as_str().len()) + lines) as u64
 }
 
 fn declared_length<B>(req: &Request<B>) -> Option<u64> {

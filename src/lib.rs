@@ -29,6 +29,7 @@ pub mod config;
 pub mod demo;
 mod gateway;
 mod metrics;
+mod problem;
 mod protect;
 mod proxy;
 mod response;

@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
-use std::time::Duration;
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -41,14 +40,6 @@ pub(crate) fn json(status: StatusCode, body: String) -> Response<Body> {
 /// `{"error": message}` with `status`.
 pub(crate) fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     json(status, serde_json::json!({ "error": message }).to_string())
-}
-
-/// `503` with `Retry-After` in whole seconds (at least 1).
-pub(crate) fn unavailable(message: &str, retry_after: Duration) -> Response<Body> {
-    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, message);
-    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    response
 }
 
 /// Keeps `guard` alive until the body is finished or dropped (e.g. an in-flight slot that

@@ -47,6 +47,38 @@ pub(crate) fn wall_clock(unix_secs: u64) -> String {
     at(unix_secs).strftime("%H:%M:%S UTC").to_string()
 }
 
+/// A room's time zone (IANA name) for the times its page shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    zone: jiff::tz::TimeZone,
+}
+
+impl Zone {
+    /// `Europe/Paris`, `America/New_York`, `UTC`: from the time zone database built into
+    /// the binary (the container image has none of its own).
+    pub fn named(name: &str) -> Result<Self, String> {
+        let zone = jiff::tz::TimeZone::get(name)
+            .map_err(|_| format!("`{name}` is not an IANA time zone name like Europe/Paris or America/New_York"))?;
+        Ok(Self { name: name.to_owned(), zone })
+    }
+
+    /// `2026-12-24 18:00 CET`: a time as the page writes it before its script does.
+    pub(crate) fn date_time(&self, unix_ms: u64) -> String {
+        self.at_ms(unix_ms).strftime("%Y-%m-%d %H:%M %Z").to_string()
+    }
+
+    /// `18:00:05 CET`, as the page shows the time of its last update.
+    pub(crate) fn wall_clock(&self, unix_secs: u64) -> String {
+        at(unix_secs).to_zoned(self.zone.clone()).strftime("%H:%M:%S %Z").to_string()
+    }
+
+    fn at_ms(&self, unix_ms: u64) -> jiff::Zoned {
+        let at = Timestamp::from_millisecond(i64::try_from(unix_ms).unwrap_or(0)).unwrap_or(Timestamp::UNIX_EPOCH);
+        at.to_zoned(self.zone.clone())
+    }
+}
+
 /// An instant written in RFC 3339 with an offset, as a config gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
@@ -91,5 +123,18 @@ mod tests {
         assert_eq!(wall_clock(1_796_119_205), "10:00:05 UTC");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc_second(1_796_119_205), "2026-12-01T10:00:05");
+    }
+
+    #[test]
+    fn a_zone_shows_local_time_with_its_abbreviation() {
+        let paris = Zone::named("Europe/Paris").unwrap();
+        assert_eq!(paris.wall_clock(1_796_119_205), "11:00:05 CET");
+        assert_eq!(paris.date_time(1_796_119_200_000), "2026-12-01 11:00 CET");
+        let summer = 1_782_900_000_000; // 2026-07-01
+        assert!(paris.date_time(summer).ends_with("CEST"), "{}", paris.date_time(summer));
+        assert_eq!(Zone::named("America/New_York").unwrap().wall_clock(1_796_119_205), "05:00:05 EST");
+        for bad in ["Europe/Pariss", "", "CET+1", "../../etc/passwd"] {
+            assert!(Zone::named(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -132,6 +132,11 @@ pub struct RoomConfig {
     /// RFC 3339; before it visitors pre-queue, and their order is drawn at random.
     #[serde(default)]
     pub opens_at: Option<OpensAt>,
+    /// IANA time zone name (`Europe/Paris`) for the times the queue page shows: the
+    /// opening time and "last updated". Default: UTC on the page as served, the buyer's
+    /// own zone once the page's script runs.
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]
@@ -231,6 +236,11 @@ impl RoomConfig {
         self.rejoin_grace.unwrap_or(self.abandon_after)
     }
 
+    /// The room's time zone, if it names a valid one (`validate` reports one that does not).
+    pub fn zone(&self) -> Option<crate::time::Zone> {
+        self.time_zone.as_deref().and_then(|name| crate::time::Zone::named(name).ok())
+    }
+
     /// `opens_at` as unix ms.
     pub fn opens_at_ms(&self) -> Option<u64> {
         self.opens_at.as_ref().map(OpensAt::unix_ms)
@@ -318,6 +328,9 @@ pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problem
             room.rejoin_grace().0.as_secs() <= 3600,
             format!("{at}.rejoin_grace: at most 1h (a place kept longer for someone gone is taken from those waiting)"),
         );
+        if let Some(Err(problem)) = room.time_zone.as_deref().map(crate::time::Zone::named) {
+            check(false, format!("{at}.time_zone: {problem}"));
+        }
         check(
             matches!(room.queueing_status, 200 | 202 | 429 | 503),
             format!("{at}.queueing_status: must be 200, 202, 429 or 503"),

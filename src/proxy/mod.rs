@@ -12,6 +12,7 @@ pub(crate) use client::ClientError;
 
 use crate::blame::Blame;
 use crate::config::{Config, HostHeader};
+use crate::problem::Problem;
 use crate::response::{empty, Body, BoxError};
 use crate::server::Peer;
 use body::primed;
@@ -51,6 +52,17 @@ impl ProxyError {
             ProxyError::Connect(_) | ProxyError::Broken(_) => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upload { status, .. } => *status,
+        }
+    }
+
+    /// The answer's kind, when it is one anteroom renders as a page or JSON.
+    pub(crate) fn problem(&self) -> Option<Problem> {
+        match self {
+            ProxyError::Connect(_) | ProxyError::Broken(_) => Some(Problem::ShopUnreachable),
+            ProxyError::Timeout(_) => Some(Problem::ShopTimeout),
+            ProxyError::Upload { status, .. } => {
+                (*status == StatusCode::PAYLOAD_TOO_LARGE).then_some(Problem::BodyTooLarge)
+            }
         }
     }
 

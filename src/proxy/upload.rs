@@ -66,6 +66,11 @@ impl UploadError {
         }
     }
 
+    /// The answer's kind, when it is one anteroom renders as a page or JSON.
+    pub(crate) fn problem(&self) -> Option<crate::problem::Problem> {
+        matches!(self, UploadError::TooLarge(_)).then_some(crate::problem::Problem::BodyTooLarge)
+    }
+
     /// What the client is told.
     pub(crate) fn public_message(&self) -> &'static str {
         match self {

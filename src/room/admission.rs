@@ -102,7 +102,8 @@ impl WaitingRoom {
                 title: room.config.display_title(),
                 lang,
                 first_position: answer.first_position,
-                opens_at: room.config.opens_at.as_ref().map(|at| at.display()),
+                opens_at: room.config.opens_at.as_ref().map(|at| (at.unix_ms(), at.display())),
+                zone: room.zone.as_ref(),
             };
             (self.pages.render(room.index, &body, &input), "text/html; charset=utf-8")
         };

@@ -75,6 +75,17 @@ impl WaitingRoom {
             }
             jar.clear(&room.queue_cookie);
             jar.clear(&room.token_cookie);
+            if browser_form(headers) {
+                let lang = self
+                    .pages
+                    .catalog()
+                    .choose(None, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+                let mut page = response::text(StatusCode::OK, "");
+                *page.body_mut() = response::full(self.pages.left(lang));
+                page.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                jar.apply(page.headers_mut());
+                return page;
+            }
             let body = serde_json::json!({ "room": room.name, "left": true });
             return json(StatusCode::OK, body.to_string(), jar);
         }
@@ -110,6 +121,11 @@ impl WaitingRoom {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
         answer
     }
+}
+
+/// A browser posting the queue page's leave form without its script: it asks for a page.
+fn browser_form(headers: &http::HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// A JSON answer with anteroom's cookies.

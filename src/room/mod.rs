@@ -19,6 +19,7 @@ pub(crate) mod cache;
 pub(crate) mod cookies;
 mod decide;
 pub(crate) mod page;
+mod problem;
 pub(crate) mod queue_id;
 pub(crate) mod routing;
 pub(crate) mod status;
@@ -56,6 +57,8 @@ pub struct Room {
     pub token_cookie: String,
     /// The status of the queued answer (`queueing_status`, validated at load).
     queueing_status: http::StatusCode,
+    /// The time zone of the times the page shows (`time_zone`, validated at load).
+    pub zone: Option<crate::time::Zone>,
     /// Admissions per second, a moving average over the store's global count.
     rate_bits: AtomicU64,
     /// Last known from the store (ticker), for answers that need no store call, and put
@@ -128,6 +131,7 @@ impl Room {
             admit_per_minute: AtomicU32::new(config.admit_per_minute),
             control,
             signals: adaptive::OriginSignals::default(),
+            zone: config.zone(),
             config: config.clone(),
         }
     }

@@ -42,7 +42,9 @@ pub(crate) struct Server<H> {
 impl<H: Handler> Server<H> {
     pub(crate) fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX);
+        // Twice the limit for the parser: a head between the two gets the gateway's 431 page
+        // (in the buyer's language); only a larger one the parser's bare 431.
+        let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX).saturating_mul(2);
         builder
             .http1()
             // The header timeout does nothing without a timer (hyper needs one set).

@@ -13,14 +13,18 @@
 pub(crate) mod assets;
 pub(crate) mod texts;
 
-use super::status::{self, StatusBody};
+use super::status::{self, StatusBody, VisitorState};
 use crate::config::RoomConfig;
+use crate::problem::Problem;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use texts::{Catalog, Texts};
 
 const DEFAULT_TEMPLATE: &str = include_str!("default.html");
 const DEFAULT_NAME: &str = "default.html";
+/// anteroom's own error pages, in the queue page's style.
+const PROBLEM_TEMPLATE: &str = include_str!("problem.html");
+const PROBLEM_NAME: &str = "problem.html";
 
 /// Everything a template can use (see docs/TEMPLATES.md).
 #[derive(Serialize)]
@@ -30,7 +34,7 @@ struct Context<'a> {
     room: &'a str,
     title: &'a str,
     state: &'a str,
-    headline: &'a str,
+    headline: String,
     position: Option<u64>,
     ahead: Option<u64>,
     ahead_text: String,
@@ -42,8 +46,16 @@ struct Context<'a> {
     opens_at: Option<&'a str>,
     opens_at_local: String,
     scheduled_text: String,
+    /// `scheduled_text` with the time in a `<time>` the page's script writes in the
+    /// buyer's language.
+    scheduled_html: String,
     updated_at: String,
     updated_hms: String,
+    time_zone: Option<&'a str>,
+    tab_title: String,
+    queue_id: Option<&'a str>,
+    place_lost: bool,
+    leave_url: String,
     return_to: &'a str,
     poll_after_ms: u64,
     refresh_seconds: u64,
@@ -58,8 +70,10 @@ pub(crate) struct PageInput<'a> {
     pub lang: &'a str,
     /// The visitor's first position in this place (for the progress bar), if known.
     pub first_position: Option<u64>,
-    /// The room's opening time as configured, for the countdown text.
-    pub opens_at: Option<&'a str>,
+    /// The room's opening time (unix ms, and as configured), for the countdown text.
+    pub opens_at: Option<(u64, &'a str)>,
+    /// The room's time zone for the times shown.
+    pub zone: Option<&'a crate::time::Zone>,
 }
 
 #[derive(Debug)]
@@ -78,6 +92,9 @@ impl Pages {
         let mut problems = Vec::new();
         if let Err(e) = env.add_template(DEFAULT_NAME, DEFAULT_TEMPLATE) {
             problems.push(format!("built-in queue page: {}", describe(&e)));
+        }
+        if let Err(e) = env.add_template(PROBLEM_NAME, PROBLEM_TEMPLATE) {
+            problems.push(format!("built-in error page: {}", describe(&e)));
         }
         let mut templates = Vec::new();
         for room in rooms {
@@ -120,18 +137,56 @@ impl Pages {
         }
     }
 
+    /// The page of one of anteroom's own error answers. `retry_after`: seconds until a
+    /// retry may work; `refresh`: the page retries by itself then (a repeatable request).
+    pub(crate) fn problem(&self, problem: Problem, lang: &str, retry_after: Option<u64>, refresh: bool) -> String {
+        let catalog = &self.catalog;
+        let stem = problem.texts();
+        let retry_text = retry_after.map(|n| {
+            let key = if refresh { "error_retry_auto" } else { "error_retry" };
+            catalog.counted(lang, key, n, &n.to_string())
+        });
+        let context = minijinja::context! {
+            lang,
+            heading => catalog.text(lang, &format!("error_{stem}_title")),
+            body => catalog.text(lang, &format!("error_{stem}_body")),
+            retry_text,
+            refresh_seconds => retry_after.filter(|_| refresh),
+            code => problem.code(),
+            code_label => catalog.text(lang, "error_code"),
+            status => problem.status().as_u16(),
+            stylesheet => assets::url("queue.css"),
+        };
+        let rendered = self.env.get_template(PROBLEM_NAME).and_then(|t| t.render(context));
+        rendered.unwrap_or_else(|_| format!("{}\n", problem.message()))
+    }
+
+    /// The page a browser gets after leaving the line without the page's script (a plain
+    /// form post): what happened, in the buyer's language.
+    pub(crate) fn left(&self, lang: &str) -> String {
+        let context = minijinja::context! {
+            lang,
+            heading => self.catalog.text(lang, "headline_left"),
+            body => self.catalog.text(lang, "left_body"),
+            stylesheet => assets::url("queue.css"),
+        };
+        let rendered = self.env.get_template(PROBLEM_NAME).and_then(|t| t.render(context));
+        rendered.unwrap_or_else(|_| self.catalog.text(lang, "left_body"))
+    }
+
     fn context<'a>(&'a self, s: &'a StatusBody, input: &'a PageInput<'a>) -> Context<'a> {
-        let t = self.catalog.get(input.lang);
-        let text = |key: &str| t.get(key).cloned().unwrap_or_default();
+        let (catalog, lang) = (&self.catalog, input.lang);
+        let t = catalog.get(lang);
+        let text = |key: &str| catalog.text(lang, key);
         let fill = |key: &str, pairs: &[(&str, String)]| {
             pairs.iter().fold(text(key), |acc, (name, value)| acc.replace(&format!("{{{name}}}"), value))
         };
+        let counted = |key: &str, n: u64| catalog.counted(lang, key, n, &n.to_string());
         let ahead = s.position.map(|p| p.saturating_sub(1));
         let ahead_text = match ahead {
             None => String::new(),
             Some(0) => text("ahead_none"),
-            Some(1) => text("ahead_one"),
-            Some(n) => fill("ahead_many", &[("n", n.to_string())]),
+            Some(n) => counted("ahead", n),
         };
         let eta_text = match status::eta_minutes_range(s.eta_seconds) {
             None => text("eta_unknown"),
@@ -143,21 +198,36 @@ impl Pages {
             _ => 0,
         };
         let now = crate::time::unix_secs();
-        let opens_at_local = input.opens_at.unwrap_or_default().to_owned();
+        let opens_at_local = match (input.opens_at, input.zone) {
+            (Some((ms, _)), Some(zone)) => zone.date_time(ms),
+            (Some((_, written)), None) => written.to_owned(),
+            (None, _) => String::new(),
+        };
+        let tab_title = match (s.state, s.position) {
+            (VisitorState::Waiting, Some(position)) => counted("tab_waiting", position),
+            (VisitorState::Admitted | VisitorState::Open, _) => text("tab_admitted"),
+            _ => format!("{{title}} — {}", text("page_title")),
+        }
+        .replace("{title}", input.title);
         let refresh_seconds = (s.poll_after_ms / 1000).clamp(2, 30);
         let head = format!(
             "<noscript><meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"></noscript>\n\
              <link rel=\"stylesheet\" href=\"{}\">",
             assets::url("queue.css")
         );
+        let optional = |name: &str, value: Option<&str>| {
+            value.map(|v| format!(" data-anteroom-{name}=\"{}\"", escape(v))).unwrap_or_default()
+        };
         let hooks = format!(
-            "data-anteroom-room=\"{}\" data-anteroom-return-to=\"{}\" data-anteroom-poll-after-ms=\"{}\" \
-             data-anteroom-first-position=\"{}\"{}",
+            "data-anteroom-room=\"{}\" data-anteroom-title=\"{}\" data-anteroom-return-to=\"{}\" \
+             data-anteroom-poll-after-ms=\"{}\" data-anteroom-first-position=\"{}\"{}{}",
             escape(&s.room),
+            escape(input.title),
             escape(&s.return_to),
             s.poll_after_ms,
             input.first_position.unwrap_or(0),
-            s.opens_at.as_deref().map(|at| format!(" data-anteroom-opens-at=\"{}\"", escape(at))).unwrap_or_default(),
+            optional("opens-at", s.opens_at.as_deref()),
+            optional("time-zone", input.zone.map(|z| z.name.as_str())),
         );
         // JSON inside <script>: `<` escaped so no text can close the element.
         let texts_json = serde_json::to_string(t).unwrap_or_default().replace('<', "\\u003c");
@@ -167,28 +237,41 @@ impl Pages {
             assets::url("queue.js")
         );
         Context {
-            lang: input.lang,
+            lang,
             t,
             room: &s.room,
             title: input.title,
             state: s.state.as_str(),
-            headline: t.get(&format!("headline_{}", s.state.as_str())).map_or("", String::as_str),
+            headline: text(&format!("headline_{}", s.state.as_str())),
             position: s.position,
             ahead,
             ahead_text,
             queue_length: s.queue_length,
-            queue_length_text: match s.queue_length {
-                1 => text("waiting_one"),
-                n => fill("waiting_total", &[("n", n.to_string())]),
-            },
+            queue_length_text: counted("waiting", s.queue_length),
             eta_seconds: s.eta_seconds,
             eta_text,
             progress_percent,
             opens_at: s.opens_at.as_deref(),
             scheduled_text: fill("scheduled_body", &[("time", opens_at_local.clone())]),
+            scheduled_html: {
+                let body = text("scheduled_body");
+                let (before, after) = body.split_once("{time}").unwrap_or((&body, ""));
+                format!(
+                    "{}<time data-anteroom=\"opens-at\" datetime=\"{}\">{}</time>{}",
+                    escape(before),
+                    escape(s.opens_at.as_deref().unwrap_or_default()),
+                    escape(&opens_at_local),
+                    escape(after)
+                )
+            },
             opens_at_local,
             updated_at: crate::time::rfc3339(now),
-            updated_hms: crate::time::wall_clock(now),
+            updated_hms: input.zone.map_or_else(|| crate::time::wall_clock(now), |zone| zone.wall_clock(now)),
+            time_zone: input.zone.map(|z| z.name.as_str()),
+            tab_title,
+            queue_id: s.queue_id.as_deref(),
+            place_lost: s.place_lost,
+            leave_url: format!("{}leave?room={}", super::RESERVED_PREFIX, s.room),
             return_to: &s.return_to,
             poll_after_ms: s.poll_after_ms,
             refresh_seconds,

@@ -16,7 +16,7 @@ fn status(state: &str, position: Option<u64>) -> StatusBody {
 }
 
 fn input(lang: &str) -> PageInput<'_> {
-    PageInput { title: "Big <Show>", lang, first_position: Some(41), opens_at: None }
+    PageInput { title: "Big <Show>", lang, first_position: Some(41), opens_at: None, zone: None }
 }
 
 #[test]
@@ -59,9 +59,43 @@ fn the_opening_time_is_shown_with_the_offset_it_was_configured_with() {
     let opens_at = crate::config::OpensAt::parse("2026-12-01T11:00:00+01:00").unwrap();
     let mut scheduled = status("scheduled", None);
     scheduled.opens_at = Some(opens_at.as_str().to_owned());
-    let html = pages.render(0, &scheduled, &PageInput { opens_at: Some(opens_at.display()), ..input("en") });
+    let when = Some((opens_at.unix_ms(), opens_at.display()));
+    let html = pages.render(0, &scheduled, &PageInput { opens_at: when, ..input("en") });
     assert!(html.contains("2026-12-01 11:00 +01:00"), "{html}");
     assert!(html.contains(r#"data-anteroom-opens-at="2026-12-01T11:00:00+01:00""#));
+    assert!(html.contains(r#"<time data-anteroom="opens-at" datetime="2026-12-01T11:00:00+01:00">"#), "{html}");
+}
+
+#[test]
+fn a_room_time_zone_writes_the_opening_time_in_it() {
+    let pages = Pages::new(&[]).unwrap();
+    let opens_at = crate::config::OpensAt::parse("2026-12-01T10:00:00Z").unwrap();
+    let mut scheduled = status("scheduled", None);
+    scheduled.opens_at = Some(opens_at.as_str().to_owned());
+    let zone = crate::time::Zone::named("America/New_York").unwrap();
+    let input =
+        PageInput { opens_at: Some((opens_at.unix_ms(), opens_at.display())), zone: Some(&zone), ..input("en") };
+    let html = pages.render(0, &scheduled, &input);
+    assert!(html.contains("2026-12-01 05:00 EST"), "{html}");
+    assert!(html.contains(r#"data-anteroom-time-zone="America/New_York""#));
+    assert!(html.contains(" EST</time>"), "last updated in the room's zone too");
+}
+
+#[test]
+fn the_tab_title_shows_the_place_and_the_page_shows_the_queue_id_and_a_lost_place() {
+    let pages = Pages::new(&[]).unwrap();
+    let html = pages.render(0, &status("waiting", Some(17)), &input("en"));
+    assert!(html.contains("<title>#17 in line · Big &lt;Show&gt;</title>"), "{html}");
+    assert!(html.contains(r#"data-anteroom="queue-id">K7QF-3M2P<"#));
+    assert!(html.contains("_anteroom&#x2f;leave?room=sale\""), "{html}");
+    assert!(html.contains(r#"data-anteroom="place-lost" role="alert" hidden>"#), "nothing lost: hidden");
+    let mut lost = status("waiting", Some(230));
+    lost.place_lost = true;
+    let html = pages.render(0, &lost, &input("pl"));
+    assert!(html.contains(r#"data-anteroom="place-lost" role="alert">Zbyt długo"#), "{html}");
+    assert!(html.contains("Przed Tobą jest 229 osób."));
+    assert!(html.contains("Czeka 230 osób."));
+    assert!(html.contains("<title>Miejsce 230 · Big &lt;Show&gt;</title>"));
 }
 
 #[test]
@@ -94,4 +128,25 @@ fn the_page_and_its_assets_stay_light() {
     let html = pages.render(0, &status("waiting", Some(1_234_567)), &input("de"));
     let total = html.len() + assets::total_bytes();
     assert!(total < 50 * 1024, "page weight {total} bytes");
+}
+
+#[test]
+fn every_error_page_is_in_every_language_and_says_its_code() {
+    use crate::problem::Problem;
+    let pages = Pages::new(&[]).unwrap();
+    for lang in ["en", "de", "fr", "es", "it", "nl", "pl", "pt"] {
+        for problem in Problem::ALL {
+            let html = pages.problem(problem, lang, Some(5), true);
+            assert!(html.contains(&format!(r#"<html lang="{lang}">"#)), "{lang} {problem:?}");
+            assert!(html.contains(&format!("<code>{}</code> ({})", problem.code(), problem.status().as_u16())));
+            assert!(html.contains(r#"<meta http-equiv="refresh" content="5">"#), "a repeatable request retries");
+            let english = pages.problem(problem, "en", Some(5), true);
+            assert!(lang == "en" || html != english, "{lang} {problem:?} is translated");
+            assert!(!html.contains("http://") && !html.contains("https://"), "no external hosts");
+        }
+    }
+    let post = pages.problem(Problem::ShopBusy, "pl", Some(2), false);
+    assert!(!post.contains("http-equiv=\"refresh\""), "a POST is not repeated behind the buyer's back");
+    assert!(post.contains("Spróbuj ponownie za 2 sekundy."), "{post}");
+    assert!(pages.problem(Problem::ShopBusy, "pl", Some(5), true).contains("za 5 sekund."));
 }

@@ -1,17 +1,51 @@
 //! The page's texts, one TOML file per language, and choosing the language: `?lang=`
-//! first, then `Accept-Language` (by quality), then English.
+//! first, then `Accept-Language` (by quality), then English. Counts take the plural form
+//! of the language's rules (Unicode CLDR, as the browser's `Intl.PluralRules`), so Polish
+//! says "2 osoby" and "5 osób".
 
+use intl_pluralrules::{PluralCategory, PluralRuleType, PluralRules};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Every supported language: its tag and its texts. Adding one is a file and a line.
-const LANGUAGES: [(&str, &str); 2] = [("en", include_str!("texts/en.toml")), ("de", include_str!("texts/de.toml"))];
+const LANGUAGES: [(&str, &str); 8] = [
+    ("en", include_str!("texts/en.toml")),
+    ("de", include_str!("texts/de.toml")),
+    ("fr", include_str!("texts/fr.toml")),
+    ("es", include_str!("texts/es.toml")),
+    ("it", include_str!("texts/it.toml")),
+    ("nl", include_str!("texts/nl.toml")),
+    ("pl", include_str!("texts/pl.toml")),
+    ("pt", include_str!("texts/pt.toml")),
+];
 
-pub(crate) type Texts = BTreeMap<String, String>;
+/// A text, or the forms of a text with a count (`one`, `few`, `many`, `other`, …).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub(crate) enum Text {
+    Plain(String),
+    Counted(BTreeMap<String, String>),
+}
+
+pub(crate) type Texts = BTreeMap<String, Text>;
+
+/// One language: its texts and its plural rules.
+struct Language {
+    tag: &'static str,
+    texts: Texts,
+    plurals: Option<PluralRules>,
+}
+
+impl std::fmt::Debug for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Language").field("tag", &self.tag).finish_non_exhaustive()
+    }
+}
 
 /// All languages' texts, parsed once.
 #[derive(Debug)]
 pub(crate) struct Catalog {
-    languages: Vec<(&'static str, Texts)>,
+    languages: Vec<Language>,
 }
 
 impl Catalog {
@@ -22,14 +56,46 @@ impl Catalog {
                 // The files are part of the binary and checked by a test: a parse error is a
                 // build defect, so an empty table (English keys missing) is never reached.
                 let texts: Texts = toml::from_str(text).unwrap_or_default();
-                (*tag, texts)
+                let plurals = tag
+                    .parse::<unic_langid::LanguageIdentifier>()
+                    .ok()
+                    .and_then(|id| PluralRules::create(id, PluralRuleType::CARDINAL).ok());
+                Language { tag, texts, plurals }
             })
             .collect();
         Self { languages }
     }
 
+    fn language(&self, lang: &str) -> &Language {
+        self.languages.iter().find(|l| l.tag == lang).unwrap_or(&self.languages[0])
+    }
+
     pub(crate) fn get(&self, lang: &str) -> &Texts {
-        self.languages.iter().find(|(tag, _)| *tag == lang).map_or(&self.languages[0].1, |(_, texts)| texts)
+        &self.language(lang).texts
+    }
+
+    /// A plain text (empty if missing; a counted one gives its `other` form).
+    pub(crate) fn text(&self, lang: &str, key: &str) -> String {
+        match self.get(lang).get(key) {
+            Some(Text::Plain(text)) => text.clone(),
+            Some(Text::Counted(forms)) => forms.get("other").cloned().unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+
+    /// The form of `key` for the count `n` in `lang`, with `{n}` written as given.
+    pub(crate) fn counted(&self, lang: &str, key: &str, n: u64, written: &str) -> String {
+        let language = self.language(lang);
+        let form = match language.texts.get(key) {
+            Some(Text::Counted(forms)) => {
+                let category = language.plurals.as_ref().and_then(|rules| rules.select(n).ok());
+                let name = category.map_or("other", category_name);
+                forms.get(name).or_else(|| forms.get("other")).cloned().unwrap_or_default()
+            }
+            Some(Text::Plain(text)) => text.clone(),
+            None => String::new(),
+        };
+        form.replace("{n}", written)
     }
 
     /// The language for a request: `?lang=` if supported, else the best of
@@ -37,7 +103,7 @@ impl Catalog {
     pub(crate) fn choose(&self, query_lang: Option<&str>, accept_language: Option<&str>) -> &'static str {
         let supported = |tag: &str| {
             let primary = tag.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
-            self.languages.iter().map(|(t, _)| *t).find(|t| *t == primary)
+            self.languages.iter().map(|l| l.tag).find(|t| *t == primary)
         };
         if let Some(lang) = query_lang.and_then(supported) {
             return lang;
@@ -58,29 +124,17 @@ impl Catalog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_language_has_every_text() {
-        let catalog = Catalog::load();
-        let english: Vec<&String> = catalog.get("en").keys().collect();
-        assert!(english.len() > 20);
-        for (tag, texts) in &catalog.languages {
-            assert_eq!(texts.keys().collect::<Vec<_>>(), english, "{tag} must have the same keys as en");
-        }
-    }
-
-    #[test]
-    fn the_language_comes_from_the_query_then_the_header() {
-        let c = Catalog::load();
-        assert_eq!(c.choose(None, Some("de-DE,de;q=0.9,en;q=0.8")), "de");
-        assert_eq!(c.choose(None, Some("fr-FR, en;q=0.5, de;q=0.7")), "de");
-        assert_eq!(c.choose(None, Some("fr")), "en");
-        assert_eq!(c.choose(None, None), "en");
-        assert_eq!(c.choose(Some("en"), Some("de")), "en");
-        assert_eq!(c.choose(Some("xx"), Some("de")), "de");
-        assert_eq!(c.choose(None, Some("de;q=0")), "en");
+/// CLDR's name of a plural category, as the texts and `Intl.PluralRules` spell it.
+fn category_name(category: PluralCategory) -> &'static str {
+    match category {
+        PluralCategory::ZERO => "zero",
+        PluralCategory::ONE => "one",
+        PluralCategory::TWO => "two",
+        PluralCategory::FEW => "few",
+        PluralCategory::MANY => "many",
+        PluralCategory::OTHER => "other",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! anteroom's own error answers, as the client asked for them: a page in the queue
+//! page's style and the buyer's language, JSON with a machine-readable `error` code, or
+//! one line of text (curl, scripts).
+
+use super::WaitingRoom;
+use crate::problem::{Asked, Problem};
+use crate::response::{self, Body};
+use http::{header, HeaderValue, Response};
+use std::time::Duration;
+
+impl WaitingRoom {
+    pub(crate) fn problem(&self, problem: Problem, asked: &Asked, retry_after: Option<Duration>) -> Response<Body> {
+        let retry_secs = retry_after.map(|d| d.as_secs_f64().ceil().max(1.0) as u64);
+        let mut answer = if asked.json() {
+            let body = serde_json::json!({
+                "error": problem.code(),
+                "message": problem.message(),
+                "retry_after": retry_secs,
+            });
+            response::json(problem.status(), body.to_string())
+        } else if asked.html() {
+            let lang = self.pages.catalog().choose(None, asked.language());
+            let page = self.pages.problem(problem, lang, retry_secs, asked.repeatable);
+            let mut answer = response::text(problem.status(), "");
+            *answer.body_mut() = response::full(page);
+            answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            answer
+        } else {
+            response::text(problem.status(), problem.message())
+        };
+        if let Some(secs) = retry_secs {
+            answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        answer
+    }
+}
