@@ -64,12 +64,12 @@ impl Zone {
     }
 
     /// `2026-12-24 18:00 CET`: a time as the page writes it before its script does.
-    pub(crate) fn date_time(&self, unix_ms: u64) -> String {
+    pub fn date_time(&self, unix_ms: u64) -> String {
         self.at_ms(unix_ms).strftime("%Y-%m-%d %H:%M %Z").to_string()
     }
 
     /// `18:00:05 CET`, as the page shows the time of its last update.
-    pub(crate) fn wall_clock(&self, unix_secs: u64) -> String {
+    pub fn wall_clock(&self, unix_secs: u64) -> String {
         at(unix_secs).to_zoned(self.zone.clone()).strftime("%H:%M:%S %Z").to_string()
     }
 

@@ -49,6 +49,26 @@ async fn a_goes_quiet(line: &mut [Visitor; 3], silence: Duration) {
 }
 
 #[tokio::test]
+async fn a_slow_line_polls_rarely_but_well_inside_abandon_after_from_the_first_admission_on() {
+    let origin = Origin::start().await;
+    // One admission a minute, the default abandon_after (5 minutes).
+    let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| room.admit_per_minute = 1);
+    let gw = Gateway::built(config).await;
+    assert_eq!(Visitor::json(gw.addr).join("/tickets/1").await["state"], "admitted");
+    tokio::time::sleep(Duration::from_millis(600)).await; // a few ticks measure that admission
+    let mut buyer = Visitor::json(gw.addr);
+    buyer.join("/tickets/1").await;
+    let status = buyer.status("sale").await;
+    // One admission just after the start is not "four a second": the wait is about a minute.
+    let eta = status["eta_seconds"].as_u64().unwrap();
+    assert!((45..=75).contains(&eta), "an honest wait: {status}");
+    let poll = status["poll_after_ms"].as_u64().unwrap();
+    assert!((20_000..=36_000).contains(&poll), "rare polls for the store: {status}");
+    // A background tab runs its timers about once a minute: even a late poll keeps the place.
+    assert!(poll + 60_000 < 300_000, "{poll}");
+}
+
+#[tokio::test]
 async fn a_buyer_away_longer_than_abandon_after_comes_back_to_the_same_place() {
     let origin = Origin::start().await;
     let gw = Gateway::built(config(&origin, 30_000)).await;

@@ -151,11 +151,14 @@ impl Room {
         if self.paused.load(Ordering::Relaxed) {
             return None;
         }
+        // Never faster than the rate in force: the line cannot move faster, whatever a
+        // burst of admissions just measured.
+        let in_force = f64::from(self.admit_per_minute()) / 60.0;
         let measured = f64::from_bits(self.rate_bits.load(Ordering::Relaxed));
         if measured.is_finite() && measured > 0.01 {
-            Some(measured)
+            Some(measured.min(in_force))
         } else {
-            Some(f64::from(self.admit_per_minute()) / 60.0)
+            Some(in_force)
         }
     }
 

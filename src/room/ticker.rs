@@ -107,9 +107,13 @@ impl WaitingRoom {
             let elapsed = now.duration_since(then).as_secs_f64();
             if elapsed > 0.0 && stats.admitted_total >= total {
                 let instant_rate = (stats.admitted_total - total) as f64 / elapsed;
+                // The average starts from the rate in force, not from the first quarter
+                // second: one admission just after the start is not "four a second", and a
+                // buyer is not told a wait of seconds in a room that admits one a minute.
                 let old = f64::from_bits(room.rate_bits.load(Relaxed));
+                let old = if old.is_finite() { old } else { f64::from(room.admit_per_minute()) / 60.0 };
                 let weight = 1.0 - (-elapsed / RATE_WINDOW_SECS).exp();
-                let rate = if old.is_finite() { old + weight * (instant_rate - old) } else { instant_rate };
+                let rate = old + weight * (instant_rate - old);
                 room.rate_bits.store(rate.to_bits(), Relaxed);
             }
         }

@@ -76,6 +76,14 @@ impl Browser {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method.clone(), path, body).await {
+            Ok(value) => value,
+            Err(error) => panic!("webdriver {method} {path}: {error}"),
+        }
+    }
+
+    /// A WebDriver call; `Err` with the driver's error object when it refuses.
+    async fn try_call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         // chromedriver, on a loaded machine, now and then closes a connection without an
         // answer: such a call is made once more, on a new connection.
@@ -104,9 +112,9 @@ impl Browser {
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
         let value: Value = serde_json::from_slice(&bytes).expect("webdriver JSON");
         if value["value"]["error"].is_string() {
-            panic!("webdriver: {}", value["value"]);
+            return Err(value["value"].clone());
         }
-        value["value"].clone()
+        Ok(value["value"].clone())
     }
 
     fn session_path(&self, rest: &str) -> String {
@@ -137,6 +145,54 @@ impl Browser {
     pub async fn html(&self) -> String {
         // Without JavaScript, execute/sync still works (it is the driver's, not the page's).
         self.eval("return document.documentElement.outerHTML;").await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A Chrome DevTools Protocol command in the current tab (through chromedriver).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(Method::POST, &self.session_path("/goog/cdp/execute"), Some(json!({ "cmd": cmd, "params": params })))
+            .await
+    }
+
+    /// Puts another tab in front, as a buyer switching tabs does: this one's
+    /// `visibilityState` turns `hidden` (and its timers are throttled). Returns the tab in
+    /// front, for [`Browser::show`].
+    pub async fn hide(&self) -> String {
+        let front = self.cdp("Target.createTarget", json!({ "url": "about:blank", "background": false })).await;
+        front["targetId"].as_str().expect("a target id").to_owned()
+    }
+
+    /// Brings this tab back to the front (closing the one `hide` opened): `visibilitychange`.
+    pub async fn show(&self, front: &str) {
+        let this = self.cdp("Target.getTargetInfo", json!({})).await;
+        let this = this["targetInfo"]["targetId"].as_str().expect("this tab's target id").to_owned();
+        self.cdp("Target.activateTarget", json!({ "targetId": this })).await;
+        self.cdp("Target.closeTarget", json!({ "targetId": front })).await;
+    }
+
+    /// The text of the open `confirm()` dialog, then accepts (`true`) or dismisses it.
+    pub async fn answer_dialog(&self, accept: bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let text = loop {
+            let answer = self.try_call(Method::GET, &self.session_path("/alert/text"), None).await;
+            if let Some(text) = answer.ok().as_ref().and_then(Value::as_str) {
+                break text.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no dialog opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let action = if accept { "/alert/accept" } else { "/alert/dismiss" };
+        self.call(Method::POST, &self.session_path(action), Some(json!({}))).await;
+        text
+    }
+
+    /// The current tab's WebDriver handle.
+    pub async fn tab(&self) -> String {
+        self.call(Method::GET, &self.session_path("/window"), None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Switches WebDriver's commands to the tab `handle`.
+    pub async fn switch_to(&self, handle: &str) {
+        self.call(Method::POST, &self.session_path("/window"), Some(json!({ "handle": handle }))).await;
     }
 
     /// Opens a new tab and switches to it.
