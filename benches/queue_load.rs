@@ -120,6 +120,15 @@ async fn run(visitors: usize, connections: usize, million: usize) {
         let per = (redis.used_memory() - before) as f64 / target as f64;
         println!("redis memory per waiting visitor at {target}: {per:.0} bytes");
     }
+    // Support's lookup of a queue id walks the whole room (ZSCAN steps); a prefix nobody
+    // has makes it walk every member.
+    let started = std::time::Instant::now();
+    let found = store.find_visitors("mem", "zzzzzz").await.expect("find");
+    println!(
+        "support lookup of a queue id among {million} waiting (redis, ZSCAN steps): {:.2} s ({} found)",
+        started.elapsed().as_secs_f64(),
+        found.len()
+    );
     redis.cli(&["FLUSHALL"]);
 
     // 2. Through the gateway on the Redis store.

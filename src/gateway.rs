@@ -120,6 +120,10 @@ impl Gateway {
             answer.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             return (answer, Decision::Rejected);
         }
+        if header_bytes(&req) > self.max_header_bytes {
+            let asked = Asked::of(req.method(), req.headers());
+            return (self.waiting.problem(Problem::HeadersTooLarge, &asked, None), Decision::Rejected);
+        }
         if req.uri().path().starts_with(RESERVED_PREFIX) {
             return (self.waiting.reserved(&req, peer.tls).await, Decision::Reserved);
         }
@@ -128,10 +132,6 @@ impl Gateway {
             let answer =
                 response::text(StatusCode::NOT_IMPLEMENTED, "protocol upgrades are not enabled on this gateway");
             return (answer, Decision::Rejected);
-        }
-        if header_bytes(&req) > self.max_header_bytes {
-            let asked = Asked::of(req.method(), req.headers());
-            return (self.waiting.problem(Problem::HeadersTooLarge, &asked, None), Decision::Rejected);
         }
         if declared_length(&req).is_some_and(|len| len > self.proxy.uploads().max_bytes) {
             let asked = Asked::of(req.method(), req.headers());

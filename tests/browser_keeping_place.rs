@@ -108,6 +108,57 @@ async fn a_tab_shown_again_polls_at_once_and_its_title_follows_the_place() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_network_comes_back_the_page_polls_at_once() {
+    let browser = Browser::start(Options::default()).await;
+    let origin = Origin::start().await;
+    let gw = Gateway::built(room(&origin, 1, |_| {})).await;
+    make_busy(&gw).await;
+    open_in_line(&browser, &gw, "/tickets/2").await;
+    browser.open(&gw.url("/tickets/2")).await; // served with the place: the next poll in ~30 s
+    let before = polls(&browser).await;
+    let offline =
+        serde_json::json!({ "offline": true, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
+    browser.cdp("Network.emulateNetworkConditions", offline).await;
+    browser
+        .wait_for("offline", Duration::from_secs(3), async |b| b.eval("return navigator.onLine;").await == false)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let online =
+        serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
+    browser.cdp("Network.emulateNetworkConditions", online).await;
+    browser.wait_for("a poll when back online", Duration::from_secs(3), async |b| polls(b).await > before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_template_keeps_its_own_words() {
+    let browser = Browser::start(Options::default()).await;
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("fans.html");
+    std::fs::write(
+        &template,
+        r#"<!doctype html><html lang="{{ lang }}"><head><title>{{ tab_title }}</title>{{ head|safe }}</head>
+<body><main {{ hooks|safe }}>
+<h2 data-anteroom="headline">{% if lang == "de" %}Gleich geht's los!{% else %}Hang tight, fans!{% endif %}</h2>
+<p data-anteroom="position">{{ position or "" }}</p>
+<script type="application/json" id="anteroom-custom-texts">
+{% if lang == "de" %}{"headline_waiting": "Gleich geht's los!"}{% else %}{"headline_waiting": "Hang tight, fans!"}{% endif %}
+</script>
+</main>{{ scripts|safe }}</body></html>"#,
+    )
+    .unwrap();
+    let gw = Gateway::built(room(&origin, 1, |room| room.template = Some(template.clone()))).await;
+    make_busy(&gw).await;
+    // The place comes with the script's first poll, which renders the page again.
+    open_in_line(&browser, &gw, "/tickets/1").await;
+    assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("Hang tight, fans!"));
+    open_in_line(&browser, &gw, "/tickets/1?lang=de").await;
+    switch_away_and_back(&browser).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("Gleich geht's los!"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_title_says_your_turn_when_it_comes() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;

@@ -49,6 +49,8 @@ fn each_kind_of_invalid_config_exits_non_zero_with_a_key_and_problem_line() {
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nbypass = [\"static\"]\n", "rooms[a].bypass: `static` is neither"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nabandon_after = \"0s\"\n", "rooms[a].abandon_after: must be at least 1s"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nclaim_within = \"0s\"\n", "rooms[a].claim_within: must be at least 1s"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nrejoin_grace = \"2h\"\n", "rooms[a].rejoin_grace: at most 1h"),
+        ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\ntime_zone = \"Europe/Pariss\"\n", "rooms[a].time_zone: `Europe/Pariss` is not an IANA time zone name"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\n", "rooms[0].paths: missing"),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"adaptive\"\n", "rooms[a].target_origin_latency: required with admission = \"adaptive\""),
         ("[origin]\nurl = \"http://a:1\"\n[[rooms]]\nname = \"a\"\npaths = [\"/t\"]\nadmission = \"smart\"\n", "rooms[0].admission:"),
@@ -105,6 +107,8 @@ fn a_valid_config_prints_the_effective_values_with_secrets_masked() {
     // has two minutes to come back for the token.
     assert!(printed.contains("abandon_after = \"5m\""), "{printed}");
     assert!(printed.contains("claim_within = \"2m\""), "{printed}");
+    // A buyer dropped for silence may come back to the place for as long again.
+    assert!(printed.contains("rejoin_grace = \"5m\""), "{printed}");
     assert!(!printed.contains("very-secret-token"));
     assert!(printed.contains("token = \"********\""));
 }

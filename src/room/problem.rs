@@ -20,7 +20,11 @@ impl WaitingRoom {
             response::json(problem.status(), body.to_string())
         } else if asked.html() {
             let lang = self.pages.catalog().choose(None, asked.language());
-            let page = self.pages.problem(problem, lang, retry_secs, asked.repeatable);
+            // A crowd shed together does not come back together: the page's own retry
+            // comes between Retry-After and half as long again.
+            let refresh =
+                retry_secs.filter(|_| asked.repeatable).map(|s| s + (super::jitter() * s as f64 / 2.0) as u64);
+            let page = self.pages.problem(problem, lang, retry_secs, refresh);
             let mut answer = response::text(problem.status(), "");
             *answer.body_mut() = response::full(page);
             answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));

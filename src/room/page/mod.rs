@@ -138,20 +138,28 @@ impl Pages {
     }
 
     /// The page of one of anteroom's own error answers. `retry_after`: seconds until a
-    /// retry may work; `refresh`: the page retries by itself then (a repeatable request).
-    pub(crate) fn problem(&self, problem: Problem, lang: &str, retry_after: Option<u64>, refresh: bool) -> String {
+    /// retry may work; `refresh`: the page retries by itself after that many seconds (a
+    /// repeatable request).
+    pub(crate) fn problem(
+        &self,
+        problem: Problem,
+        lang: &str,
+        retry_after: Option<u64>,
+        refresh: Option<u64>,
+    ) -> String {
         let catalog = &self.catalog;
         let stem = problem.texts();
-        let retry_text = retry_after.map(|n| {
-            let key = if refresh { "error_retry_auto" } else { "error_retry" };
-            catalog.counted(lang, key, n, &n.to_string())
-        });
+        let retry_text = match (refresh, retry_after) {
+            (Some(n), _) => Some(catalog.counted(lang, "error_retry_auto", n, &n.to_string())),
+            (None, Some(n)) => Some(catalog.counted(lang, "error_retry", n, &n.to_string())),
+            (None, None) => None,
+        };
         let context = minijinja::context! {
             lang,
             heading => catalog.text(lang, &format!("error_{stem}_title")),
             body => catalog.text(lang, &format!("error_{stem}_body")),
             retry_text,
-            refresh_seconds => retry_after.filter(|_| refresh),
+            refresh_seconds => refresh,
             code => problem.code(),
             code_label => catalog.text(lang, "error_code"),
             status => problem.status().as_u16(),

@@ -136,17 +136,17 @@ fn every_error_page_is_in_every_language_and_says_its_code() {
     let pages = Pages::new(&[]).unwrap();
     for lang in ["en", "de", "fr", "es", "it", "nl", "pl", "pt"] {
         for problem in Problem::ALL {
-            let html = pages.problem(problem, lang, Some(5), true);
+            let html = pages.problem(problem, lang, Some(5), Some(5));
             assert!(html.contains(&format!(r#"<html lang="{lang}">"#)), "{lang} {problem:?}");
             assert!(html.contains(&format!("<code>{}</code> ({})", problem.code(), problem.status().as_u16())));
             assert!(html.contains(r#"<meta http-equiv="refresh" content="5">"#), "a repeatable request retries");
-            let english = pages.problem(problem, "en", Some(5), true);
+            let english = pages.problem(problem, "en", Some(5), Some(5));
             assert!(lang == "en" || html != english, "{lang} {problem:?} is translated");
             assert!(!html.contains("http://") && !html.contains("https://"), "no external hosts");
         }
     }
-    let post = pages.problem(Problem::ShopBusy, "pl", Some(2), false);
+    let post = pages.problem(Problem::ShopBusy, "pl", Some(2), None);
     assert!(!post.contains("http-equiv=\"refresh\""), "a POST is not repeated behind the buyer's back");
     assert!(post.contains("Spróbuj ponownie za 2 sekundy."), "{post}");
-    assert!(pages.problem(Problem::ShopBusy, "pl", Some(5), true).contains("za 5 sekund."));
+    assert!(pages.problem(Problem::ShopBusy, "pl", Some(5), Some(5)).contains("za 5 sekund."));
 }
