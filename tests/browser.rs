@@ -22,14 +22,6 @@ fn room(origin: &Origin, admit_per_minute: u32, set: impl FnOnce(&mut RoomConfig
     })
 }
 
-/// Someone else takes the room's first slot, so the browser has to queue (for the next
-/// slot, or until that buyer checks out when the room holds one session).
-async fn make_busy(gw: &Gateway) -> Visitor {
-    let mut first = Visitor::new(gw.addr);
-    assert_eq!(first.get("/tickets/0").await.body_text(), "hello");
-    first
-}
-
 async fn shown_position(browser: &Browser) -> Option<u64> {
     browser.text("[data-anteroom=position]").await?.trim().replace(',', "").parse().ok()
 }
@@ -40,7 +32,7 @@ async fn a_buyer_waits_on_the_queue_page_and_lands_on_the_page_first_asked_for()
     let origin = Origin::start().await;
     // One buyer at a time: the browser waits until the one inside checks out.
     let gw = Gateway::built(room(&origin, 600, |room| room.max_active_users = 1)).await;
-    let mut inside = make_busy(&gw).await;
+    let mut inside = gw.take_first_slot("/tickets/0").await;
     browser.open(&gw.url("/tickets/42?seat=A12")).await;
     browser
         .wait_for("a position on the page", Duration::from_secs(10), async |b| shown_position(b).await.is_some())
@@ -83,7 +75,7 @@ async fn a_second_tab_shows_the_same_place() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     for _ in 0..2 {
         Visitor::json(gw.addr).join("/tickets/1").await; // two people ahead
     }
@@ -107,7 +99,7 @@ async fn a_german_browser_gets_the_german_page() {
     let browser = Browser::start(Options { language: Some("de"), ..Options::default() }).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     browser.open(&gw.url("/tickets/1")).await;
     browser.wait_for("a position", Duration::from_secs(10), async |b| shown_position(b).await.is_some()).await;
     assert_eq!(browser.eval("return document.documentElement.lang;").await, "de");
@@ -122,7 +114,7 @@ async fn with_javascript_off_the_page_still_reaches_the_shop() {
     let browser = Browser::start(Options { javascript_off: true, ..Options::default() }).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 20, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     browser.open(&gw.url("/tickets/7")).await;
     assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("You are in line"));
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -143,7 +135,7 @@ async fn the_page_follows_a_pause_and_a_resume() {
     let origin = Origin::start().await;
     let config = room(&origin, 20, |_| {}).admin(|admin| admin.token = Some(Secret::new("browser-test-token")));
     let gw = Gateway::built(config).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     let pause = |action: &'static str| {
         let admin = gw.admin;
         async move {

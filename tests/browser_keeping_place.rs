@@ -28,13 +28,6 @@ fn room(origin: &Origin, admit_per_minute: u32, set: impl FnOnce(&mut RoomConfig
     )
 }
 
-/// Someone takes the room's first slot, so everyone after them queues.
-async fn make_busy(gw: &Gateway) -> Visitor {
-    let mut first = Visitor::new(gw.addr);
-    assert_eq!(first.get("/tickets/0").await.body_text(), "hello");
-    first
-}
-
 /// How many times the page has asked for its status.
 async fn polls(browser: &Browser) -> u64 {
     let script = "return performance.getEntriesByType('resource')\
@@ -82,7 +75,7 @@ async fn a_tab_shown_again_polls_at_once_and_its_title_follows_the_place() {
     let origin = Origin::start().await;
     // One admission a minute: the page is told to poll only every ~30 s.
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     let mut ahead = Visitor::json(gw.addr);
     ahead.join("/tickets/1").await;
     open_in_line(&browser, &gw, "/tickets/2").await;
@@ -112,7 +105,7 @@ async fn when_the_network_comes_back_the_page_polls_at_once() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     open_in_line(&browser, &gw, "/tickets/2").await;
     browser.open(&gw.url("/tickets/2")).await; // served with the place: the next poll in ~30 s
     let before = polls(&browser).await;
@@ -148,7 +141,7 @@ async fn a_custom_template_keeps_its_own_words() {
     )
     .unwrap();
     let gw = Gateway::built(room(&origin, 1, |room| room.template = Some(template.clone()))).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     // The place comes with the script's first poll, which renders the page again.
     open_in_line(&browser, &gw, "/tickets/1").await;
     assert_eq!(browser.text("[data-anteroom=headline]").await.as_deref(), Some("Hang tight, fans!"));
@@ -163,7 +156,7 @@ async fn the_title_says_your_turn_when_it_comes() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 600, |room| room.max_active_users = 1)).await;
-    let mut inside = make_busy(&gw).await;
+    let mut inside = gw.take_first_slot("/tickets/0").await;
     open_in_line(&browser, &gw, "/tickets/42").await;
     assert_eq!(title(&browser).await, "#1 in line · The Exclusive Show");
     assert_eq!(inside.get("/tickets/revoke").await.body_text(), "thank you for your order");
@@ -179,7 +172,7 @@ async fn the_leave_button_asks_then_gives_the_place_up_and_support_sees_the_same
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     open_in_line(&browser, &gw, "/tickets/3").await;
     let mut behind = Visitor::json(gw.addr);
     assert_eq!(behind.join("/tickets/1").await["position"], 2);
@@ -215,7 +208,7 @@ async fn each_language_counts_with_its_own_plural_forms() {
     let browser = Browser::start(Options::default()).await;
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, 1, |_| {})).await;
-    make_busy(&gw).await;
+    gw.take_first_slot("/tickets/0").await;
     let mut others = Vec::new();
     for _ in 0..3 {
         let mut v = Visitor::json(gw.addr);

@@ -44,12 +44,6 @@ fn now() -> u64 {
 }
 
 /// Lets the first visitor in, so that the room has a line from now on.
-async fn take_the_only_slot(gw: &Gateway) -> Visitor {
-    let mut first = Visitor::new(gw.addr);
-    assert_eq!(first.get("/tickets/1").await.body_text(), "hello");
-    first
-}
-
 #[tokio::test]
 async fn a_quiet_shop_shows_no_queue_and_the_origin_never_sees_our_cookies() {
     let origin = Origin::start().await;
@@ -76,7 +70,7 @@ async fn a_quiet_shop_shows_no_queue_and_the_origin_never_sees_our_cookies() {
 async fn paths_outside_every_room_and_bypassed_paths_skip_the_queue() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     for path in ["/", "/about", "/ticketsx", "/tickets/static/app.js", "/tickets/site.css"] {
         let answer = Visitor::new(gw.addr).get(path).await;
         assert_eq!(answer.body_text(), "hello", "{path}");
@@ -99,7 +93,7 @@ async fn paths_outside_every_room_and_bypassed_paths_skip_the_queue() {
 async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() {
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, |room| room.admit_per_minute = 30)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut buyer = Visitor::new(gw.addr);
     let page = buyer.get("/tickets/7?seat=A12").await;
     assert_eq!(page.status.as_u16(), 200);
@@ -146,7 +140,7 @@ async fn a_queued_buyer_sees_the_page_then_returns_to_the_page_they_asked_for() 
 async fn ten_tabs_hold_one_place() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     Visitor::json(gw.addr).join("/tickets/1").await;
     let mut tabs = Visitor::json(gw.addr);
     tabs.get("/tickets/1").await; // the cookie
@@ -160,7 +154,7 @@ async fn ten_tabs_hold_one_place() {
 async fn a_cookieless_client_hammering_a_protected_path_does_not_grow_the_queue() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     for _ in 0..300 {
         let answer = support::client::get(gw.addr, "/tickets/1").await;
         assert_eq!(answer.header("x-anteroom-state"), Some("waiting"));
@@ -176,7 +170,7 @@ async fn a_cookieless_client_hammering_a_protected_path_does_not_grow_the_queue(
 async fn forged_and_broken_tokens_are_treated_as_no_token_and_counted() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let real = keys().issue("visitor-1", "sale", "visitor-1", now(), 600);
     let (head, rest) = real.split_once('.').unwrap();
     let (_payload, signature) = rest.split_once('.').unwrap();
@@ -239,7 +233,7 @@ async fn an_hs256_token_made_with_an_asymmetric_public_key_is_refused() {
         })
         .room("sale", &["/tickets"], |room| room.admit_per_minute = 1);
     let gw = Gateway::built(config).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let jwks: serde_json::Value =
         serde_json::from_slice(&Visitor::new(gw.addr).get("/_anteroom/jwks.json").await.body).unwrap();
     let public = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
@@ -279,7 +273,7 @@ async fn a_token_past_half_its_life_is_renewed_on_a_forwarded_request() {
 async fn the_origin_ends_a_session_with_a_revoke_command() {
     let origin = Origin::start().await;
     let gw = Gateway::built(room(&origin, |room| room.max_active_users = 1)).await;
-    let mut buyer = take_the_only_slot(&gw).await;
+    let mut buyer = gw.take_first_slot("/tickets/1").await;
     let token = buyer.cookie("anteroom_t_sale").unwrap().to_owned();
     let mut next = Visitor::json(gw.addr);
     assert_eq!(next.join("/tickets/1").await["state"], "waiting", "the house is full");
@@ -305,7 +299,7 @@ async fn the_origin_ends_a_session_with_a_revoke_command() {
 async fn leaving_gives_the_place_up() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut first = Visitor::json(gw.addr);
     first.join("/tickets/1").await;
     let mut second = Visitor::json(gw.addr);
@@ -336,7 +330,7 @@ async fn the_api_refuses_what_it_does_not_know() {
 async fn every_open_redirect_variant_falls_back_to_the_root() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut v = Visitor::json(gw.addr);
     for evil in [
         "%2F%2Fevil.example",
@@ -366,7 +360,7 @@ async fn every_open_redirect_variant_falls_back_to_the_root() {
 async fn the_queue_remembers_the_page_first_asked_for() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut v = Visitor::json(gw.addr);
     assert_eq!(v.join("/tickets/42?seat=A12").await["state"], "waiting");
     // An app polling without return_to is told the page the visitor first asked for…
@@ -389,7 +383,7 @@ async fn the_queue_status_and_json_are_configurable() {
         room.queueing_status = 503;
     }))
     .await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let answer = Visitor::json(gw.addr).get("/tickets/1").await;
     assert_eq!(answer.status.as_u16(), 503);
     assert!(answer.header("retry-after").is_some());
@@ -422,7 +416,7 @@ fn base64_url(bytes: &[u8]) -> String {
 async fn a_forged_queue_cookie_buys_no_better_place() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     Visitor::json(gw.addr).join("/tickets/1").await;
     let mut cheat = Visitor::json(gw.addr);
     assert_eq!(cheat.join("/tickets/1").await["position"].as_u64(), Some(2));
@@ -444,7 +438,7 @@ async fn a_forged_queue_cookie_buys_no_better_place() {
 async fn the_page_speaks_the_visitors_language_and_loads_nothing_from_elsewhere() {
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let page = |accept: &'static str, path: &'static str| {
         let addr = gw.addr;
         async move {
@@ -507,7 +501,7 @@ async fn a_room_can_have_its_own_page() {
         room.template = Some(template.clone());
     });
     let gw = Gateway::built(config).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut buyer = Visitor::new(gw.addr);
     buyer.get("/tickets/1").await;
     let html = buyer.get("/tickets/1?lang=de").await.body_text();
@@ -530,7 +524,7 @@ async fn the_status_object_matches_the_openapi_description() {
         .collect();
     let origin = Origin::start().await;
     let gw = Gateway::built(one_a_minute(&origin)).await;
-    take_the_only_slot(&gw).await;
+    gw.take_first_slot("/tickets/1").await;
     let mut v = Visitor::json(gw.addr);
     let status = v.join("/tickets/1").await;
     let mut fields: Vec<&str> = status.as_object().unwrap().keys().map(String::as_str).collect();

@@ -122,6 +122,14 @@ impl Gateway {
         (answer.status.as_u16(), json)
     }
 
+    /// Someone takes the room's first slot (a quiet room lets the first visitor in at
+    /// once), so that everyone after them queues. `path` is in the room.
+    pub async fn take_first_slot(&self, path: &str) -> visitor::Visitor {
+        let mut first = visitor::Visitor::new(self.addr);
+        assert_eq!(first.get(path).await.body_text(), "hello", "the first visitor walks in");
+        first
+    }
+
     pub async fn metrics(&self) -> String {
         client::get(self.admin, "/metrics").await.body_text()
     }
