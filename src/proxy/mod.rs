@@ -69,8 +69,8 @@ impl ProxyError {
     /// What the client is told; details stay in the log.
     pub(crate) fn public_message(&self) -> &'static str {
         match self {
-            ProxyError::Connect(_) | ProxyError::Broken(_) => "the shop could not be reached; please retry shortly",
-            ProxyError::Timeout(_) => "the shop took too long to answer; please retry shortly",
+            ProxyError::Connect(_) | ProxyError::Broken(_) => Problem::ShopUnreachable.message(),
+            ProxyError::Timeout(_) => Problem::ShopTimeout.message(),
             ProxyError::Upload { message, .. } => message,
         }
     }

@@ -76,7 +76,7 @@ impl UploadError {
         match self {
             UploadError::Stalled(_) | UploadError::TooSlow(_) => "the request body came too slowly",
             UploadError::Malformed(_) => "malformed request body",
-            UploadError::TooLarge(_) => "request body too large",
+            UploadError::TooLarge(_) => crate::problem::Problem::BodyTooLarge.message(),
         }
     }
 
