@@ -27,6 +27,16 @@ pub(crate) fn text(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
+/// A page produced by anteroom itself (never cached).
+pub(crate) fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut response = Response::new(full(page));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// A JSON answer produced by anteroom itself (never cached).
 pub(crate) fn json(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(full(body));

@@ -76,13 +76,9 @@ impl WaitingRoom {
             jar.clear(&room.queue_cookie);
             jar.clear(&room.token_cookie);
             if browser_form(headers) {
-                let lang = self
-                    .pages
-                    .catalog()
-                    .choose(None, headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
-                let mut page = response::text(StatusCode::OK, "");
-                *page.body_mut() = response::full(self.pages.left(lang));
-                page.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                let accept_language = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+                let lang = self.pages.catalog().choose(None, accept_language);
+                let mut page = response::html(StatusCode::OK, self.pages.left(lang));
                 jar.apply(page.headers_mut());
                 return page;
             }

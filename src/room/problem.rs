@@ -24,11 +24,7 @@ impl WaitingRoom {
             // comes between Retry-After and half as long again.
             let refresh =
                 retry_secs.filter(|_| asked.repeatable).map(|s| s + (super::jitter() * s as f64 / 2.0) as u64);
-            let page = self.pages.problem(problem, lang, retry_secs, refresh);
-            let mut answer = response::text(problem.status(), "");
-            *answer.body_mut() = response::full(page);
-            answer.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-            answer
+            response::html(problem.status(), self.pages.problem(problem, lang, retry_secs, refresh))
         } else {
             response::text(problem.status(), problem.message())
         };
