@@ -122,6 +122,28 @@ async fn a_buyer_who_left_is_not_given_the_place_back_even_with_the_old_cookie()
 }
 
 #[tokio::test]
+async fn a_place_dropped_in_one_room_is_not_taken_back_in_another() {
+    let origin = Origin::start().await;
+    let config = config(&origin, 30_000).room("vip", &["/vip"], |room| room.admit_per_minute = 1);
+    let gw = Gateway::built(config).await;
+    assert_eq!(Visitor::json(gw.addr).join("/vip/1").await["state"], "admitted");
+    let mut in_vip = Visitor::json(gw.addr);
+    assert_eq!(in_vip.join("/vip/1").await["position"], 1);
+    let mut line = line_of_three(&gw).await;
+    a_goes_quiet(&mut line, Duration::from_millis(2_000)).await;
+    let [a, _, _] = line;
+    // a's sale cookie, renamed as the vip room's: its signature names the sale room.
+    let mut elsewhere = Visitor::json(gw.addr);
+    let sale_cookie = a.cookie("anteroom_q_sale").unwrap().to_owned();
+    elsewhere.cookies.insert("anteroom_q_vip".into(), sale_cookie);
+    let status = elsewhere.status("vip").await;
+    assert_eq!(status["position"], serde_json::Value::Null, "no place from another room's cookie: {status}");
+    let joined = elsewhere.join("/vip/1").await;
+    assert_eq!((joined["position"].as_u64(), joined["place_lost"].as_bool()), (Some(2), Some(false)), "{joined}");
+    assert_eq!(in_vip.status("vip").await["position"], 1, "nobody jumped ahead in vip");
+}
+
+#[tokio::test]
 async fn leaving_from_a_page_without_its_script_answers_with_a_page() {
     let origin = Origin::start().await;
     let gw = Gateway::built(config(&origin, 30_000)).await;
