@@ -151,15 +151,17 @@ impl Room {
         if self.paused.load(Ordering::Relaxed) {
             return None;
         }
-        // Never faster than the rate in force: the line cannot move faster, whatever a
-        // burst of admissions just measured.
         let in_force = f64::from(self.admit_per_minute()) / 60.0;
         let measured = f64::from_bits(self.rate_bits.load(Ordering::Relaxed));
-        if measured.is_finite() && measured > 0.01 {
-            Some(measured.min(in_force))
-        } else {
-            Some(in_force)
+        if !(measured.is_finite() && measured > 0.01) {
+            return Some(in_force);
         }
+        // At a fixed rate the line cannot move faster than the rate in force, whatever a
+        // burst of admissions just measured. An adaptive room's rate moves every few
+        // seconds; there the measured pace is the better guess (capping it at a rate the
+        // controller has just cut makes waiting buyers poll late, and the shop's load
+        // then lags the controller's decisions).
+        Some(if self.control.adaptive { measured } else { measured.min(in_force) })
     }
 
     /// The room's limits for a store call, with what this instance remembers of its

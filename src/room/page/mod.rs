@@ -237,8 +237,7 @@ impl Pages {
             optional("opens-at", s.opens_at.as_deref()),
             optional("time-zone", input.zone.map(|z| z.name.as_str())),
         );
-        // JSON inside <script>: `<` escaped so no text can close the element.
-        let texts_json = serde_json::to_string(t).unwrap_or_default().replace('<', "\\u003c");
+        let texts_json = catalog.script_texts(lang);
         let scripts = format!(
             "<script type=\"application/json\" id=\"anteroom-texts\">{texts_json}</script>\n\
              <script src=\"{}\" defer></script>",

@@ -128,6 +128,8 @@ fn the_page_and_its_assets_stay_light() {
     let html = pages.render(0, &status("waiting", Some(1_234_567)), &input("de"));
     let total = html.len() + assets::total_bytes();
     assert!(total < 50 * 1024, "page weight {total} bytes");
+    assert!(!html.contains("error_busy_title"), "the error pages' texts stay out of the queue page");
+    assert!(html.contains("\"leave_confirm\""), "the script's texts are in");
 }
 
 #[test]

@@ -34,6 +34,8 @@ struct Language {
     tag: &'static str,
     texts: Texts,
     plurals: Option<PluralRules>,
+    /// The texts the page's script uses, as JSON for a `<script>` element, made once.
+    script: String,
 }
 
 impl std::fmt::Debug for Language {
@@ -60,7 +62,8 @@ impl Catalog {
                     .parse::<unic_langid::LanguageIdentifier>()
                     .ok()
                     .and_then(|id| PluralRules::create(id, PluralRuleType::CARDINAL).ok());
-                Language { tag, texts, plurals }
+                let script = script_json(&texts);
+                Language { tag, texts, plurals, script }
             })
             .collect();
         Self { languages }
@@ -72,6 +75,12 @@ impl Catalog {
 
     pub(crate) fn get(&self, lang: &str) -> &Texts {
         &self.language(lang).texts
+    }
+
+    /// The texts the page's script needs (not the error pages'), as JSON safe inside a
+    /// `<script>` element.
+    pub(crate) fn script_texts(&self, lang: &str) -> &str {
+        &self.language(lang).script
     }
 
     /// A plain text (empty if missing; a counted one gives its `other` form).
@@ -122,6 +131,12 @@ impl Catalog {
         }
         best.map_or("en", |(lang, _)| lang)
     }
+}
+
+/// JSON inside `<script>`: `<` escaped so no text can close the element.
+fn script_json(texts: &Texts) -> String {
+    let used: BTreeMap<&String, &Text> = texts.iter().filter(|(key, _)| !key.starts_with("error_")).collect();
+    serde_json::to_string(&used).unwrap_or_default().replace('<', "\\u003c")
 }
 
 /// CLDR's name of a plural category, as the texts and `Intl.PluralRules` spell it.
