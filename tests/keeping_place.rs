@@ -102,7 +102,10 @@ async fn after_the_grace_the_buyer_is_at_the_end_of_the_line_and_told_so() {
         a.json = false;
         a.get("/tickets/1").await.body_text()
     };
-    assert!(!page.contains("data-anteroom-place-lost=\"true\""), "said once, on the answer that re-placed them");
+    assert!(
+        page.contains(r#"data-anteroom="place-lost" role="alert" hidden>"#),
+        "said once, on the answer that re-placed them"
+    );
     assert_eq!(a.status("sale").await["place_lost"], false);
 }
 
