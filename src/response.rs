@@ -17,34 +17,29 @@ pub(crate) fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
-/// A short plain-text answer produced by anteroom itself (never cached).
-pub(crate) fn text(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(full(format!("{message}\n")));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A page produced by anteroom itself (never cached).
-pub(crate) fn html(status: StatusCode, page: String) -> Response<Body> {
-    let mut response = Response::new(full(page));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// A JSON answer produced by anteroom itself (never cached).
-pub(crate) fn json(status: StatusCode, body: String) -> Response<Body> {
+/// An answer produced by anteroom itself: never cached.
+fn own(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// A short plain-text answer.
+pub(crate) fn text(status: StatusCode, message: &str) -> Response<Body> {
+    own(status, format!("{message}\n"), "text/plain; charset=utf-8")
+}
+
+/// A page.
+pub(crate) fn html(status: StatusCode, page: String) -> Response<Body> {
+    own(status, page, "text/html; charset=utf-8")
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, body: String) -> Response<Body> {
+    own(status, body, "application/json")
 }
 
 /// `{"error": message}` with `status`.
