@@ -14,7 +14,7 @@
 //! 4. Gateway resident memory with VISITORS waiting, on the Redis store and on the
 //!    memory store.
 
-use anteroom::store::{Policy, RedisStore, Store, Visit};
+use anteroom::store::{Joining, Policy, RedisStore, Store, Visit};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
@@ -186,7 +186,7 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
                     return;
                 }
                 let id = visitor_id(i);
-                let visit = Visit { visitor: &id, restore: None, prequeue_score: 0, join: true };
+                let visit = Visit { visitor: &id, restore: None, prequeue_score: 0, joining: Joining::Place };
                 store.visit(&room, &visit, &policy()).await.expect("visit");
             }
         }));

@@ -46,3 +46,7 @@ pub use config::Config;
 /// Parts the benchmarks and the browser test exercise on their own.
 #[doc(hidden)]
 pub use room::cache::VerifiedTokens;
+/// Solves a proof-of-work challenge (`prefix`, `difficulty`) by brute force: the tests'
+/// and the benchmarks' clients, which have no browser to do it.
+#[doc(hidden)]
+pub use room::challenge::solve as solve_challenge;

@@ -3,6 +3,10 @@
 //! Hand-rolled rather than a metrics crate: the set is small and fixed, and the hot path
 //! stays one relaxed atomic add per event.
 
+mod abuse;
+
+pub(crate) use abuse::{ChallengeResult, Challenges};
+
 use crate::token::Rejection;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
@@ -56,6 +60,7 @@ pub struct RoomMetrics {
     pub origin_health: AtomicU64,
     /// By `Rejection`, in the order of `Rejection::ALL`.
     tokens_rejected: [AtomicU64; Rejection::ALL.len()],
+    pub challenges: Challenges,
 }
 
 impl Default for RoomMetrics {
@@ -71,6 +76,7 @@ impl Default for RoomMetrics {
             admission_mode: AtomicU8::new(0),
             origin_health: AtomicU64::new(f64::NAN.to_bits()),
             tokens_rejected: Default::default(),
+            challenges: Challenges::default(),
         }
     }
 }
@@ -196,6 +202,7 @@ impl Metrics {
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
         let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
         self.render_rooms(&mut out);
+        self.render_abuse(&mut out);
         out
     }
 

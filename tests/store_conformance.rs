@@ -176,7 +176,12 @@ async fn the_prequeue_is_reordered_at_opening(h: Harness) {
     let visitors = names(0..10);
     for (i, v) in visitors.iter().enumerate() {
         // The caller draws the random score; reversed here so the order is checkable.
-        let visit = anteroom::store::Visit { visitor: v, restore: None, prequeue_score: 100 - i as u64, join: true };
+        let visit = anteroom::store::Visit {
+            visitor: v,
+            restore: None,
+            prequeue_score: 100 - i as u64,
+            joining: anteroom::store::Joining::Place,
+        };
         let standing = h.store.visit(ROOM, &visit, &policy).await.unwrap();
         assert_eq!((standing.state, standing.position), (QueueState::Scheduled, None), "nobody is let in early");
     }
@@ -223,7 +228,12 @@ fn restore_from(s: &Standing) -> Restore {
 }
 
 fn returning<'a>(visitor: &'a str, restore: Restore) -> anteroom::store::Visit<'a> {
-    anteroom::store::Visit { visitor, restore: Some(restore), prequeue_score: 0, join: true }
+    anteroom::store::Visit {
+        visitor,
+        restore: Some(restore),
+        prequeue_score: 0,
+        joining: anteroom::store::Joining::Place,
+    }
 }
 
 /// What an instance that saw the room before the wipe remembers of it.
@@ -392,7 +402,7 @@ async fn no_ten_seconds_of_grants_exceed_a_sixth_of_the_rate(h: Harness) {
 
 async fn a_visit_without_joining_holds_no_place(h: Harness) {
     fn probe(visitor: &str) -> anteroom::store::Visit<'_> {
-        anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: false }
+        anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, joining: anteroom::store::Joining::AtOnce }
     }
     let first = h.store.visit(ROOM, &probe("first"), &slow()).await.unwrap();
     assert_eq!(first.state, QueueState::Admitted, "an open room still admits at once");
@@ -417,7 +427,12 @@ async fn many_visits_at_once_each_get_one_place(h: Harness) {
             let store = h.store.clone();
             tasks.push(tokio::spawn(async move {
                 let visitor = format!("visitor-{i:04}");
-                let visit = anteroom::store::Visit { visitor: &visitor, restore: None, prequeue_score: 0, join: true };
+                let visit = anteroom::store::Visit {
+                    visitor: &visitor,
+                    restore: None,
+                    prequeue_score: 0,
+                    joining: anteroom::store::Joining::Place,
+                };
                 (i, store.visit(room, &visit, &policy()).await.unwrap().seq)
             }));
         }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use anteroom::store::{Departure, Found, Policy, QueueState, Restore, Standing, Visit, Whereabouts};
+use anteroom::store::{Departure, Found, Joining, Policy, QueueState, Restore, Standing, Visit, Whereabouts};
 use std::time::Duration;
 use support::stores::{conformance, policy, Harness, ROOM};
 
@@ -124,10 +124,10 @@ async fn a_place_dropped_in_one_room_is_not_taken_in_another(h: Harness) {
     let policy = quick(60_000);
     let a = drop_a(&h, &policy).await;
     let restore = Restore { epoch: a.epoch, seq: a.seq, seen_ms: a.now_ms };
-    let visit = Visit { visitor: "a", restore: Some(restore), prequeue_score: 0, join: true };
+    let visit = Visit { visitor: "a", restore: Some(restore), prequeue_score: 0, joining: Joining::Place };
     h.store.set_paused("other", true).await.unwrap();
     h.store
-        .visit("other", &Visit { visitor: "o", restore: None, prequeue_score: 0, join: true }, &policy)
+        .visit("other", &Visit { visitor: "o", restore: None, prequeue_score: 0, joining: Joining::Place }, &policy)
         .await
         .unwrap();
     // (The gateway never gets this far: a queue cookie's signature names its room.)

@@ -4,6 +4,7 @@
 //! that every problem an operator can make is reported here, before anything listens,
 //! as `key: problem` lines.
 
+mod abuse;
 mod builder;
 mod bypass;
 mod env;
@@ -13,6 +14,7 @@ mod tokens;
 mod units;
 mod validate;
 
+pub use abuse::{ChallengeMode, Difficulty, MAX_DIFFICULTY, MIN_DIFFICULTY};
 pub use builder::ConfigBuilder;
 pub use bypass::{BypassList, BypassRule};
 pub use rooms::{mask_url_password, AdmissionMode, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};

@@ -1,7 +1,7 @@
 //! The `[store]` section and the `[[rooms]]` list: where queues live, and what each room
 //! protects with which limits.
 
-use super::{BypassList, HumanDuration, Secret};
+use super::{BypassList, ChallengeMode, Difficulty, HumanDuration, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -137,6 +137,14 @@ pub struct RoomConfig {
     /// own zone once the page's script runs.
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// `"proof-of-work"`: a visitor solves a challenge (the queue page does it in the
+    /// background) before they get a place. Default `"none"`.
+    #[serde(default)]
+    pub challenge: ChallengeMode,
+    /// The challenge's leading zero bits, or `"auto"` (default): rising with the room's
+    /// join rate, from a fraction of a second on a phone in a calm sale.
+    #[serde(default)]
+    pub challenge_difficulty: Difficulty,
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]

@@ -73,10 +73,8 @@ impl WaitingRoom {
             // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
             self.room_metrics(room).token_rejected(Rejection::InUrl);
         }
-        let caller = Caller {
-            queue_cookie: QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie)),
-            token: cookies::find(headers, &room.token_cookie),
-        };
+        let queue_cookie = QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie));
+        let caller = Caller::from_cookies(room, headers, queue_cookie);
         let page =
             |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {

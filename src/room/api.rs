@@ -3,12 +3,14 @@
 
 use super::cookies::{self, Jar};
 use super::decide::{Caller, Intent, QueueCookie, Verdict};
+use super::proof::{Solution, MAX_SOLUTION_BODY};
 use super::status::{self, query_param, VisitorState};
 use super::{page, WaitingRoom};
 use crate::response::{self, json_error as error, Body};
 use crate::store::Departure;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 
 /// Paths under this prefix are anteroom's own and never reach the origin.
 pub(crate) const RESERVED_PREFIX: &str = "/_anteroom/";
@@ -23,7 +25,11 @@ enum Call {
 
 impl WaitingRoom {
     /// Answers a request to a path under [`RESERVED_PREFIX`].
-    pub async fn reserved<B>(&self, req: &Request<B>, tls: bool) -> Response<Body> {
+    pub async fn reserved<B>(&self, req: Request<B>, tls: bool) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path();
         if let Some(asset) = page::assets::serve(path, req.headers()) {
             return asset;
@@ -38,8 +44,13 @@ impl WaitingRoom {
         self.call(call, req, tls).await
     }
 
-    async fn call<B>(&self, call: Call, req: &Request<B>, tls: bool) -> Response<Body> {
-        let (method, uri, headers) = (req.method(), req.uri(), req.headers());
+    async fn call<B>(&self, call: Call, req: Request<B>, tls: bool) -> Response<Body>
+    where
+        B: http_body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = req.into_parts();
+        let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
         let allowed = match call {
             Call::Status => method == Method::GET || method == Method::HEAD,
             Call::Join | Call::Leave => method == Method::POST,
@@ -91,7 +102,15 @@ impl WaitingRoom {
             query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
         let return_to = status::sanitize_return_to(return_to.as_deref());
         let intent = if call == Call::Status { Intent::Look } else { Intent::Join };
-        let caller = Caller { queue_cookie: QueueCookie::Checked(ticket), token };
+        let mut caller = Caller::from_cookies(room, headers, QueueCookie::Checked(ticket));
+        if call == Call::Join && room.asks_proof() {
+            // A solution in the query, or in a small form or JSON body.
+            let Ok(body) = Limited::new(body, MAX_SOLUTION_BODY).collect().await.map(|b| b.to_bytes()) else {
+                return error(StatusCode::BAD_REQUEST, "the join body is unreadable or too large for a solution");
+            };
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            caller.solution = Solution::read(uri.query(), content_type, &body);
+        }
         let body = match self.verdict(room, caller, intent, |_| return_to.clone(), &mut jar).await {
             Verdict::Inside { standing: None, .. } => {
                 self.status_body(room, None, Some(VisitorState::Admitted), return_to)
@@ -103,7 +122,14 @@ impl WaitingRoom {
             Verdict::Unguarded => self.status_body(room, None, Some(VisitorState::Open), return_to),
         };
         let state = body.state;
-        let mut response = json(StatusCode::OK, serde_json::to_string(&body).unwrap_or_default(), jar);
+        // A solution that could never have held is the caller's mistake; an expired or
+        // already spent one is not (the answer carries a new challenge either way).
+        let status = if body.challenge_refused.is_some_and(|r| r.is_client_error()) {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        let mut response = json(status, serde_json::to_string(&body).unwrap_or_default(), jar);
         response.headers_mut().insert("x-anteroom-state", HeaderValue::from_static(state.as_str()));
         response
     }

@@ -6,6 +6,7 @@
 //!   truncated to 128 bits), so a place can be restored after data loss but never
 //!   invented, and a place given up long ago cannot be brought back.
 //! - `anteroom_t_{ROOM}`: the admission token (a JWT).
+//! - `anteroom_c_{ROOM}`: the proof-of-work challenge being solved (signed by its own MAC).
 
 use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +22,10 @@ pub(crate) fn queue_cookie_name(room: &str) -> String {
 
 pub(crate) fn token_cookie_name(room: &str) -> String {
     format!("{PREFIX}t_{room}")
+}
+
+pub(crate) fn challenge_cookie_name(room: &str) -> String {
+    format!("{PREFIX}c_{room}")
 }
 
 /// The value of cookie `name` from any `Cookie` header.

@@ -4,12 +4,13 @@
 //! → the room's `on_failure` answer.
 
 use super::cache::Verified;
-use super::cookies::{Jar, QueueTicket};
+use super::cookies::{self, Jar, QueueTicket};
+use super::proof::{Refused, Solution};
 use super::status::{self, StatusBody, VisitorState};
 use super::ticket::Session;
 use super::{jitter, queue_id, random_u64, Room, WaitingRoom};
 use crate::config::OnFailure;
-use crate::store::{seen_refresh_ms, QueueState, Renewal, Restore, Standing, StoreError, Visit};
+use crate::store::{seen_refresh_ms, Joining, QueueState, Renewal, Restore, Standing, StoreError, Visit};
 use crate::token::Claims;
 use crate::token::Rejection as TokenRejection;
 use std::sync::atomic::Ordering::Relaxed;
@@ -32,6 +33,22 @@ pub(super) struct Caller<'h> {
     pub queue_cookie: QueueCookie<'h>,
     /// The admission token cookie, not yet verified.
     pub token: Option<&'h str>,
+    /// The prefix of the challenge being solved (challenge cookie), not yet checked.
+    pub challenge: Option<&'h str>,
+    /// A proof of work sent with the join call.
+    pub solution: Option<Solution>,
+}
+
+impl<'h> Caller<'h> {
+    /// A caller as the cookies of `headers` show them, with no solution.
+    pub(super) fn from_cookies(room: &Room, headers: &'h http::HeaderMap, queue_cookie: QueueCookie<'h>) -> Self {
+        Self {
+            queue_cookie,
+            token: cookies::find(headers, &room.token_cookie),
+            challenge: if room.asks_proof() { cookies::find(headers, &room.challenge_cookie) } else { None },
+            solution: None,
+        }
+    }
 }
 
 /// The signed queue cookie: as sent (checked only if the token does not let the visitor
@@ -54,12 +71,14 @@ pub(super) enum Verdict {
     Unguarded,
 }
 
-/// A visit's outcome: the cookie to keep, where the store put the visitor, and whether a
-/// place the cookie named was lost.
+/// A visit's outcome: the cookie to keep, where the store put the visitor, whether a
+/// place the cookie named was lost, and whether this visit took a new place (or an
+/// admission at once).
 pub(super) struct Visited {
     pub ticket: QueueTicket,
     pub standing: Standing,
     pub place_lost: bool,
+    pub fresh: bool,
 }
 
 impl WaitingRoom {
@@ -84,22 +103,58 @@ impl WaitingRoom {
             QueueCookie::Checked(ticket) => ticket,
         };
         let return_to = return_to(ticket.as_ref());
-        if intent == Intent::Look && ticket.is_none() {
+        let gated = room.asks_proof();
+        if ticket.is_none() && (intent == Intent::Look || gated) {
             // A look without a queue cookie writes nothing: it hands out the cookie, and
-            // the place is taken by the next call that brings it back.
+            // the place is taken by the next call that brings it back. In a room with a
+            // challenge nobody without a cookie holds a place, so neither does anyone look.
             let ticket = QueueTicket::new_visitor();
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
-            let mut status = self.status_body(room, None, Some(self.look_state(room)), return_to);
+            let state = self.look_state(room);
+            if gated && state != VisitorState::Closed {
+                let status = self.challenge_status(room, &ticket.visitor, caller.challenge, None, return_to, jar);
+                return Verdict::Outside { status, first: None };
+            }
+            let mut status = self.status_body(room, None, Some(state), return_to);
             status.queue_id = queue_id::of(&ticket.visitor);
             return Verdict::Outside { status, first: None };
         }
+        // In a room with a challenge, only a proof buys a place; a refused one is answered
+        // without a store call.
+        let checked = match (&ticket, &caller.solution) {
+            (Some(ticket), Some(solution)) if gated => {
+                Some(self.check_solution(room, &ticket.visitor, solution, caller.challenge))
+            }
+            _ => None,
+        };
+        let joining = match (&checked, gated) {
+            (Some(Ok(proof)), _) => Joining::Proof { id: &proof.id, until_ms: proof.expires_ms },
+            (_, true) => Joining::Keep,
+            (None | Some(Err(_)), false) if ticket.is_some() => Joining::Place,
+            _ => Joining::AtOnce,
+        };
+        let mut refused = checked.as_ref().and_then(|c| c.as_ref().err().copied());
         let asked_for = (intent == Intent::Enter).then_some(return_to.as_str());
-        match self.visit(room, ticket, asked_for, jar).await {
-            Ok(Visited { ticket, standing, .. }) if standing.state == QueueState::Admitted => {
+        match self.visit(room, ticket, asked_for, joining, jar).await {
+            Ok(Visited { ticket, standing, fresh, .. }) if standing.state == QueueState::Admitted => {
+                if fresh && matches!(joining, Joining::Proof { .. }) {
+                    self.solution_spent(room, jar);
+                }
                 let session = self.admit(room, &ticket.visitor, jar);
                 Verdict::Inside { session, standing: Some(standing) }
             }
-            Ok(Visited { ticket, standing, place_lost }) => {
+            Ok(Visited { ticket, standing, .. }) if gated && holds_no_place(&standing) => {
+                if standing.replayed {
+                    self.solution_refused(room, Refused::Replayed);
+                    refused = Some(Refused::Replayed);
+                }
+                let status = self.challenge_status(room, &ticket.visitor, caller.challenge, refused, return_to, jar);
+                Verdict::Outside { status, first: None }
+            }
+            Ok(Visited { ticket, standing, place_lost, fresh }) => {
+                if fresh && matches!(joining, Joining::Proof { .. }) {
+                    self.solution_spent(room, jar);
+                }
                 let mut status = self.status_body(room, Some(&standing), None, return_to);
                 status.queue_id = queue_id::of(&ticket.visitor);
                 status.place_lost = place_lost;
@@ -217,6 +272,7 @@ impl WaitingRoom {
         room: &Room,
         ticket: Option<QueueTicket>,
         asked_for: Option<&str>,
+        joining: Joining<'_>,
         jar: &mut Jar,
     ) -> Result<Visited, StoreError> {
         let had_cookie = ticket.is_some();
@@ -224,7 +280,7 @@ impl WaitingRoom {
         let remembered_page = asked_for.is_some_and(|page| ticket.asked_for(page));
         let restore =
             (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq, seen_ms: ticket.seen });
-        let visit = Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, join: had_cookie };
+        let visit = Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, joining };
         let mut standing = match self.store.visit(&room.name, &visit, &room.policy()).await {
             Ok(standing) => standing,
             Err(e) => {
@@ -282,7 +338,8 @@ impl WaitingRoom {
         if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
         }
-        Ok(Visited { ticket, standing, place_lost })
+        let fresh = placed || standing.immediate;
+        Ok(Visited { ticket, standing, place_lost, fresh })
     }
 
     /// The visitor's turn: a token for their session (the store has opened it).
@@ -336,6 +393,14 @@ impl WaitingRoom {
             return_to,
             queue_id: None,
             place_lost: false,
+            challenge: None,
+            challenge_refused: None,
         }
     }
+}
+
+/// The visitor holds no place (nor an admission, nor a session): in a room with a
+/// challenge, what they need is a proof.
+fn holds_no_place(standing: &Standing) -> bool {
+    standing.seq == 0 && matches!(standing.state, QueueState::Waiting | QueueState::Paused | QueueState::Scheduled)
 }

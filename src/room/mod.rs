@@ -10,16 +10,20 @@
 //! - [`status`]   the status object and visitor states; poll interval, ETA, `return_to`
 //! - [`page`]     the queue page (HTML)
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
+//! - [`challenge`] the proof-of-work challenge: issue, check, the `auto` difficulty curve
+//! - [`proof`]    a challenge room's gate: the solution on the join call, the challenge instead
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
 //! - [`steer`]    closed-loop admission: the sample to the store, a decision per window
 
 pub(crate) mod admission;
 pub(crate) mod api;
 pub(crate) mod cache;
+pub(crate) mod challenge;
 pub(crate) mod cookies;
 mod decide;
 pub(crate) mod page;
 mod problem;
+mod proof;
 pub(crate) mod queue_id;
 pub(crate) mod routing;
 pub(crate) mod status;
@@ -28,7 +32,7 @@ pub(crate) mod ticker;
 pub(crate) mod ticket;
 
 use crate::adaptive;
-use crate::config::{BypassRule, Config, ConfigErrors, OnFailure, RoomConfig};
+use crate::config::{BypassRule, ChallengeMode, Config, ConfigErrors, OnFailure, RoomConfig};
 use crate::metrics::{Metrics, RoomMetrics};
 use crate::store::{Policy, Remembered, RoomStats, Store};
 use crate::time::Clock;
@@ -55,12 +59,17 @@ pub struct Room {
     bypass: Vec<BypassRule>,
     pub queue_cookie: String,
     pub token_cookie: String,
+    /// The prefix of the challenge the visitor is solving (a room with a challenge).
+    pub challenge_cookie: String,
     /// The status of the queued answer (`queueing_status`, validated at load).
     queueing_status: http::StatusCode,
     /// The time zone of the times the page shows (`time_zone`, validated at load).
     pub zone: Option<crate::time::Zone>,
     /// Admissions per second, a moving average over the store's global count.
     rate_bits: AtomicU64,
+    /// New places per second, a moving average over the store's global count: what an
+    /// `auto` challenge difficulty follows.
+    join_rate_bits: AtomicU64,
     /// Last known from the store (ticker), for answers that need no store call, and put
     /// back into the store should it lose the room's data.
     paused: AtomicBool,
@@ -120,7 +129,9 @@ impl Room {
             queueing_status: http::StatusCode::from_u16(config.queueing_status).unwrap_or(http::StatusCode::OK),
             queue_cookie: cookies::queue_cookie_name(&config.name),
             token_cookie: cookies::token_cookie_name(&config.name),
+            challenge_cookie: cookies::challenge_cookie_name(&config.name),
             rate_bits: AtomicU64::new(f64::NAN.to_bits()),
+            join_rate_bits: AtomicU64::new(0f64.to_bits()),
             paused: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             recounting: AtomicBool::new(false),
@@ -224,6 +235,11 @@ impl Room {
         self.recounting.load(Ordering::Relaxed)
     }
 
+    /// A visitor shows a proof of work before they get a place.
+    pub fn asks_proof(&self) -> bool {
+        self.config.challenge == ChallengeMode::ProofOfWork
+    }
+
     /// `host`: already through `routing::host_name`.
     fn matches_host(&self, host: &str) -> bool {
         self.hosts.is_empty() || self.hosts.iter().any(|mine| mine == host)
@@ -256,6 +272,7 @@ pub struct WaitingRoom {
     pub store: Arc<Store>,
     pub tokens: TokenKeys,
     signer: QueueCookieSigner,
+    challenges: challenge::ChallengeSigner,
     cache: VerifiedTokens,
     pages: Pages,
     metrics: Arc<Metrics>,
@@ -298,6 +315,7 @@ impl WaitingRoom {
             pages: Pages::new(&config.rooms).map_err(ConfigErrors)?,
             store,
             signer: QueueCookieSigner::new(tokens.cookie_secrets()),
+            challenges: challenge::ChallengeSigner::new(tokens.cookie_secrets()),
             tokens,
             cache: VerifiedTokens::default(),
             metrics,
@@ -369,6 +387,11 @@ impl WaitingRoom {
     /// Now, in unix seconds, by the room's clock.
     fn now_secs(&self) -> u64 {
         (self.clock.0)() / 1_000_000
+    }
+
+    /// Now, in unix ms, by the room's clock.
+    fn now_ms(&self) -> u64 {
+        (self.clock.0)() / 1_000
     }
 
     /// Whether cookies get `Secure`: over TLS, or when configured (TLS ends before anteroom).

@@ -20,6 +20,8 @@ pub(crate) enum VisitorState {
     Scheduled,
     /// The sale is over.
     Closed,
+    /// The room asks for a proof of work before a place: the `challenge` object.
+    Challenge,
 }
 
 impl VisitorState {
@@ -31,6 +33,7 @@ impl VisitorState {
             VisitorState::Paused => "paused",
             VisitorState::Scheduled => "scheduled",
             VisitorState::Closed => "closed",
+            VisitorState::Challenge => "challenge",
         }
     }
 }
@@ -63,6 +66,13 @@ pub(crate) struct StatusBody {
     /// The visitor's place was lost (they were away longer than `abandon_after` and the
     /// rejoin grace): this answer is a new place at the end of the line.
     pub place_lost: bool,
+    /// State `challenge`: what to solve before a place is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<super::challenge::Challenge>,
+    /// A solution was sent and bought no place: `wrong`, `malformed`, `forged`,
+    /// `expired` or `replayed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_refused: Option<super::proof::Refused>,
 }
 
 /// Polls come at least every second and at most every 30 s, and always well inside

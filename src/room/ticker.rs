@@ -16,6 +16,18 @@ pub(crate) const TICK_PERIOD: Duration = Duration::from_millis(250);
 /// Time constant of the admission-rate moving average.
 const RATE_WINDOW_SECS: f64 = 30.0;
 
+/// Time constant of the join-rate moving average: short, so that an `auto` challenge
+/// difficulty rises within seconds of a flood.
+const JOIN_RATE_WINDOW_SECS: f64 = 5.0;
+
+/// The store's running totals at the last tick, to measure rates from.
+#[derive(Clone, Copy)]
+struct Totals {
+    at: Instant,
+    admitted: u64,
+    joins: u64,
+}
+
 impl WaitingRoom {
     /// Sessions revoked through any instance: their tokens are refused here too, from now
     /// until the last of them has expired.
@@ -51,7 +63,7 @@ impl WaitingRoom {
 
     async fn run_ticker(&self, index: usize, ticked: oneshot::Sender<()>) {
         let room = &self.rooms[index];
-        let mut last: Option<(Instant, u64)> = None;
+        let mut last: Option<Totals> = None;
         let mut ticked = Some(ticked);
         loop {
             if self.tick_once(room, &mut last).await {
@@ -69,7 +81,7 @@ impl WaitingRoom {
     }
 
     /// One tick; `false` when the store did not answer.
-    async fn tick_once(&self, room: &Room, last: &mut Option<(Instant, u64)>) -> bool {
+    async fn tick_once(&self, room: &Room, last: &mut Option<Totals>) -> bool {
         let revoked_since = room.revocations_read_ms.load(Relaxed);
         let report = match self.store.tick(&room.name, &room.policy(), revoked_since).await {
             Ok(report) => report,
@@ -103,8 +115,14 @@ impl WaitingRoom {
             );
         }
         let now = Instant::now();
-        if let Some((then, total)) = *last {
+        if let Some(Totals { at: then, admitted: total, joins }) = *last {
             let elapsed = now.duration_since(then).as_secs_f64();
+            if elapsed > 0.0 && stats.joins_total >= joins {
+                let instant_rate = (stats.joins_total - joins) as f64 / elapsed;
+                let old = f64::from_bits(room.join_rate_bits.load(Relaxed));
+                let weight = 1.0 - (-elapsed / JOIN_RATE_WINDOW_SECS).exp();
+                room.join_rate_bits.store((old + weight * (instant_rate - old)).to_bits(), Relaxed);
+            }
             if elapsed > 0.0 && stats.admitted_total >= total {
                 let instant_rate = (stats.admitted_total - total) as f64 / elapsed;
                 // The average starts from the rate in force, not from the first quarter
@@ -117,7 +135,7 @@ impl WaitingRoom {
                 room.rate_bits.store(rate.to_bits(), Relaxed);
             }
         }
-        *last = Some((now, stats.admitted_total));
+        *last = Some(Totals { at: now, admitted: stats.admitted_total, joins: stats.joins_total });
         true
     }
 }

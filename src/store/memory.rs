@@ -24,6 +24,8 @@ struct Room {
     waiting: RankedSet,
     seen: ZSet,
     dropped: Dropped,
+    /// Spent proofs of work → when their challenge expires (ms).
+    proofs: ZSet,
     admitted: ZSet,
     active: ZSet,
     revoked: ZSet,
@@ -40,6 +42,7 @@ struct Room {
     grants: VecDeque<(u64, u64)>,
     window_used: u64,
     admitted_total: u64,
+    joins_total: u64,
     recovered: bool,
     recount_until: u64,
     ledger: Ledger,
@@ -63,6 +66,7 @@ impl Room {
             active_sessions: self.active.len(),
             admitted_unclaimed: self.admitted.len(),
             admitted_total: self.admitted_total,
+            joins_total: self.joins_total,
             paused: self.paused,
             closed: self.closed,
             admit_per_minute,
@@ -160,8 +164,21 @@ impl MemoryStore {
                 epoch: r.epoch,
                 immediate,
                 rejoined: false,
+                replayed: false,
                 now_ms: now,
             };
+            // A proof of work buys one place: spent here, refused the second time.
+            let spend = |r: &mut Room| match visit.joining {
+                Joining::Proof { id, until_ms } => {
+                    let fresh = r.proofs.score(id).is_none();
+                    if fresh {
+                        r.proofs.add(id, until_ms);
+                    }
+                    fresh
+                }
+                _ => true,
+            };
+            let may_restore = visit.joining != Joining::AtOnce;
             let start_session = |r: &mut Room| r.active.add(v, now + policy.session_ms);
             let in_line = |r: &mut Room, score: u64| {
                 r.seen.add(v, now);
@@ -196,7 +213,7 @@ impl MemoryStore {
             // Dropped for silence and back within the grace, with the cookie of that place.
             let rejoining = visit
                 .restore
-                .filter(|restore| visit.join && policy.rejoin_ms > 0 && restore.epoch == r.epoch && restore.seq > 0);
+                .filter(|restore| may_restore && policy.rejoin_ms > 0 && restore.epoch == r.epoch && restore.seq > 0);
             if let Some(restore) = rejoining {
                 if r.dropped.take(v, restore.seq, now, policy.rejoin_ms) {
                     r.waiting.add(v, restore.seq);
@@ -207,12 +224,13 @@ impl MemoryStore {
             // Coming back after the room's data was lost, having polled until shortly before
             // (a place given up long ago earns nothing): back at the old sequence.
             let restorable = visit.restore.filter(|restore| {
-                visit.join
+                may_restore
                     && !scheduled
                     && restore.epoch != r.epoch
                     && restore.seen_ms >= now.saturating_sub(policy.abandon_ms + seen_refresh_ms(policy.abandon_ms))
             });
             let quiet = restorable.is_none()
+                && visit.joining != Joining::Keep
                 && !r.paused
                 && !scheduled
                 && !r.recounting(now)
@@ -224,6 +242,9 @@ impl MemoryStore {
                     && used < u64::from(capacity)
                     && r.window_budget(now, admit_per_minute) >= 1
                 {
+                    if !spend(r) {
+                        return Standing { replayed: true, ..answer(r, QueueState::Waiting, None, 0, false) };
+                    }
                     r.next_slot = now as f64 + 60_000.0 / f64::from(admit_per_minute);
                     r.record_grant(now, 1);
                     start_session(r);
@@ -231,13 +252,16 @@ impl MemoryStore {
                 }
             }
 
-            if !visit.join {
-                let state = match (scheduled, r.paused) {
-                    (true, _) => QueueState::Scheduled,
-                    (false, true) => QueueState::Paused,
-                    (false, false) => QueueState::Waiting,
-                };
-                return answer(r, state, None, 0, false);
+            let no_place = match (scheduled, r.paused) {
+                (true, _) => QueueState::Scheduled,
+                (false, true) => QueueState::Paused,
+                (false, false) => QueueState::Waiting,
+            };
+            if !visit.joining.takes_place() {
+                return answer(r, no_place, None, 0, false);
+            }
+            if restorable.is_none() && !spend(r) {
+                return Standing { replayed: true, ..answer(r, no_place, None, 0, false) };
             }
             let score = if scheduled {
                 visit.prequeue_score
@@ -251,6 +275,7 @@ impl MemoryStore {
                 r.seq
             };
             r.waiting.add(v, score);
+            r.joins_total += 1;
             in_line(r, score)
         })
     }
@@ -297,6 +322,9 @@ impl MemoryStore {
         self.with_room(room, |r, now, _| {
             r.recover_if_lost(now, policy);
             r.dropped.trim(now, policy.rejoin_ms);
+            for spent in r.proofs.up_to(now.saturating_sub(1), u64::MAX) {
+                r.proofs.remove(&spent);
+            }
             let cutoff = now.saturating_sub(policy.abandon_ms);
             let mut abandoned = 0;
             for v in r.seen.up_to(cutoff, TICK_BATCH) {

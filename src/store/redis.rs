@@ -302,7 +302,15 @@ impl visits::Batches for Inner {
                 .arg(restore_seq)
                 .arg(restore_seen)
                 .arg(visit.prequeue_score)
-                .arg(if visit.join { "1" } else { "0" });
+                .arg(match visit.joining {
+                    visits::OwnedJoining::AtOnce => "0",
+                    visits::OwnedJoining::Place | visits::OwnedJoining::Proof { .. } => "1",
+                    visits::OwnedJoining::Keep => "k",
+                });
+            match &visit.joining {
+                visits::OwnedJoining::Proof { id, until_ms } => call.arg(id).arg(until_ms),
+                _ => call.arg("").arg(0),
+            };
         }
         let rows = Rows::parse("visit", self.run(&call).await?)?;
         let standings = rows.rows().map(|row| standing(&row)).collect::<Result<Vec<_>, _>>()?;
@@ -391,7 +399,9 @@ fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped"] {
+    for part in
+        ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs"]
+    {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
@@ -410,6 +420,7 @@ fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
         epoch: row.count("epoch")?,
         immediate: row.flag("immediate")?,
         rejoined: row.flag("rejoined")?,
+        replayed: row.flag("replayed")?,
         now_ms: row.count("now")?,
     })
 }
@@ -420,6 +431,7 @@ fn stats_from(row: &Row<'_>) -> Result<RoomStats, StoreFault> {
         active_sessions: row.count("active_sessions")?,
         admitted_unclaimed: row.count("admitted_unclaimed")?,
         admitted_total: row.count("admitted_total")?,
+        joins_total: row.count("joins_total")?,
         paused: row.flag("paused")?,
         admit_per_minute: row.limit("admit_per_minute")?,
         max_active_users: row.limit("max_active_users")?,

@@ -91,7 +91,7 @@ impl Sim {
 }
 
 fn plain(visitor: &str) -> Visit<'_> {
-    Visit { visitor, restore: None, prequeue_score: 0, join: true }
+    Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place }
 }
 
 /// The most admissions in any window of `window_ms` (half-open).

@@ -62,10 +62,31 @@ pub struct Visit<'a> {
     /// The order score to use if the visitor joins before `opens_at` (random, so that
     /// arriving early gives no advantage).
     pub prequeue_score: u64,
-    /// Take a place if the visitor holds none. `false`: only an admission at once in an
-    /// open room (a visitor without a queue cookie holds no place, so cookie-less
-    /// clients cannot grow the line).
-    pub join: bool,
+    /// Whether the visit may take a place the visitor does not hold yet.
+    pub joining: Joining<'a>,
+}
+
+/// What a visit may take beyond the place the visitor already holds (which it always
+/// keeps, restores after a data loss, or takes back within the rejoin grace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Joining<'a> {
+    /// Only an admission at once in an open room: a visitor without a queue cookie holds
+    /// no place, so cookie-less clients cannot grow the line.
+    AtOnce,
+    /// A place (or an admission at once).
+    Place,
+    /// As `Place`, paid with a proof of work: the store remembers its id until `until_ms`
+    /// and refuses it a second time (`Standing::replayed`), so one proof buys one place.
+    Proof { id: &'a str, until_ms: u64 },
+    /// Nothing new: the room asks for a proof before a place.
+    Keep,
+}
+
+impl Joining<'_> {
+    /// A place the visitor does not hold may be taken.
+    pub fn takes_place(&self) -> bool {
+        matches!(self, Joining::Place | Joining::Proof { .. })
+    }
 }
 
 /// A token holder's session, to count (again) until its token expires.
@@ -163,6 +184,8 @@ pub struct Standing {
     pub immediate: bool,
     /// Back at the old place after being dropped for silence (within `rejoin_ms`).
     pub rejoined: bool,
+    /// The visit's proof of work had bought a place before: no place for it now.
+    pub replayed: bool,
     /// The store's clock (unix ms) at this visit.
     pub now_ms: u64,
 }
@@ -207,6 +230,9 @@ pub struct RoomStats {
     pub admitted_unclaimed: u64,
     /// Admissions in this room since its data began, over all instances.
     pub admitted_total: u64,
+    /// Places taken in this room since its data began, over all instances (the join
+    /// rate an `auto` challenge difficulty follows).
+    pub joins_total: u64,
     pub paused: bool,
     /// Closed: nobody new is admitted; open sessions go on.
     pub closed: bool,

@@ -4,7 +4,7 @@
 //! settings read, one line length), which more than halves Redis's work per poll. Nothing
 //! waits on purpose: a lone call goes out at once.
 
-use super::types::{Policy, Restore, Standing, StoreFault, Visit};
+use super::types::{Joining, Policy, Restore, Standing, StoreFault, Visit};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -27,12 +27,26 @@ pub(super) struct OwnedVisit {
     pub visitor: String,
     pub restore: Option<Restore>,
     pub prequeue_score: u64,
-    pub join: bool,
+    pub joining: OwnedJoining,
+}
+
+/// [`Joining`] with its proof owned, to wait in the batch.
+pub(super) enum OwnedJoining {
+    AtOnce,
+    Place,
+    Proof { id: String, until_ms: u64 },
+    Keep,
 }
 
 impl From<&Visit<'_>> for OwnedVisit {
     fn from(v: &Visit<'_>) -> Self {
-        Self { visitor: v.visitor.to_owned(), restore: v.restore, prequeue_score: v.prequeue_score, join: v.join }
+        let joining = match v.joining {
+            Joining::AtOnce => OwnedJoining::AtOnce,
+            Joining::Place => OwnedJoining::Place,
+            Joining::Proof { id, until_ms } => OwnedJoining::Proof { id: id.to_owned(), until_ms },
+            Joining::Keep => OwnedJoining::Keep,
+        };
+        Self { visitor: v.visitor.to_owned(), restore: v.restore, prequeue_score: v.prequeue_score, joining }
     }
 }
 

@@ -2,7 +2,9 @@
 //! `redis-server` started for it.
 
 use super::redis::RedisServer;
-use anteroom::store::{Departure, MemoryStore, Policy, RedisStore, Remembered, Renewal, Restore, Standing, Store};
+use anteroom::store::{
+    Departure, Joining, MemoryStore, Policy, RedisStore, Remembered, Renewal, Restore, Standing, Store,
+};
 
 pub struct Harness {
     pub store: std::sync::Arc<Store>,
@@ -35,7 +37,18 @@ impl Harness {
     /// A visit with the queue cookie of the place `before` (same visitor).
     pub async fn visit_with_cookie(&self, visitor: &str, before: &Standing, policy: &Policy) -> Standing {
         let restore = Restore { epoch: before.epoch, seq: before.seq, seen_ms: before.now_ms };
-        let visit = anteroom::store::Visit { visitor, restore: Some(restore), prequeue_score: 0, join: true };
+        self.visit_as(visitor, Some(restore), Joining::Place, policy).await
+    }
+
+    /// A visit that may take what `joining` allows.
+    pub async fn visit_as(
+        &self,
+        visitor: &str,
+        restore: Option<Restore>,
+        joining: Joining<'_>,
+        policy: &Policy,
+    ) -> Standing {
+        let visit = anteroom::store::Visit { visitor, restore, prequeue_score: 0, joining };
         self.store.visit(ROOM, &visit, policy).await.unwrap()
     }
 
@@ -68,7 +81,7 @@ pub fn slow() -> Policy {
 }
 
 pub fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
-    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, join: true }
+    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place }
 }
 
 /// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to

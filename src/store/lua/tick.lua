@@ -5,7 +5,7 @@
 --       15 claim ms (an admission not claimed within it goes to the next in line),
 --       16 rejoin ms (a waiter dropped for silence may take the place back within it)
 -- Returns the field names, then {admitted, abandoned, expired, queue_length, active,
---          unclaimed, admitted_total, paused, admit_per_minute, max_active_users, closed,
+--          unclaimed, admitted_total, joins_total, paused, admit_per_minute, max_active_users, closed,
 --          epoch, recounting, pinned, reason, health, {session, revoked ms, ...}}
 local epoch = room_epoch()
 local apm = admission_rate(ARGV[1], ARGV[12])
@@ -20,6 +20,8 @@ local recount = recounting()
 
 local rejoin_ms = tonumber(ARGV[16])
 redis.call('ZREMRANGEBYSCORE', dropped, '-inf', '(' .. int(now - rejoin_ms))
+-- A spent proof of work is remembered until its challenge expires; then it is worthless anyway.
+redis.call('ZREMRANGEBYSCORE', proofs, '-inf', '(' .. int(now))
 local abandoned = 0
 local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
 for _, v in ipairs(stale) do
@@ -77,9 +79,10 @@ redis.call('HSET', state, 'last_tick', int(now))
 local pinned, reason, origin_health = control_fields()
 local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[14], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
 return {{'admitted', 'abandoned', 'expired', 'queue_length', 'active_sessions', 'admitted_unclaimed',
-    'admitted_total', 'paused', 'admit_per_minute', 'max_active_users', 'closed', 'epoch', 'recounting',
+    'admitted_total', 'joins_total', 'paused', 'admit_per_minute', 'max_active_users', 'closed', 'epoch', 'recounting',
     'pinned', 'reason', 'health', 'revocations'},
   admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
   redis.call('ZCARD', admitted), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
+  tonumber(redis.call('HGET', state, 'joins_total') or '0'),
   paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, pinned, reason, origin_health,
   revocations}

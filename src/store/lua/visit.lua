@@ -1,14 +1,15 @@
 -- visit: for each visitor, join (idempotent) or report on their place; also the
 -- heartbeat and the claim of an admission. Several visitors of one room per call: polls
 -- that arrive together share one call (one TIME, one settings read).
--- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, then six
+-- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, then eight
 --       per visitor: visitor,
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
---       without a queue cookie hold no place)
+--       without a queue cookie hold no place; 'k': keep a place held, nothing new),
+--       proof id ('' none: a place needs no proof of work) and when its challenge expires
 -- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
 -- PAUSED or CLOSED, defined by the gateway), position (-1 unknown), queue_length, seq,
--- epoch, immediate, rejoined, now (ms)
+-- epoch, immediate, rejoined, replayed, now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
@@ -26,9 +27,9 @@ local capacity = tonumber(settings[3] or ARGV[2])
 local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
-local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'now'}}
+local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'replayed', 'now'}}
 
-local function answer(code, position, seq, immediate, rejoined)
+local function answer(code, position, seq, immediate, rejoined, replayed)
   local n = #out
   out[n + 1] = code
   out[n + 2] = position
@@ -37,10 +38,19 @@ local function answer(code, position, seq, immediate, rejoined)
   out[n + 5] = tonumber(epoch)
   out[n + 6] = immediate
   out[n + 7] = rejoined or 0
-  out[n + 8] = now
+  out[n + 8] = replayed or 0
+  out[n + 9] = now
 end
 
-local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join)
+-- A proof of work buys one place: spent here, refused the second time.
+local function spend(proof, until_ms)
+  if proof == '' then return true end
+  if redis.call('ZSCORE', proofs, proof) then return false end
+  redis.call('ZADD', proofs, until_ms, proof)
+  return true
+end
+
+local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join, proof, proof_until)
   local function start_session()
     redis.call('ZADD', active, now + session_ms, v)
   end
@@ -81,7 +91,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
 
   -- Dropped for silence and back within the grace, with the cookie of that very place
   -- (not an older one): the old place again. A place left or used up is not in `dropped`.
-  if join == '1' and restore_epoch == epoch and restore_seq ~= '' and rejoin_ms > 0 then
+  if join ~= '0' and restore_epoch == epoch and restore_seq ~= '' and rejoin_ms > 0 then
     local member = v .. ':' .. restore_seq
     local dropped_at = redis.call('ZSCORE', dropped, member)
     if dropped_at then
@@ -99,16 +109,18 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   -- gone quiet (left, dropped) earns nothing.
   restore_seq = tonumber(restore_seq)
   restore_seen = tonumber(restore_seen) or 0
-  local restoring = join == '1' and not scheduled and restore_epoch ~= '' and restore_epoch ~= epoch
+  local restoring = join ~= '0' and not scheduled and restore_epoch ~= '' and restore_epoch ~= epoch
     and restore_seq and restore_seen >= now - abandon_ms - restore_grace
 
   -- Joining. An open room (nobody waiting, capacity, rate and window budget left) lets
   -- them in at once; not while the line is being recounted after a data loss, nor ahead
   -- of a line being restored.
-  if not restoring and not paused and not scheduled and not recount and apm > 0 and waiting_count == 0 then
+  local quiet = not restoring and join ~= 'k' and not paused and not scheduled and not recount and apm > 0
+  if quiet and waiting_count == 0 then
     local next_slot = tonumber(redis.call('HGET', state, 'next_slot') or '0')
     local used = redis.call('ZCARD', active) + redis.call('ZCARD', admitted)
     if next_slot <= now and used < capacity and window_budget(apm) >= 1 then
+      if not spend(proof, proof_until) then return answer(WAITING, -1, 0, 0, 0, 1) end
       redis.call('HSET', state, 'next_slot', string.format('%.3f', now + 60000 / apm))
       record_grant(1)
       start_session()
@@ -116,8 +128,12 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     end
   end
 
+  local no_place = scheduled and SCHEDULED or (paused and PAUSED or WAITING)
   if join ~= '1' then
-    return answer(scheduled and SCHEDULED or (paused and PAUSED or WAITING), -1, 0, 0)
+    return answer(no_place, -1, 0, 0)
+  end
+  if not restoring and not spend(proof, proof_until) then
+    return answer(no_place, -1, 0, 0, 0, 1)
   end
 
   if scheduled then
@@ -140,7 +156,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   return in_line(score)
 end
 
-for i = 15, #ARGV, 6 do
-  visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
+for i = 15, #ARGV, 8 do
+  visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
 end
 return out

@@ -1,0 +1,83 @@
+//! A room's defences against bots: the proof-of-work challenge before a place.
+
+use serde::{Deserialize, Serialize};
+
+/// Difficulties (leading zero bits) a room may set; `auto` stays within them too.
+pub const MIN_DIFFICULTY: u8 = 1;
+pub const MAX_DIFFICULTY: u8 = 28;
+
+/// What a visitor must show before the room gives them a place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChallengeMode {
+    /// Nothing: a visitor with a queue cookie takes a place.
+    #[default]
+    None,
+    /// A SHA-256 proof of work, solved by the queue page's script (or the app).
+    ProofOfWork,
+}
+
+/// `challenge_difficulty`: leading zero bits, or `"auto"` (rising with the room's join rate).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Difficulty {
+    #[default]
+    Auto,
+    Bits(u8),
+}
+
+impl Serialize for Difficulty {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Difficulty::Auto => s.serialize_str("auto"),
+            Difficulty::Bits(bits) => s.serialize_u8(*bits),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Difficulty {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Bits(i64),
+            Word(String),
+        }
+        let expected = || format!("\"auto\" or a number of bits from {MIN_DIFFICULTY} to {MAX_DIFFICULTY}");
+        match Written::deserialize(d).map_err(|_| serde::de::Error::custom(expected()))? {
+            Written::Word(word) if word == "auto" => Ok(Difficulty::Auto),
+            Written::Bits(bits) => u8::try_from(bits)
+                .ok()
+                .filter(|bits| (MIN_DIFFICULTY..=MAX_DIFFICULTY).contains(bits))
+                .map(Difficulty::Bits)
+                .ok_or_else(|| serde::de::Error::custom(format!("{bits} is not {}", expected()))),
+            Written::Word(word) => Err(serde::de::Error::custom(format!("`{word}` is not {}", expected()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Room {
+        challenge_difficulty: Difficulty,
+    }
+
+    fn parse(value: &str) -> Result<Difficulty, String> {
+        toml::from_str::<Room>(&format!("challenge_difficulty = {value}"))
+            .map(|room| room.challenge_difficulty)
+            .map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn a_difficulty_is_auto_or_a_number_of_bits_in_range() {
+        assert_eq!(parse("\"auto\""), Ok(Difficulty::Auto));
+        assert_eq!(parse("16"), Ok(Difficulty::Bits(16)));
+        assert_eq!(parse("28"), Ok(Difficulty::Bits(28)));
+        for bad in ["0", "29", "-3", "300", "\"hard\"", "1.5", "true"] {
+            let problem = parse(bad).expect_err(bad);
+            assert!(problem.contains("\"auto\" or a number of bits from 1 to 28"), "{bad}: {problem}");
+        }
+    }
+}

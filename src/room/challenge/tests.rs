@@ -1,0 +1,114 @@
+use super::*;
+
+const NOW: u64 = 1_800_000_000_000;
+const VISITOR: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+fn signer() -> ChallengeSigner {
+    ChallengeSigner::new(&[[7; 32]])
+}
+
+fn solved(challenge: &Challenge) -> String {
+    solve(&challenge.prefix, challenge.difficulty).to_string()
+}
+
+#[test]
+fn a_solution_holds_once_found_and_names_its_challenge() {
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 8, NOW);
+    assert_eq!(challenge.algorithm, "sha256");
+    assert_eq!(challenge.expires_at, NOW + CHALLENGE_TTL.as_millis() as u64);
+    let nonce = solved(&challenge);
+    let proof = signer.check("sale", VISITOR, &challenge.prefix, &nonce, NOW + 1000).expect("holds");
+    assert_eq!(proof.expires_ms, challenge.expires_at);
+    assert!(challenge.prefix.contains(&proof.id), "the id is the challenge's MAC");
+    assert!(!challenge.prefix.contains(VISITOR), "the visitor id stays out of the page's sight");
+}
+
+#[test]
+fn a_solution_is_worth_one_visitor_in_one_room_before_its_expiry() {
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 8, NOW);
+    let nonce = solved(&challenge);
+    let other = "BBBBBBBBBBBBBBBBBBBBBB";
+    assert_eq!(signer.check("sale", other, &challenge.prefix, &nonce, NOW), Err(Refusal::Forged));
+    assert_eq!(signer.check("vip", VISITOR, &challenge.prefix, &nonce, NOW), Err(Refusal::Forged));
+    assert_eq!(
+        ChallengeSigner::new(&[[8; 32]]).check("sale", VISITOR, &challenge.prefix, &nonce, NOW),
+        Err(Refusal::Forged)
+    );
+    let late = challenge.expires_at + 1;
+    assert_eq!(signer.check("sale", VISITOR, &challenge.prefix, &nonce, late), Err(Refusal::Expired));
+    let rotated = ChallengeSigner::new(&[[8; 32], [7; 32]]);
+    assert!(rotated.check("sale", VISITOR, &challenge.prefix, &nonce, NOW).is_ok(), "an old key still checks");
+}
+
+#[test]
+fn the_difficulty_and_expiry_cannot_be_edited() {
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 20, NOW);
+    let easier = challenge.prefix.replacen(":20:", ":1:", 1);
+    let nonce = solve(&easier, 1).to_string();
+    assert_eq!(signer.check("sale", VISITOR, &easier, &nonce, NOW), Err(Refusal::Forged));
+    let later =
+        challenge.prefix.replacen(&challenge.expires_at.to_string(), &(challenge.expires_at * 2).to_string(), 1);
+    assert_eq!(signer.check("sale", VISITOR, &later, "1", NOW), Err(Refusal::Forged));
+}
+
+#[test]
+fn a_wrong_or_malformed_solution_is_refused() {
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 16, NOW);
+    let nonce: u64 = solved(&challenge).parse().unwrap();
+    // The first nonce that works is the smallest: every one before it is wrong.
+    if nonce > 0 {
+        let wrong = (nonce - 1).to_string();
+        assert_eq!(signer.check("sale", VISITOR, &challenge.prefix, &wrong, NOW), Err(Refusal::Wrong));
+    }
+    for junk in ["", "-1", "12a", "1.5", " 1", "123456789012345678901", "０"] {
+        assert_eq!(signer.check("sale", VISITOR, &challenge.prefix, junk, NOW), Err(Refusal::Malformed), "{junk:?}");
+    }
+    for prefix in [
+        "",
+        "c1:",
+        "c2:1:8:AAAAAAAAAAAAAAAAAAAAAA:",
+        "c1:x:8:AAAAAAAAAAAAAAAAAAAAAA:",
+        "c1:1:99:AAAAAAAAAAAAAAAAAAAAAA:",
+        "c1:1:8:short:",
+        "c1:1:8:AAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        assert_eq!(signer.check("sale", VISITOR, prefix, "1", NOW), Err(Refusal::Malformed), "{prefix:?}");
+    }
+}
+
+#[test]
+fn a_fresh_challenge_is_handed_out_again_and_a_stale_one_is_not() {
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 12, NOW);
+    assert_eq!(signer.reusable("sale", VISITOR, &challenge.prefix, NOW + 1000), Some(challenge.clone()));
+    let nearly_over = challenge.expires_at - 60_000;
+    assert_eq!(signer.reusable("sale", VISITOR, &challenge.prefix, nearly_over), None);
+    assert_eq!(signer.reusable("sale", "BBBBBBBBBBBBBBBBBBBBBB", &challenge.prefix, NOW), None);
+    assert_eq!(signer.reusable("sale", VISITOR, "junk", NOW), None);
+}
+
+#[test]
+fn the_auto_curve_is_calm_then_doubles_the_work_per_doubling_of_joins() {
+    assert_eq!(auto_difficulty(0.0), AUTO_BASE_BITS);
+    assert_eq!(auto_difficulty(f64::NAN), AUTO_BASE_BITS);
+    assert_eq!(auto_difficulty(10.0), 12);
+    assert_eq!(auto_difficulty(19.9), 12);
+    assert_eq!(auto_difficulty(20.0), 13);
+    assert_eq!(auto_difficulty(80.0), 15);
+    assert_eq!(auto_difficulty(1_000.0), 18);
+    assert_eq!(auto_difficulty(1e9), AUTO_MAX_BITS);
+}
+
+#[test]
+fn leading_zero_bits_are_counted_across_bytes() {
+    assert_eq!(leading_zero_bits(&[0xff]), 0);
+    assert_eq!(leading_zero_bits(&[0x00, 0x10]), 11);
+    assert_eq!(leading_zero_bits(&[0x00, 0x00]), 16);
+    let mut buffer = itoa_buffer();
+    assert_eq!(format_nonce(&mut buffer, 0), b"0");
+    assert_eq!(format_nonce(&mut buffer, u64::MAX), u64::MAX.to_string().as_bytes());
+}

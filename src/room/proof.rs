@@ -1,0 +1,180 @@
+//! The gate of a room with `challenge = "proof-of-work"`: the solution a visitor shows on
+//! the join call, checked without the store (a bad one costs one hash and writes nothing),
+//! and the challenge they are asked to solve instead.
+
+use super::challenge::{self, Challenge, Proof, Refusal};
+use super::cookies::Jar;
+use super::status::{query_param, StatusBody, VisitorState};
+use super::{queue_id, Room, WaitingRoom};
+use crate::config::Difficulty;
+use crate::metrics::ChallengeResult;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Longest join body read for a solution: a nonce and a prefix are well under 200 bytes.
+pub(super) const MAX_SOLUTION_BODY: usize = 2048;
+
+/// A solution as the join call carries it: `pow=NONCE`, and the challenge's prefix as
+/// `challenge=PREFIX` (or else from the challenge cookie the challenge came with).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Solution {
+    pub nonce: String,
+    pub prefix: Option<String>,
+}
+
+impl Solution {
+    /// From the query, or a form (`application/x-www-form-urlencoded`) or JSON body.
+    pub(super) fn read(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Option<Self> {
+        let from_pairs = |pairs: Option<&str>| {
+            query_param(pairs, "pow").map(|nonce| Solution { nonce, prefix: query_param(pairs, "challenge") })
+        };
+        if let Some(solution) = from_pairs(query) {
+            return Some(solution);
+        }
+        let body = std::str::from_utf8(body).ok().filter(|b| !b.trim().is_empty())?;
+        if content_type.is_some_and(|t| t.starts_with("application/json")) {
+            let value: serde_json::Value = serde_json::from_str(body).ok()?;
+            let text = |key: &str| match value.get(key)? {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            return text("pow").map(|nonce| Solution { nonce, prefix: text("challenge") });
+        }
+        from_pairs(Some(body))
+    }
+}
+
+/// Why no place was bought with a solution, as the status object's `challenge_refused`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    Checked(Refusal),
+    /// The solution had bought a place before.
+    Replayed,
+}
+
+impl Refused {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Refused::Checked(refusal) => refusal.as_str(),
+            Refused::Replayed => "replayed",
+        }
+    }
+
+    /// A solution an honest page can come to send (a slow phone, a retried call) is not
+    /// an error; one that could never have held is.
+    pub(crate) fn is_client_error(self) -> bool {
+        matches!(self, Refused::Checked(Refusal::Malformed | Refusal::Forged | Refusal::Wrong))
+    }
+
+    pub(crate) fn result(self) -> ChallengeResult {
+        match self {
+            Refused::Checked(Refusal::Expired) => ChallengeResult::Expired,
+            Refused::Checked(_) => ChallengeResult::Failed,
+            Refused::Replayed => ChallengeResult::Replayed,
+        }
+    }
+}
+
+impl serde::Serialize for Refused {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl WaitingRoom {
+    /// Checks a visitor's solution. Counts a refusal; a proof is counted when it buys a
+    /// place (the store may still find it spent).
+    pub(super) fn check_solution(
+        &self,
+        room: &Room,
+        visitor: &str,
+        solution: &Solution,
+        challenge_cookie: Option<&str>,
+    ) -> Result<Proof, Refused> {
+        let prefix = solution.prefix.as_deref().or(challenge_cookie).unwrap_or_default();
+        let checked = self.challenges.check(&room.name, visitor, prefix, &solution.nonce, self.now_ms());
+        checked.map_err(|refusal| {
+            let refused = Refused::Checked(refusal);
+            self.challenge_counted(room, refused.result());
+            refused
+        })
+    }
+
+    pub(super) fn solution_refused(&self, room: &Room, refused: Refused) {
+        self.challenge_counted(room, refused.result());
+    }
+
+    pub(super) fn solution_spent(&self, room: &Room, jar: &mut Jar) {
+        self.challenge_counted(room, ChallengeResult::Solved);
+        jar.clear(&room.challenge_cookie);
+    }
+
+    fn challenge_counted(&self, room: &Room, result: ChallengeResult) {
+        self.room_metrics(room).challenges.count(result);
+    }
+
+    /// The challenge for `visitor`: the one they are solving if it is still fresh (a
+    /// reload or a poll does not throw away the page's work), else a new one, kept in the
+    /// challenge cookie.
+    pub(super) fn challenge(&self, room: &Room, visitor: &str, cookie: Option<&str>, jar: &mut Jar) -> Challenge {
+        let now = self.now_ms();
+        if let Some(challenge) = cookie.and_then(|prefix| self.challenges.reusable(&room.name, visitor, prefix, now)) {
+            return challenge;
+        }
+        let challenge = self.challenges.issue(&room.name, visitor, self.difficulty(room), now);
+        jar.set(&room.challenge_cookie, &challenge.prefix);
+        self.challenge_counted(room, ChallengeResult::Issued);
+        challenge
+    }
+
+    /// The status of a visitor who holds no place in a room with a challenge: the
+    /// challenge to solve, and why a solution they sent bought nothing.
+    pub(super) fn challenge_status(
+        &self,
+        room: &Room,
+        visitor: &str,
+        cookie: Option<&str>,
+        refused: Option<Refused>,
+        return_to: String,
+        jar: &mut Jar,
+    ) -> StatusBody {
+        let mut status = self.status_body(room, None, Some(VisitorState::Challenge), return_to);
+        status.queue_id = queue_id::of(visitor);
+        status.challenge = Some(self.challenge(room, visitor, cookie, jar));
+        status.challenge_refused = refused;
+        status
+    }
+
+    /// The room's difficulty now: as configured, or from the join rate (`auto`).
+    pub(super) fn difficulty(&self, room: &Room) -> u8 {
+        match room.config.challenge_difficulty {
+            Difficulty::Bits(bits) => bits,
+            Difficulty::Auto => challenge::auto_difficulty(f64::from_bits(room.join_rate_bits.load(Relaxed))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn solution(nonce: &str, prefix: Option<&str>) -> Option<Solution> {
+        Some(Solution { nonce: nonce.into(), prefix: prefix.map(str::to_owned) })
+    }
+
+    #[test]
+    fn a_solution_is_read_from_the_query_a_form_or_json() {
+        assert_eq!(Solution::read(Some("room=sale&pow=42"), None, b""), solution("42", None));
+        let form = b"challenge=c1%3A9%3A12%3Amac%3A&pow=7";
+        assert_eq!(
+            Solution::read(Some("room=sale"), Some("application/x-www-form-urlencoded"), form),
+            solution("7", Some("c1:9:12:mac:"))
+        );
+        let json = br#"{"pow": 99, "challenge": "c1:9:12:mac:"}"#;
+        assert_eq!(Solution::read(None, Some("application/json"), json), solution("99", Some("c1:9:12:mac:")));
+        assert_eq!(Solution::read(None, Some("application/json"), br#"{"pow":"5"}"#), solution("5", None));
+        assert_eq!(Solution::read(Some("room=sale"), None, b""), None);
+        assert_eq!(Solution::read(None, Some("application/json"), b"{not json"), None);
+        assert_eq!(Solution::read(None, None, &[0xff, 0xfe]), None);
+    }
+}

@@ -1,0 +1,122 @@
+//! What a visit may take in a room with a proof-of-work challenge: without a proof only
+//! the place the visitor already holds; with one, one place, once. Both stores, one suite.
+
+mod support;
+
+use anteroom::store::{Departure, Joining, Policy, QueueState, Restore};
+use support::stores::{conformance, policy, slow, Harness, ROOM};
+
+conformance!(
+    without_a_proof_a_visitor_keeps_a_place_but_takes_none,
+    without_a_proof_nobody_walks_into_an_open_room,
+    a_proof_buys_one_place_and_is_refused_the_second_time,
+    a_proof_admitted_at_once_is_spent_too,
+    a_proof_is_not_spent_by_a_visitor_who_already_holds_a_place,
+    a_visitor_dropped_for_silence_takes_the_place_back_without_a_proof,
+    spent_proofs_are_forgotten_when_their_challenge_expires,
+    the_join_count_follows_new_places,
+);
+
+fn proof(id: &str) -> Joining<'_> {
+    Joining::Proof { id, until_ms: anteroom::time::unix_ms() + 60_000 }
+}
+
+async fn queue_length(h: &Harness, policy: &Policy) -> u64 {
+    h.store.stats(ROOM, policy).await.unwrap().queue_length
+}
+
+async fn without_a_proof_a_visitor_keeps_a_place_but_takes_none(h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await; // admitted at once: the room is busy from here
+    let placed = h.visit_as("a", None, proof("p-a"), &policy).await;
+    assert_eq!((placed.state, placed.position), (QueueState::Waiting, Some(1)));
+    let kept = h.visit_as("a", None, Joining::Keep, &policy).await;
+    assert_eq!((kept.position, kept.seq), (Some(1), placed.seq), "the place held is kept");
+    let none = h.visit_as("b", None, Joining::Keep, &policy).await;
+    assert_eq!((none.state, none.position, none.seq, none.replayed), (QueueState::Waiting, None, 0, false));
+    assert_eq!(queue_length(&h, &policy).await, 1, "b took nothing");
+}
+
+async fn without_a_proof_nobody_walks_into_an_open_room(h: Harness) {
+    let policy = policy();
+    let kept = h.visit_as("a", None, Joining::Keep, &policy).await;
+    assert_eq!((kept.state, kept.immediate, kept.seq), (QueueState::Waiting, false, 0));
+    assert_eq!(h.store.stats(ROOM, &policy).await.unwrap().active_sessions, 0);
+    let proved = h.visit_as("a", None, proof("p-a"), &policy).await;
+    assert_eq!((proved.state, proved.immediate), (QueueState::Admitted, true));
+}
+
+async fn a_proof_buys_one_place_and_is_refused_the_second_time(h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await;
+    let placed = h.visit_as("a", None, proof("p-1"), &policy).await;
+    assert_eq!(placed.position, Some(1));
+    h.store.leave(ROOM, &Departure { visitor: "a", seq: placed.seq, session: None }).await.unwrap();
+    let replayed = h.visit_as("a", None, proof("p-1"), &policy).await;
+    assert_eq!((replayed.replayed, replayed.position, replayed.seq), (true, None, 0), "{replayed:?}");
+    let other = h.visit_as("b", None, proof("p-1"), &policy).await;
+    assert!(other.replayed, "nor for anyone else");
+    assert_eq!(queue_length(&h, &policy).await, 0, "nothing was let in");
+    let fresh = h.visit_as("a", None, proof("p-2"), &policy).await;
+    assert_eq!((fresh.replayed, fresh.position), (false, Some(1)), "a new proof buys a new place");
+}
+
+async fn a_proof_admitted_at_once_is_spent_too(h: Harness) {
+    let policy = policy();
+    let admitted = h.visit_as("a", None, proof("p-1"), &policy).await;
+    assert!(admitted.immediate);
+    h.store.leave(ROOM, &Departure { visitor: "a", seq: 0, session: None }).await.unwrap();
+    let again = h.visit_as("a", None, proof("p-1"), &policy).await;
+    assert_eq!((again.replayed, again.state, again.immediate), (true, QueueState::Waiting, false), "{again:?}");
+    assert_eq!(h.store.stats(ROOM, &policy).await.unwrap().active_sessions, 0);
+}
+
+async fn a_proof_is_not_spent_by_a_visitor_who_already_holds_a_place(h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await;
+    let placed = h.visit_as("a", None, proof("p-1"), &policy).await;
+    // A retried join with another proof: the place is reported, the proof stays unspent.
+    let retried = h.visit_as("a", None, proof("p-2"), &policy).await;
+    assert_eq!((retried.seq, retried.replayed), (placed.seq, false));
+    h.store.leave(ROOM, &Departure { visitor: "a", seq: placed.seq, session: None }).await.unwrap();
+    let later = h.visit_as("a", None, proof("p-2"), &policy).await;
+    assert_eq!((later.replayed, later.position), (false, Some(1)), "p-2 was never spent");
+}
+
+async fn a_visitor_dropped_for_silence_takes_the_place_back_without_a_proof(h: Harness) {
+    let policy = Policy { abandon_ms: 200, ..slow() };
+    h.visit("first", &policy).await;
+    let placed = h.visit_as("a", None, proof("p-1"), &policy).await;
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().abandoned, 1);
+    let restore = Restore { epoch: placed.epoch, seq: placed.seq, seen_ms: placed.now_ms };
+    let back = h.visit_as("a", Some(restore), Joining::Keep, &policy).await;
+    assert_eq!((back.rejoined, back.seq, back.position), (true, placed.seq, Some(1)), "{back:?}");
+}
+
+async fn spent_proofs_are_forgotten_when_their_challenge_expires(h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await;
+    let short = Joining::Proof { id: "p-1", until_ms: anteroom::time::unix_ms() + 100 };
+    let placed = h.visit_as("a", None, short, &policy).await;
+    h.store.leave(ROOM, &Departure { visitor: "a", seq: placed.seq, session: None }).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    h.store.tick(ROOM, &policy, 0).await.unwrap();
+    // The gateway refuses an expired challenge before the store sees it; the store only
+    // has to keep the id as long as the challenge could be sent.
+    let again = h.visit_as("a", None, short, &policy).await;
+    assert!(!again.replayed, "the id is no longer kept: {again:?}");
+}
+
+async fn the_join_count_follows_new_places(h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await;
+    for visitor in ["a", "b", "c"] {
+        h.visit(visitor, &policy).await;
+        h.visit(visitor, &policy).await;
+    }
+    h.visit_as("d", None, Joining::Keep, &policy).await;
+    let stats = h.store.stats(ROOM, &policy).await.unwrap();
+    assert_eq!(stats.joins_total, 3, "three places; polls and the first admission at once are no joins");
+    assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().stats.joins_total, 3);
+}
