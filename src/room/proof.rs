@@ -140,6 +140,9 @@ impl WaitingRoom {
     ) -> StatusBody {
         let mut status = self.status_body(room, None, Some(VisitorState::Challenge), return_to);
         status.queue_id = queue_id::of(visitor);
+        // A refused solution names a challenge that is spent, expired or not this
+        // visitor's: a new one, rather than the cookie's again.
+        let cookie = if refused.is_some() { None } else { cookie };
         status.challenge = Some(self.challenge(room, visitor, cookie, jar));
         status.challenge_refused = refused;
         status
@@ -155,26 +158,4 @@ impl WaitingRoom {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn solution(nonce: &str, prefix: Option<&str>) -> Option<Solution> {
-        Some(Solution { nonce: nonce.into(), prefix: prefix.map(str::to_owned) })
-    }
-
-    #[test]
-    fn a_solution_is_read_from_the_query_a_form_or_json() {
-        assert_eq!(Solution::read(Some("room=sale&pow=42"), None, b""), solution("42", None));
-        let form = b"challenge=c1%3A9%3A12%3Amac%3A&pow=7";
-        assert_eq!(
-            Solution::read(Some("room=sale"), Some("application/x-www-form-urlencoded"), form),
-            solution("7", Some("c1:9:12:mac:"))
-        );
-        let json = br#"{"pow": 99, "challenge": "c1:9:12:mac:"}"#;
-        assert_eq!(Solution::read(None, Some("application/json"), json), solution("99", Some("c1:9:12:mac:")));
-        assert_eq!(Solution::read(None, Some("application/json"), br#"{"pow":"5"}"#), solution("5", None));
-        assert_eq!(Solution::read(Some("room=sale"), None, b""), None);
-        assert_eq!(Solution::read(None, Some("application/json"), b"{not json"), None);
-        assert_eq!(Solution::read(None, None, &[0xff, 0xfe]), None);
-    }
-}
+mod tests;

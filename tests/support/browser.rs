@@ -135,6 +135,21 @@ impl Browser {
             .await
     }
 
+    /// Runs `script` (a function body that ends by calling `done(value)`) and returns the
+    /// value it was called with (within the driver's script timeout, 30 s).
+    pub async fn eval_async(&self, script: &str) -> Value {
+        let script = format!("var done = arguments[arguments.length - 1];\n{script}");
+        self.call(Method::POST, &self.session_path("/execute/async"), Some(json!({ "script": script, "args": [] })))
+            .await
+    }
+
+    /// The names of the cookies the browser holds for the page (HttpOnly ones too).
+    pub async fn cookie_names(&self) -> Vec<String> {
+        let cookies = self.call(Method::GET, &self.session_path("/cookie"), None).await;
+        let names = cookies.as_array().into_iter().flatten().filter_map(|c| c["name"].as_str());
+        names.map(str::to_owned).collect()
+    }
+
     /// The text of the first element matching `selector` (`None` if there is none).
     pub async fn text(&self, selector: &str) -> Option<String> {
         let script = format!("var e = document.querySelector({}); return e ? e.textContent : null;", json!(selector));

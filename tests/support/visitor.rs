@@ -64,6 +64,33 @@ impl Visitor {
         serde_json::from_slice(&answer.body).expect("status JSON")
     }
 
+    /// `POST /_anteroom/join?room=ROOM` with a form body (`pow=…&challenge=…`), as JSON.
+    pub async fn join_with(&mut self, room: &str, form: &str) -> Answer {
+        let mut builder = Request::post(format!("/_anteroom/join?room={room}"))
+            .header("host", "shop.example")
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            builder = builder.header("cookie", jar.join("; "));
+        }
+        let answer = self.send(builder.body(Full::new(Bytes::from(form.to_owned()))).expect("request")).await;
+        super::jar::take_cookies(&mut self.cookies, &answer.headers).unwrap_or_else(|e| panic!("{e}"));
+        answer
+    }
+
+    /// In a room with a proof-of-work challenge: asks for the challenge, solves it, and
+    /// joins with the solution. Returns the join's status object.
+    pub async fn solve_and_join(&mut self, room: &str) -> serde_json::Value {
+        let status = self.status(room).await;
+        assert_eq!(status["state"], "challenge", "{status}");
+        let (prefix, difficulty) = challenge_of(&status);
+        let nonce = anteroom::solve_challenge(&prefix, difficulty);
+        let answer = self.join_with(room, &format!("pow={nonce}")).await;
+        assert_eq!(answer.status, 200, "{}", answer.body_text());
+        serde_json::from_slice(&answer.body).expect("status JSON")
+    }
+
     /// Polls the room's status (every 100 ms) until the visitor is admitted.
     pub async fn wait_until_admitted(&mut self, room: &str, within: std::time::Duration) -> serde_json::Value {
         let deadline = std::time::Instant::now() + within;
@@ -121,4 +148,11 @@ impl Visitor {
         }
         panic!("the gateway did not answer");
     }
+}
+
+/// The challenge of a status object: its prefix and difficulty.
+pub fn challenge_of(status: &serde_json::Value) -> (String, u8) {
+    let challenge = &status["challenge"];
+    let prefix = challenge["prefix"].as_str().unwrap_or_else(|| panic!("no challenge: {status}")).to_owned();
+    (prefix, challenge["difficulty"].as_u64().expect("difficulty") as u8)
 }

@@ -112,3 +112,9 @@ fn leading_zero_bits_are_counted_across_bytes() {
     assert_eq!(format_nonce(&mut buffer, 0), b"0");
     assert_eq!(format_nonce(&mut buffer, u64::MAX), u64::MAX.to_string().as_bytes());
 }
+
+#[test]
+fn the_solver_finds_the_first_nonce_the_pages_script_finds_too() {
+    // The queue page's worker (assets/pow.js) found 95699 for this prefix at 16 bits.
+    assert_eq!(solve("c1:1796404995328:16:FXcx_drxPvc6UmL2UVkeRQ:", 16), 95_699);
+}

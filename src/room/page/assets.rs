@@ -8,9 +8,10 @@ use std::sync::OnceLock;
 
 pub(crate) const PREFIX: &str = "/_anteroom/assets/";
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     ("queue.css", "text/css; charset=utf-8", include_str!("assets/queue.css")),
     ("queue.js", "text/javascript; charset=utf-8", include_str!("assets/queue.js")),
+    ("pow.js", "text/javascript; charset=utf-8", include_str!("assets/pow.js")),
 ];
 
 /// FNV-1a, enough to tell builds apart.

@@ -218,17 +218,30 @@ impl Pages {
         }
         .replace("{title}", input.title);
         let refresh_seconds = (s.poll_after_ms / 1000).clamp(2, 30);
-        let head = format!(
-            "<noscript><meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"></noscript>\n\
-             <link rel=\"stylesheet\" href=\"{}\">",
-            assets::url("queue.css")
-        );
+        // Without scripts the page refreshes itself to follow the line; a challenge cannot
+        // be solved that way, so that page says so instead.
+        let refresh = if s.state == VisitorState::Challenge {
+            String::new()
+        } else {
+            format!("<noscript><meta http-equiv=\"refresh\" content=\"{refresh_seconds}\"></noscript>\n")
+        };
+        let head = format!("{refresh}<link rel=\"stylesheet\" href=\"{}\">", assets::url("queue.css"));
         let optional = |name: &str, value: Option<&str>| {
             value.map(|v| format!(" data-anteroom-{name}=\"{}\"", escape(v))).unwrap_or_default()
         };
+        let challenge = s.challenge.as_ref().map_or_else(String::new, |c| {
+            format!(
+                " data-anteroom-challenge-prefix=\"{}\" data-anteroom-challenge-difficulty=\"{}\" \
+                 data-anteroom-challenge-expires-at=\"{}\" data-anteroom-challenge-worker=\"{}\"",
+                escape(&c.prefix),
+                c.difficulty,
+                c.expires_at,
+                assets::url("pow.js")
+            )
+        });
         let hooks = format!(
             "data-anteroom-room=\"{}\" data-anteroom-title=\"{}\" data-anteroom-return-to=\"{}\" \
-             data-anteroom-poll-after-ms=\"{}\" data-anteroom-first-position=\"{}\"{}{}",
+             data-anteroom-poll-after-ms=\"{}\" data-anteroom-first-position=\"{}\"{}{}{challenge}",
             escape(&s.room),
             escape(input.title),
             escape(&s.return_to),

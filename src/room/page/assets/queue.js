@@ -4,6 +4,8 @@
 // slowed to about once a minute, and a phone freezes the page: so it also polls at once
 // when the page is shown again and when the network comes back. Everything it shows comes
 // from the page's own texts (a custom template may override them, see docs/TEMPLATES.md).
+// In a room with a proof-of-work challenge it first solves the challenge in a Web Worker
+// (assets/pow.js), showing progress, and joins the line with the solution.
 (function () {
   "use strict";
   var main = document.querySelector("[data-anteroom-room]");
@@ -22,7 +24,8 @@
   var zone = main.getAttribute("data-anteroom-time-zone") || undefined;
   var first = Number(main.getAttribute("data-anteroom-first-position")) || 0;
   var plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(lang) : null;
-  var failures = 0, timer = null, inFlight = false, done = false;
+  var worker = main.getAttribute("data-anteroom-challenge-worker");
+  var failures = 0, timer = null, inFlight = false, done = false, solving = null;
   // Said once by the server (on the answer that gave a new place): kept on screen after.
   var lost = hook("place-lost").length > 0 && !hook("place-lost")[0].hidden;
 
@@ -63,7 +66,8 @@
 
   function render(s) {
     set("headline", texts["headline_" + s.state] || texts.headline_waiting);
-    ["waiting", "scheduled", "paused", "closed", "admitted", "left"].forEach(function (state) { show("when-" + state, s.state === state); });
+    ["waiting", "scheduled", "paused", "closed", "admitted", "left", "challenge"].forEach(function (state) { show("when-" + state, s.state === state); });
+    show("calm", s.state !== "challenge");
     if (s.position != null) {
       if (!first || s.position > first) first = s.position;
       set("position", number(s.position));
@@ -105,14 +109,7 @@
         inFlight = false;
         failures = 0;
         show("trouble", false);
-        if (s.state === "admitted" || s.state === "open") {
-          done = true;
-          render({ state: "admitted", position: s.position, queue_length: s.queue_length, eta_seconds: null, queue_id: s.queue_id });
-          setTimeout(function () { location.replace(s.return_to || back); }, 1200);
-          return;
-        }
-        render(s);
-        later(s.poll_after_ms || wait);
+        handle(s);
       })
       .catch(function () {
         inFlight = false;
@@ -122,8 +119,63 @@
       });
   }
 
+  // What a status object asks of the page: go to the shop, solve a challenge, or wait.
+  function handle(s) {
+    if (s.state === "admitted" || s.state === "open") {
+      done = true;
+      render({ state: "admitted", position: s.position, queue_length: s.queue_length, eta_seconds: null, queue_id: s.queue_id });
+      setTimeout(function () { location.replace(s.return_to || back); }, 1200);
+      return;
+    }
+    if (s.state === "challenge") {
+      // A page served before the room asked for a proof has no solver: the page anew has.
+      if (s.challenge && worker) solve(s.challenge, s); else location.reload();
+      return;
+    }
+    render(s);
+    later(s.poll_after_ms || wait);
+  }
+
+  // The challenge, solved off the page's thread. Progress is the chance that a solution
+  // has been found by now (the work is a lottery: 2^difficulty tries on average).
+  function solve(challenge, s) {
+    if (solving) solving.terminate();
+    render(s);
+    var expected = Math.pow(2, challenge.difficulty);
+    function progress(tried) {
+      var percent = Math.min(99, Math.round(100 * (1 - Math.exp(-tried / expected))));
+      hook("challenge-progress").forEach(function (el) { el.style.width = percent + "%"; el.parentNode.setAttribute("aria-valuenow", percent); });
+    }
+    try { solving = new Worker(worker); } catch (e) { show("trouble", true); return; }
+    solving.onmessage = function (e) {
+      if (e.data.tried != null) progress(e.data.tried);
+      if (e.data.nonce == null) return;
+      solving.terminate();
+      solving = null;
+      progress(expected * 10);
+      join(challenge.prefix, e.data.nonce);
+    };
+    solving.onerror = function () { show("trouble", true); };
+    solving.postMessage({ prefix: challenge.prefix, difficulty: challenge.difficulty });
+  }
+
+  function join(prefix, nonce) {
+    var url = "/_anteroom/join?room=" + encodeURIComponent(room) + "&return_to=" + encodeURIComponent(back);
+    var body = "pow=" + encodeURIComponent(nonce) + "&challenge=" + encodeURIComponent(prefix);
+    fetch(url, { method: "POST", body: body, credentials: "same-origin", cache: "no-store",
+                 headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" } })
+      // A refused solution (400) carries a new challenge too.
+      .then(function (r) { if (!r.ok && r.status !== 400) throw new Error(r.status); return r.json(); })
+      .then(function (s) { failures = 0; show("trouble", false); handle(s); })
+      .catch(function () {
+        failures += 1;
+        show("trouble", true);
+        setTimeout(function () { join(prefix, nonce); }, Math.min(30000, 1000 * Math.pow(2, failures)));
+      });
+  }
+
   // Back in view, or back online: ask now rather than when a throttled timer fires.
-  function now() { if (!done) { clearTimeout(timer); poll(); } }
+  function now() { if (!done && !solving) { clearTimeout(timer); poll(); } }
   document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") now(); });
   window.addEventListener("online", now);
   window.addEventListener("pageshow", function (e) { if (e.persisted) now(); });
@@ -151,5 +203,11 @@
   }
   countdown();
   if (opensAt) setInterval(countdown, 1000);
-  later(wait);
+  var prefix = main.getAttribute("data-anteroom-challenge-prefix");
+  if (prefix) {
+    var difficulty = Number(main.getAttribute("data-anteroom-challenge-difficulty"));
+    solve({ prefix: prefix, difficulty: difficulty }, { state: "challenge", queue_length: 0 });
+  } else {
+    later(wait);
+  }
 })();
