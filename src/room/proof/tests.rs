@@ -6,8 +6,6 @@ use http::Request;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use super::*;
-
 fn solution(nonce: &str, prefix: Option<&str>) -> Option<Solution> {
     Some(Solution { nonce: nonce.into(), prefix: prefix.map(str::to_owned) })
 }
