@@ -112,3 +112,50 @@ async fn the_workers_script_sha256_finds_what_webcrypto_and_the_gateway_find() {
         }
     }
 }
+
+/// The numbers behind docs/BENCHMARKS.md ("Proof of work"): how fast this machine's
+/// Chromium hashes in the worker, with WebCrypto and with the script SHA-256, and so the
+/// expected solve time at each difficulty.
+/// `cargo test --test browser_challenge -- --ignored --nocapture measure_solve_times`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_solve_times() {
+    let browser = Browser::start(Options::default()).await;
+    let origin = Origin::start().await;
+    let gw = Gateway::built(room(&origin, 8)).await;
+    browser.open(&gw.url("/_anteroom/assets/queue.css")).await;
+    let worker = anteroom_asset_url(&gw).await;
+    let mut rates = Vec::new();
+    for script in [false, true] {
+        // A difficulty nobody solves in 4 s: the worker reports how far it got.
+        let run = format!(
+            "var w = new Worker({worker:?}), last = 0, t0 = performance.now(); \
+             w.onmessage = function (e) {{ if (e.data.tried != null) last = e.data.tried; }}; \
+             w.postMessage({{ prefix: 'c1:1796404995328:28:FXcx_drxPvc6UmL2UVkeRQ:', difficulty: 28, script: {script} }}); \
+             setTimeout(function () {{ w.terminate(); done(last / ((performance.now() - t0) / 1000)); }}, 4000);"
+        );
+        let rate = browser.eval_async(&run).await.as_f64().unwrap_or(0.0);
+        let how = if script { "script SHA-256" } else { "WebCrypto" };
+        println!("Chromium worker, {how}: {:.0} k hashes/s", rate / 1e3);
+        rates.push(rate);
+    }
+    println!("| bits | hashes (mean) | WebCrypto mean | WebCrypto 90th pct | script mean |");
+    for bits in 12..=20 {
+        let hashes = 2f64.powi(bits);
+        let mean = |rate: f64| hashes / rate;
+        // Tries until the first success are geometric: the 90th percentile is ln(10) ≈ 2.3 × the mean.
+        println!(
+            "| {bits} | {hashes} | {:.2} s | {:.2} s | {:.2} s |",
+            mean(rates[0]),
+            mean(rates[0]) * 10f64.ln(),
+            mean(rates[1])
+        );
+    }
+}
+
+/// The worker's URL, as the queue page of a room with a challenge names it.
+async fn anteroom_asset_url(gw: &Gateway) -> String {
+    let page = Visitor::new(gw.addr).get("/tickets/1").await.body_text();
+    let start = page.find("data-anteroom-challenge-worker=\"").expect("the page names its worker") + 32;
+    page[start..].split('"').next().unwrap().to_owned()
+}

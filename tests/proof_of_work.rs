@@ -189,3 +189,88 @@ async fn the_auto_difficulty_is_light_in_a_calm_room() {
     let status = Visitor::json(gw.addr).status("sale").await;
     assert_eq!(status["challenge"]["difficulty"], 12, "{status}");
 }
+
+/// The number behind docs/BENCHMARKS.md ("Proof of work"): honest joins per second with
+/// the challenge off and on, the gateway's side only (each on-visitor's solution is
+/// found before the clock starts, as a buyer's page finds it before it joins).
+/// `cargo test --release --test proof_of_work -- --ignored --nocapture measure_honest_joins`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn measure_honest_joins() {
+    const BUYERS: usize = 8_000;
+    const LANES: usize = 16;
+    const ROUNDS: usize = 4;
+    for round in 0..ROUNDS {
+        // Alternating which goes first, so that neither always meets a warmer machine.
+        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        for gated in order {
+            let origin = Origin::start().await;
+            // The buyers' connections wait while the others are set up (longer when they
+            // solve): no server timeout may close them meanwhile, or the timed joins would
+            // pay for new connections in one room and not the other.
+            let patient = |limits: &mut anteroom::config::Limits| {
+                limits.header_read_timeout = anteroom::config::HumanDuration(std::time::Duration::from_secs(600));
+                limits.idle_timeout = anteroom::config::HumanDuration(std::time::Duration::from_secs(600));
+            };
+            let config = Gateway::config(&origin.url()).limits(patient).room("sale", &["/tickets"], |room| {
+                room.admit_per_minute = 1;
+                room.max_active_users = 1;
+                if gated {
+                    room.challenge = ChallengeMode::ProofOfWork;
+                    room.challenge_difficulty = Difficulty::Bits(12);
+                }
+            });
+            let gw = Gateway::built(config).await;
+            // Each buyer's first call (the cookie, or the cookie and the challenge) and,
+            // in the gated room, the solution: ready before the clock starts.
+            let mut lanes: Vec<Vec<(Visitor, String)>> = Vec::new();
+            for _ in 0..LANES {
+                let mut lane = Vec::new();
+                for _ in 0..BUYERS / LANES {
+                    let mut buyer = Visitor::json(gw.addr);
+                    let status = buyer.status("sale").await;
+                    let form = if gated {
+                        let (prefix, bits) = challenge_of(&status);
+                        format!("pow={}", anteroom::solve_challenge(&prefix, bits))
+                    } else {
+                        String::new()
+                    };
+                    lane.push((buyer, form));
+                }
+                lanes.push(lane);
+            }
+            let started = std::time::Instant::now();
+            let cpu_before = cpu_seconds();
+            let tasks: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| {
+                    tokio::spawn(async move {
+                        for (mut buyer, form) in lane {
+                            // As the queue page sends it: in the query (a body would
+                            // often cost the gateway a second read and wake-up).
+                            let answer = buyer.post(&format!("/_anteroom/join?room=sale&{form}")).await;
+                            assert_eq!(answer.status, 200);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let rate = BUYERS as f64 / started.elapsed().as_secs_f64();
+            let cpu_us = (cpu_seconds() - cpu_before) * 1e6 / BUYERS as f64;
+            let (_, joins) = numbers(&gw).await;
+            assert_eq!(joins as usize, BUYERS - 1, "every buyer has a place (the first walked in)");
+            let label = if gated { "on (12 bits)" } else { "off" };
+            println!("round {round}, challenge {label}: {rate:.0} joins/s, {cpu_us:.0} µs CPU per join (test client included)");
+        }
+    }
+}
+
+/// CPU time this process has used (user and system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}

@@ -157,5 +157,68 @@ impl WaitingRoom {
     }
 }
 
+/// How often the ticker looks for a flood of bad solutions.
+const FLOOD_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Refused solutions per second (on this instance) that make a flood worth a log line.
+const FLOOD_PER_SEC: u64 = 5;
+
+/// What the ticker last saw of a room's challenges, to tell an operator about floods of
+/// bad solutions and about the `auto` difficulty rising and falling.
+#[derive(Debug)]
+pub(super) struct FloodWatch {
+    since: std::time::Instant,
+    refused: u64,
+    difficulty: u8,
+}
+
+impl Default for FloodWatch {
+    fn default() -> Self {
+        Self { since: std::time::Instant::now(), refused: 0, difficulty: challenge::AUTO_BASE_BITS }
+    }
+}
+
+impl WaitingRoom {
+    /// One log line per window with a flood of refused solutions, and one per change of
+    /// the difficulty (called at every tick).
+    pub(super) fn watch_floods(&self, room: &Room, watch: &mut FloodWatch) {
+        if !room.asks_proof() {
+            return;
+        }
+        let difficulty = self.difficulty(room);
+        if difficulty != watch.difficulty {
+            let joins_per_second = f64::from_bits(room.join_rate_bits.load(Relaxed));
+            tracing::info!(
+                target: "anteroom::abuse",
+                room = %room.name,
+                difficulty,
+                joins_per_second = format!("{joins_per_second:.1}"),
+                "challenge difficulty changed"
+            );
+            watch.difficulty = difficulty;
+        }
+        let elapsed = watch.since.elapsed();
+        if elapsed < FLOOD_WINDOW {
+            return;
+        }
+        let counters = &self.room_metrics(room).challenges;
+        let refused: u64 = [ChallengeResult::Failed, ChallengeResult::Expired, ChallengeResult::Replayed]
+            .into_iter()
+            .map(|result| counters.get(result))
+            .sum();
+        let new = refused.saturating_sub(watch.refused);
+        if new >= FLOOD_PER_SEC * elapsed.as_secs() {
+            tracing::warn!(
+                target: "anteroom::abuse",
+                room = %room.name,
+                refused = new,
+                seconds = elapsed.as_secs(),
+                difficulty,
+                "a flood of refused proof-of-work solutions (scripts at the door?); none got a place"
+            );
+        }
+        *watch = FloodWatch { since: std::time::Instant::now(), refused, difficulty };
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,9 @@ impl WaitingRoom {
         let room = &self.rooms[index];
         let mut last: Option<Totals> = None;
         let mut ticked = Some(ticked);
+        let mut floods = super::proof::FloodWatch::default();
         loop {
+            self.watch_floods(room, &mut floods);
             if self.tick_once(room, &mut last).await {
                 self.steer(room).await;
             } else {

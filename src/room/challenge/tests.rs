@@ -118,3 +118,38 @@ fn the_solver_finds_the_first_nonce_the_pages_script_finds_too() {
     // The queue page's worker (assets/pow.js) found 95699 for this prefix at 16 bits.
     assert_eq!(solve("c1:1796404995328:16:FXcx_drxPvc6UmL2UVkeRQ:", 16), 95_699);
 }
+
+/// The numbers behind docs/BENCHMARKS.md ("Proof of work"): what checking costs the
+/// gateway, and what solving costs a native attacker at each step of the `auto` curve.
+/// `cargo test --release --lib -- --ignored --nocapture measure_proof_of_work`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_proof_of_work() {
+    use std::time::Instant;
+    let signer = signer();
+    let challenge = signer.issue("sale", VISITOR, 16, NOW);
+    let nonce = solved(&challenge);
+    let wrong = (nonce.parse::<u64>().unwrap() + 1).to_string();
+    let rounds = 200_000;
+    for (what, nonce) in [("a solution that holds", nonce.as_str()), ("a wrong solution", wrong.as_str())] {
+        let started = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(signer.check("sale", VISITOR, &challenge.prefix, nonce, NOW).ok());
+        }
+        println!("check, {what}: {:.2} µs", started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds));
+    }
+    let started = Instant::now();
+    let mut tried = 0u64;
+    for i in 0..40 {
+        tried += solve(&format!("c1:{i}:16:bench:"), 16) + 1;
+    }
+    let rate = tried as f64 / started.elapsed().as_secs_f64();
+    println!("native solver, one core: {:.2} M hashes/s", rate / 1e6);
+    println!("| joins/s | auto bits | hashes per place | one core, per place | 10,000 places, core-minutes |");
+    for joins in [1.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, 2560.0] {
+        let bits = auto_difficulty(joins);
+        let hashes = 2f64.powi(i32::from(bits));
+        let seconds = hashes / rate;
+        println!("| {joins} | {bits} | {hashes} | {:.1} ms | {:.1} |", seconds * 1e3, seconds * 10_000.0 / 60.0);
+    }
+}
