@@ -94,6 +94,7 @@ fn policy() -> Policy {
         session_ms: 900_000,
         abandon_ms: 3_600_000,
         claim_ms: 3_600_000,
+        reclaim_ms: anteroom::store::RECLAIM_MS,
         ..Policy::default()
     }
 }

@@ -120,3 +120,50 @@ async fn the_join_count_follows_new_places(h: Harness) {
     assert_eq!(stats.joins_total, 3, "three places; polls and the first admission at once are no joins");
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().stats.joins_total, 3);
 }
+
+mod claims {
+    //! An admission is claimed once, plus once more shortly after (a lost answer), with
+    //! the same claim time (so one session); after that a queue cookie handed around
+    //! gets nothing.
+
+    use super::*;
+    use support::stores::plain;
+
+    conformance!(
+        an_admission_is_claimed_once_and_once_more_for_a_lost_answer,
+        after_the_reclaim_window_the_admission_is_not_handed_out_again,
+        leaving_ends_the_claim,
+    );
+
+    async fn an_admission_is_claimed_once_and_once_more_for_a_lost_answer(h: Harness) {
+        let policy = policy();
+        let first = h.visit("a", &policy).await;
+        assert_eq!((first.state, first.immediate), (QueueState::Admitted, true));
+        assert!(first.claimed_ms > 0);
+        let again = h.visit("a", &policy).await;
+        assert_eq!((again.state, again.claimed_ms), (QueueState::Admitted, first.claimed_ms), "the same session");
+        for _ in 0..3 {
+            let shared = h.visit("a", &policy).await;
+            assert_eq!((shared.state, shared.claimed_ms), (QueueState::Claimed, 0), "{shared:?}");
+        }
+        assert_eq!(h.store.stats(ROOM, &policy).await.unwrap().active_sessions, 1, "one session all along");
+    }
+
+    async fn after_the_reclaim_window_the_admission_is_not_handed_out_again(h: Harness) {
+        let policy = Policy { reclaim_ms: 100, ..slow() };
+        assert!(h.visit("first", &policy).await.immediate);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        h.store.tick(ROOM, &policy, 0).await.unwrap();
+        let late = h.store.visit(ROOM, &plain("first"), &policy).await.unwrap();
+        assert_eq!(late.state, QueueState::Claimed, "{late:?}");
+    }
+
+    async fn leaving_ends_the_claim(h: Harness) {
+        let policy = policy();
+        h.visit("a", &policy).await;
+        h.store.leave(ROOM, &Departure { visitor: "a", seq: 0, session: None }).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // the next admission slot
+        let back = h.visit("a", &policy).await;
+        assert_eq!((back.state, back.immediate), (QueueState::Admitted, true), "a new admission, not a re-claim");
+    }
+}

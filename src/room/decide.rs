@@ -140,7 +140,7 @@ impl WaitingRoom {
                 if fresh && matches!(joining, Joining::Proof { .. }) {
                     self.solution_spent(room, jar);
                 }
-                let session = self.admit(room, &ticket.visitor, jar);
+                let session = self.admit(room, &ticket.visitor, standing.claimed_ms, jar);
                 Verdict::Inside { session, standing: Some(standing) }
             }
             Ok(Visited { ticket, standing, .. }) if gated && holds_no_place(&standing) => {
@@ -343,11 +343,14 @@ impl WaitingRoom {
     }
 
     /// The visitor's turn: a token for their session (the store has opened it).
-    pub(super) fn admit(&self, room: &Room, visitor: &str, jar: &mut Jar) -> Session {
+    /// `claimed_ms`: when the store says the admission was claimed.
+    pub(super) fn admit(&self, room: &Room, visitor: &str, claimed_ms: u64, jar: &mut Jar) -> Session {
         let now = self.now_secs();
         let ttl = room.token_ttl_secs();
-        // One session id per admission, so that revoking it never refuses a later one.
-        let session = format!("{visitor}.{:x}", crate::time::unix_ms());
+        // One session id per admission (revoking it never refuses a later one), the same
+        // for the one more claim the store allows (a lost answer): the shop sees one
+        // session, and a revoke ends both tokens.
+        let session = format!("{visitor}.{claimed_ms:x}");
         let (token, claims) = self.tokens.issue_with_claims(visitor, &room.name, &session, now, ttl);
         jar.set(&room.token_cookie, &token);
         self.remember_issued(&token, claims, room.epoch());
@@ -382,13 +385,15 @@ impl WaitingRoom {
             standing.map_or_else(|| self.room_metrics(room).queue_length.load(Relaxed), |s| s.queue_length);
         let eta =
             if state == VisitorState::Waiting { status::eta_seconds(position, room.admission_rate()) } else { None };
+        // A claimed admission changes only when its session ends: no reason to ask often.
+        let position_for_poll = if state == VisitorState::Claimed { Some(u64::from(u32::MAX)) } else { position };
         StatusBody {
             room: room.name.clone(),
             state,
             position,
             queue_length,
             eta_seconds: eta,
-            poll_after_ms: status::poll_after_ms(position, eta, room.policy.abandon_ms, jitter()),
+            poll_after_ms: status::poll_after_ms(position_for_poll, eta, room.policy.abandon_ms, jitter()),
             opens_at: room.config.opens_at.as_ref().map(|at| at.as_str().to_owned()),
             return_to,
             queue_id: None,

@@ -105,6 +105,7 @@ impl Room {
                 abandon_ms: config.abandon_after.0.as_millis() as u64,
                 claim_ms: config.claim_within.0.as_millis() as u64,
                 rejoin_ms: config.rejoin_grace().0.as_millis() as u64,
+                reclaim_ms: crate::store::RECLAIM_MS,
                 opens_at_ms: config.opens_at_ms(),
                 recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
                 adaptive_start: control.adaptive.then(|| control.starting_rate()),

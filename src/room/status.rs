@@ -22,6 +22,9 @@ pub(crate) enum VisitorState {
     Closed,
     /// The room asks for a proof of work before a place: the `challenge` object.
     Challenge,
+    /// The visitor's admission was claimed already (with the same queue cookie, by
+    /// another browser, or long ago) and is not handed out again.
+    Claimed,
 }
 
 impl VisitorState {
@@ -34,6 +37,7 @@ impl VisitorState {
             VisitorState::Scheduled => "scheduled",
             VisitorState::Closed => "closed",
             VisitorState::Challenge => "challenge",
+            VisitorState::Claimed => "claimed",
         }
     }
 }
@@ -46,6 +50,7 @@ impl From<QueueState> for VisitorState {
             QueueState::Scheduled => VisitorState::Scheduled,
             QueueState::Paused => VisitorState::Paused,
             QueueState::Closed => VisitorState::Closed,
+            QueueState::Claimed => VisitorState::Claimed,
         }
     }
 }

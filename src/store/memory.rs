@@ -26,6 +26,8 @@ struct Room {
     dropped: Dropped,
     /// Spent proofs of work → when their challenge expires (ms).
     proofs: ZSet,
+    /// Visitor → when their admission was claimed (ms), kept for the reclaim window.
+    claims: ZSet,
     admitted: ZSet,
     active: ZSet,
     revoked: ZSet,
@@ -165,6 +167,7 @@ impl MemoryStore {
                 immediate,
                 rejoined: false,
                 replayed: false,
+                claimed_ms: 0,
                 now_ms: now,
             };
             // A proof of work buys one place: spent here, refused the second time.
@@ -179,7 +182,23 @@ impl MemoryStore {
                 _ => true,
             };
             let may_restore = visit.joining != Joining::AtOnce;
-            let start_session = |r: &mut Room| r.active.add(v, now + policy.session_ms);
+            // The admission is claimed now: the session starts, and for `reclaim_ms` one
+            // more claim (an answer lost on its way) gets a token of the same session.
+            let claim = |r: &mut Room, immediate| {
+                r.active.add(v, now + policy.session_ms);
+                r.claims.add(v, now);
+                Standing { claimed_ms: now, ..answer(r, QueueState::Admitted, None, 0, immediate) }
+            };
+            // Shopping already and asking again without a token: once, shortly after the
+            // claim; after that the admission belongs to whoever claimed it.
+            let claim_again = |r: &mut Room| match r.claims.score(v) {
+                Some(claimed) if claimed >= now.saturating_sub(policy.reclaim_ms) => {
+                    r.claims.remove(v);
+                    r.active.add(v, now + policy.session_ms);
+                    Standing { claimed_ms: claimed, ..answer(r, QueueState::Admitted, None, 0, false) }
+                }
+                _ => answer(r, QueueState::Claimed, None, 0, false),
+            };
             let in_line = |r: &mut Room, score: u64| {
                 r.seen.add(v, now);
                 if scheduled {
@@ -192,8 +211,7 @@ impl MemoryStore {
 
             if r.closed {
                 if r.active.score(v).is_some() {
-                    start_session(r);
-                    return answer(r, QueueState::Admitted, None, 0, false);
+                    return claim_again(r);
                 }
                 return answer(r, QueueState::Closed, None, 0, false);
             }
@@ -202,12 +220,10 @@ impl MemoryStore {
             }
             if r.admitted.remove(v) {
                 r.seen.remove(v);
-                start_session(r);
-                return answer(r, QueueState::Admitted, None, 0, false);
+                return claim(r, false);
             }
             if r.active.score(v).is_some() {
-                start_session(r);
-                return answer(r, QueueState::Admitted, None, 0, false);
+                return claim_again(r);
             }
 
             // Dropped for silence and back within the grace, with the cookie of that place.
@@ -247,8 +263,7 @@ impl MemoryStore {
                     }
                     r.next_slot = now as f64 + 60_000.0 / f64::from(admit_per_minute);
                     r.record_grant(now, 1);
-                    start_session(r);
-                    return answer(r, QueueState::Admitted, None, 0, true);
+                    return claim(r, true);
                 }
             }
 
@@ -288,6 +303,7 @@ impl MemoryStore {
             r.seen.remove(visitor);
             r.admitted.remove(visitor);
             r.active.remove(visitor);
+            r.claims.remove(visitor);
             if let Some(session) = session {
                 r.revoked.add(session, now);
             }
@@ -324,6 +340,9 @@ impl MemoryStore {
             r.dropped.trim(now, policy.rejoin_ms);
             for spent in r.proofs.up_to(now.saturating_sub(1), u64::MAX) {
                 r.proofs.remove(&spent);
+            }
+            for old in r.claims.up_to(now.saturating_sub(policy.reclaim_ms + 1), u64::MAX) {
+                r.claims.remove(&old);
             }
             let cutoff = now.saturating_sub(policy.abandon_ms);
             let mut abandoned = 0;

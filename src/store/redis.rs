@@ -164,7 +164,7 @@ impl RedisStore {
     pub async fn tick(&self, room: &str, policy: &Policy, revoked_since_ms: u64) -> Result<TickReport, StoreFault> {
         let mut call = keyed(&self.inner.scripts.tick, room);
         room_args(&mut call, policy);
-        call.arg(TICK_BATCH).arg(revoked_since_ms).arg(policy.claim_ms).arg(policy.rejoin_ms);
+        call.arg(TICK_BATCH).arg(revoked_since_ms).arg(policy.claim_ms).arg(policy.rejoin_ms).arg(policy.reclaim_ms);
         let rows = Rows::parse("tick", self.inner.run(&call).await?)?;
         let row = rows.single()?;
         let revocations = match row.value("revocations")? {
@@ -291,7 +291,7 @@ impl visits::Batches for Inner {
     ) -> Result<Vec<Standing>, StoreFault> {
         let mut call = keyed(&self.scripts.visit, room);
         room_args(&mut call, policy);
-        call.arg(seen_refresh_ms(policy.abandon_ms)).arg(policy.rejoin_ms);
+        call.arg(seen_refresh_ms(policy.abandon_ms)).arg(policy.rejoin_ms).arg(policy.reclaim_ms);
         for visit in visits {
             let (restore_epoch, restore_seq, restore_seen) = match visit.restore {
                 Some(r) => (r.epoch.to_string(), r.seq.to_string(), r.seen_ms.to_string()),
@@ -399,9 +399,10 @@ fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in
-        ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs"]
-    {
+    for part in [
+        "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
+        "claims",
+    ] {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call
@@ -421,6 +422,7 @@ fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
         immediate: row.flag("immediate")?,
         rejoined: row.flag("rejoined")?,
         replayed: row.flag("replayed")?,
+        claimed_ms: row.count("claimed")?,
         now_ms: row.count("now")?,
     })
 }

@@ -17,6 +17,7 @@ fn policy() -> Policy {
         session_ms: 3_600_000,
         abandon_ms: 3_600_000,
         claim_ms: 3_600_000,
+        reclaim_ms: crate::store::RECLAIM_MS,
         opens_at_ms: None,
         ..Policy::default()
     }

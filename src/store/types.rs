@@ -10,6 +10,12 @@ use std::time::Duration;
 /// script short.
 pub const TICK_BATCH: u64 = 2_000;
 
+/// How long after an admission is claimed it may be claimed once more (the answer that
+/// carried the token was lost, a retried call): after that, or after that one more claim,
+/// the admission belongs to whoever claimed it, and a queue cookie handed around gets
+/// nothing (`QueueState::Claimed`).
+pub const RECLAIM_MS: u64 = 30_000;
+
 /// How often a queue cookie's "last seen" is refreshed (at most every 10 s, and well
 /// inside `abandon_ms`); a restore after a data loss allows for it.
 pub fn seen_refresh_ms(abandon_ms: u64) -> u64 {
@@ -30,6 +36,8 @@ pub struct Policy {
     /// A waiter dropped for silence who comes back within this long (with the signed
     /// queue cookie of that place) gets the old place back. 0: never.
     pub rejoin_ms: u64,
+    /// An admission claimed within this long may be claimed once more ([`RECLAIM_MS`]).
+    pub reclaim_ms: u64,
     /// Unix ms; before it the room pre-queues in random order.
     pub opens_at_ms: Option<u64>,
     /// After a data loss is noticed, admissions wait this long for waiters to come back
@@ -135,11 +143,21 @@ pub enum QueueState {
     Paused,
     /// The room is closed (sale over): no place, no admission.
     Closed,
+    /// Shopping already, on a token this request does not carry: the admission was
+    /// claimed (by another client with the same queue cookie, or long ago) and is not
+    /// handed out again.
+    Claimed,
 }
 
 impl QueueState {
-    pub const ALL: [QueueState; 5] =
-        [QueueState::Waiting, QueueState::Admitted, QueueState::Scheduled, QueueState::Paused, QueueState::Closed];
+    pub const ALL: [QueueState; 6] = [
+        QueueState::Waiting,
+        QueueState::Admitted,
+        QueueState::Scheduled,
+        QueueState::Paused,
+        QueueState::Closed,
+        QueueState::Claimed,
+    ];
 
     /// The number the Redis scripts answer with. Defined only here: the scripts get these
     /// as constants (`WAITING`, …), so the two sides cannot disagree.
@@ -150,6 +168,7 @@ impl QueueState {
             QueueState::Scheduled => 3,
             QueueState::Paused => 4,
             QueueState::Closed => 5,
+            QueueState::Claimed => 6,
         }
     }
 
@@ -165,6 +184,7 @@ impl QueueState {
             QueueState::Scheduled => "SCHEDULED",
             QueueState::Paused => "PAUSED",
             QueueState::Closed => "CLOSED",
+            QueueState::Claimed => "CLAIMED",
         }
     }
 }
@@ -186,6 +206,9 @@ pub struct Standing {
     pub rejoined: bool,
     /// The visit's proof of work had bought a place before: no place for it now.
     pub replayed: bool,
+    /// Admitted: when the admission was claimed (unix ms, the store's clock), the same for
+    /// a claim and the one more claim allowed after it, so both name one session.
+    pub claimed_ms: u64,
     /// The store's clock (unix ms) at this visit.
     pub now_ms: u64,
 }

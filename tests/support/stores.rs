@@ -68,6 +68,7 @@ pub fn policy() -> Policy {
         abandon_ms: 60_000,
         claim_ms: 60_000,
         rejoin_ms: 60_000,
+        reclaim_ms: anteroom::store::RECLAIM_MS,
         opens_at_ms: None,
         recount_ms: 500,
         adaptive_start: None,

@@ -7,6 +7,7 @@ redis.call('ZREM', waiting, v)
 redis.call('ZREM', seen, v)
 redis.call('ZREM', admitted, v)
 redis.call('ZREM', active, v)
+redis.call('ZREM', claims, v)
 if ARGV[3] ~= '' then
   redis.call('ZREM', dropped, v .. ':' .. ARGV[3])
 end

@@ -16,6 +16,8 @@
 --               visitor may take it back within the rejoin grace
 --  11 proofs   zset proof-of-work id -> when its challenge expires (ms); a spent proof
 --               buys no second place
+--  12 claims   zset visitor -> when their admission was claimed (ms), kept for the reclaim
+--               window: one more claim in it gets a token of the same session
 -- The controller's state is in `state` too: adaptive_apm, adaptive_phase,
 -- adaptive_reason, origin_health. A live admit_per_minute pins the rate.
 -- ARGV 1-12 of visit, tick, renew and health describe the room (see Policy in
@@ -25,8 +27,8 @@
 --   7 epoch (0: nothing), 8 paused, 9 closed ('1'/'0'), 10 admit_per_minute override,
 --   11 max_active_users override ('': none), 12 the adaptive controller's starting rate
 --   ('': the room admits at a fixed rate)
-local waiting, seen, admitted, active, revoked, state, seqkey, grants, health, dropped, proofs =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local waiting, seen, admitted, active, revoked, state, seqkey, grants, health, dropped, proofs, claims =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
 -- One clock for every gateway instance: Redis's.
 local clock = redis.call('TIME')

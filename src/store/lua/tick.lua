@@ -3,7 +3,8 @@
 -- Safe when several instances tick at once: each call sees the state the last left.
 -- ARGV: 1-12 the room (see prelude), 13 batch, 14 revocations already seen up to (ms),
 --       15 claim ms (an admission not claimed within it goes to the next in line),
---       16 rejoin ms (a waiter dropped for silence may take the place back within it)
+--       16 rejoin ms (a waiter dropped for silence may take the place back within it),
+--       17 reclaim ms (an admission claimed within it may be claimed once more)
 -- Returns the field names, then {admitted, abandoned, expired, queue_length, active,
 --          unclaimed, admitted_total, joins_total, paused, admit_per_minute, max_active_users, closed,
 --          epoch, recounting, pinned, reason, health, {session, revoked ms, ...}}
@@ -22,6 +23,7 @@ local rejoin_ms = tonumber(ARGV[16])
 redis.call('ZREMRANGEBYSCORE', dropped, '-inf', '(' .. int(now - rejoin_ms))
 -- A spent proof of work is remembered until its challenge expires; then it is worthless anyway.
 redis.call('ZREMRANGEBYSCORE', proofs, '-inf', '(' .. int(now))
+redis.call('ZREMRANGEBYSCORE', claims, '-inf', '(' .. int(now - tonumber(ARGV[17])))
 local abandoned = 0
 local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
 for _, v in ipairs(stale) do

@@ -1,21 +1,24 @@
 -- visit: for each visitor, join (idempotent) or report on their place; also the
 -- heartbeat and the claim of an admission. Several visitors of one room per call: polls
 -- that arrive together share one call (one TIME, one settings read).
--- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, then eight
---       per visitor: visitor,
+-- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, 15 reclaim
+--       ms (an admission claimed this recently may be claimed once more: a lost answer),
+--       then eight per visitor: visitor,
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place; 'k': keep a place held, nothing new),
 --       proof id ('' none: a place needs no proof of work) and when its challenge expires
 -- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
--- PAUSED or CLOSED, defined by the gateway), position (-1 unknown), queue_length, seq,
--- epoch, immediate, rejoined, replayed, now (ms)
+-- PAUSED, CLOSED or CLAIMED, defined by the gateway), position (-1 unknown), queue_length,
+-- seq, epoch, immediate, rejoined, replayed, claimed (ms of the admission's claim, 0 if
+-- not admitted), now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
 local opens_at = tonumber(ARGV[5])
 local restore_grace = tonumber(ARGV[13])
 local rejoin_ms = tonumber(ARGV[14])
+local reclaim_ms = tonumber(ARGV[15])
 local scheduled = opens_at > now
 local settings = redis.call('HMGET', state, 'paused', 'admit_per_minute', 'max_active_users', 'closed',
   'recount_until', 'recovered', 'adaptive_apm')
@@ -27,19 +30,23 @@ local capacity = tonumber(settings[3] or ARGV[2])
 local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
-local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'replayed', 'now'}}
+local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'replayed', 'claimed',
+  'now'}}
 
-local function answer(code, position, seq, immediate, rejoined, replayed)
+-- extra: immediate, rejoined, replayed (1 or nil), claimed (ms)
+local function answer(code, position, seq, extra)
+  extra = extra or {}
   local n = #out
   out[n + 1] = code
   out[n + 2] = position
   out[n + 3] = waiting_count
   out[n + 4] = seq
   out[n + 5] = tonumber(epoch)
-  out[n + 6] = immediate
-  out[n + 7] = rejoined or 0
-  out[n + 8] = replayed or 0
-  out[n + 9] = now
+  out[n + 6] = extra.immediate or 0
+  out[n + 7] = extra.rejoined or 0
+  out[n + 8] = extra.replayed or 0
+  out[n + 9] = extra.claimed or 0
+  out[n + 10] = now
 end
 
 -- A proof of work buys one place: spent here, refused the second time.
@@ -51,23 +58,37 @@ local function spend(proof, until_ms)
 end
 
 local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join, proof, proof_until)
-  local function start_session()
+  -- The admission is claimed now: the session starts, and for `reclaim_ms` one more
+  -- claim (an answer lost on its way) gets a token of the same session.
+  local function claim(immediate)
     redis.call('ZADD', active, now + session_ms, v)
+    redis.call('ZADD', claims, now, v)
+    return answer(ADMITTED, -1, 0, { immediate = immediate, claimed = now })
+  end
+  -- Shopping already, and asking again without a token: once, shortly after the claim;
+  -- after that the admission belongs to whoever claimed it.
+  local function claim_again()
+    local claimed = redis.call('ZSCORE', claims, v)
+    if claimed and tonumber(claimed) >= now - reclaim_ms then
+      redis.call('ZREM', claims, v)
+      redis.call('ZADD', active, now + session_ms, v)
+      return answer(ADMITTED, -1, 0, { claimed = tonumber(claimed) })
+    end
+    return answer(CLAIMED, -1, 0)
   end
   local function in_line(score, rejoined)
     redis.call('ZADD', seen, now, v)
-    if scheduled then return answer(SCHEDULED, -1, score, 0, rejoined) end
+    if scheduled then return answer(SCHEDULED, -1, score, { rejoined = rejoined }) end
     local position = redis.call('ZRANK', waiting, v) + 1
-    return answer(paused and PAUSED or WAITING, position, score, 0, rejoined)
+    return answer(paused and PAUSED or WAITING, position, score, { rejoined = rejoined })
   end
 
   -- A closed room: those shopping go on; everyone else is told, and nothing is written.
   if closed then
     if redis.call('ZSCORE', active, v) then
-      start_session()
-      return answer(ADMITTED, -1, 0, 0)
+      return claim_again()
     end
-    return answer(CLOSED, -1, 0, 0)
+    return answer(CLOSED, -1, 0)
   end
 
   -- The common case first: a waiter polling.
@@ -79,14 +100,11 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   -- Admitted by a tick: this visit claims it.
   if redis.call('ZREM', admitted, v) == 1 then
     redis.call('ZREM', seen, v)
-    start_session()
-    return answer(ADMITTED, -1, 0, 0)
+    return claim(0)
   end
 
-  -- Already shopping (the token was lost, or this is a retried call): admitted again.
   if redis.call('ZSCORE', active, v) then
-    start_session()
-    return answer(ADMITTED, -1, 0, 0)
+    return claim_again()
   end
 
   -- Dropped for silence and back within the grace, with the cookie of that very place
@@ -120,20 +138,19 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     local next_slot = tonumber(redis.call('HGET', state, 'next_slot') or '0')
     local used = redis.call('ZCARD', active) + redis.call('ZCARD', admitted)
     if next_slot <= now and used < capacity and window_budget(apm) >= 1 then
-      if not spend(proof, proof_until) then return answer(WAITING, -1, 0, 0, 0, 1) end
+      if not spend(proof, proof_until) then return answer(WAITING, -1, 0, { replayed = 1 }) end
       redis.call('HSET', state, 'next_slot', string.format('%.3f', now + 60000 / apm))
       record_grant(1)
-      start_session()
-      return answer(ADMITTED, -1, 0, 1)
+      return claim(1)
     end
   end
 
   local no_place = scheduled and SCHEDULED or (paused and PAUSED or WAITING)
   if join ~= '1' then
-    return answer(no_place, -1, 0, 0)
+    return answer(no_place, -1, 0)
   end
   if not restoring and not spend(proof, proof_until) then
-    return answer(no_place, -1, 0, 0, 0, 1)
+    return answer(no_place, -1, 0, { replayed = 1 })
   end
 
   if scheduled then
@@ -156,7 +173,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   return in_line(score)
 end
 
-for i = 15, #ARGV, 8 do
+for i = 16, #ARGV, 8 do
   visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
 end
 return out

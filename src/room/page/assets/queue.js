@@ -66,7 +66,7 @@
 
   function render(s) {
     set("headline", texts["headline_" + s.state] || texts.headline_waiting);
-    ["waiting", "scheduled", "paused", "closed", "admitted", "left", "challenge"].forEach(function (state) { show("when-" + state, s.state === state); });
+    ["waiting", "scheduled", "paused", "closed", "admitted", "left", "challenge", "claimed"].forEach(function (state) { show("when-" + state, s.state === state); });
     show("calm", s.state !== "challenge");
     if (s.position != null) {
       if (!first || s.position > first) first = s.position;
