@@ -95,6 +95,7 @@ fn policy() -> Policy {
         abandon_ms: 3_600_000,
         claim_ms: 3_600_000,
         reclaim_ms: anteroom::store::RECLAIM_MS,
+        max_places_per_client: 0,
         ..Policy::default()
     }
 }
@@ -187,7 +188,8 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
                     return;
                 }
                 let id = visitor_id(i);
-                let visit = Visit { visitor: &id, restore: None, prequeue_score: 0, joining: Joining::Place };
+                let visit =
+                    Visit { visitor: &id, restore: None, prequeue_score: 0, joining: Joining::Place, client: None };
                 store.visit(&room, &visit, &policy()).await.expect("visit");
             }
         }));

@@ -125,7 +125,7 @@ impl Gateway {
             return (self.waiting.problem(Problem::HeadersTooLarge, &asked, None), Decision::Rejected);
         }
         if req.uri().path().starts_with(RESERVED_PREFIX) {
-            return (self.waiting.reserved(req, peer.tls).await, Decision::Reserved);
+            return (self.waiting.reserved(req, peer.tls, client).await, Decision::Reserved);
         }
         let tunnel = wants_upgrade(req.headers());
         if tunnel && !self.allow_upgrade {

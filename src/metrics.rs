@@ -5,7 +5,7 @@
 
 mod abuse;
 
-pub(crate) use abuse::{ChallengeResult, Challenges};
+pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused};
 
 use crate::token::Rejection;
 use std::fmt::Write;
@@ -61,6 +61,7 @@ pub struct RoomMetrics {
     /// By `Rejection`, in the order of `Rejection::ALL`.
     tokens_rejected: [AtomicU64; Rejection::ALL.len()],
     pub challenges: Challenges,
+    pub places_refused: PlacesRefused,
 }
 
 impl Default for RoomMetrics {
@@ -77,6 +78,7 @@ impl Default for RoomMetrics {
             origin_health: AtomicU64::new(f64::NAN.to_bits()),
             tokens_rejected: Default::default(),
             challenges: Challenges::default(),
+            places_refused: PlacesRefused::default(),
         }
     }
 }

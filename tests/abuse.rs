@@ -62,3 +62,85 @@ async fn a_claimed_admission_answers_a_page_that_says_so() {
     assert_eq!(page.header("x-anteroom-state"), Some("claimed"));
     assert!(page.body_text().contains("one turn lets one browser into the shop"), "{}", page.body_text());
 }
+
+/// `sale` (one admission a minute) capped at `cap` places per client; `trusted` lists the
+/// proxies allowed to name the client.
+async fn capped_gateway(cap: u32, trusted: &[&str]) -> (Origin, Gateway) {
+    let origin = Origin::start().await;
+    let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|net| net.parse().unwrap()).collect();
+    let config = Gateway::config(&origin.url()).listen(|listen| listen.trusted_proxies = trusted).room(
+        "sale",
+        &["/tickets"],
+        |room| {
+            room.admit_per_minute = 1;
+            room.max_places_per_client = Some(cap);
+        },
+    );
+    let gw = Gateway::built(config).await;
+    assert_eq!(Visitor::json(gw.addr).join("/tickets/0").await["state"], "admitted", "the room is busy from here");
+    (origin, gw)
+}
+
+/// Joins from behind `forwarded_for` (or directly); the state and refusal reason.
+async fn join_from(gw: &Gateway, forwarded_for: Option<&str>) -> (String, Option<String>) {
+    let mut visitor = Visitor::json(gw.addr);
+    visitor.forwarded_for = forwarded_for.map(str::to_owned);
+    let status = visitor.join("/tickets/1").await;
+    (status["state"].as_str().unwrap().to_owned(), status["refused_reason"].as_str().map(str::to_owned))
+}
+
+async fn places_taken(gw: &Gateway) -> u64 {
+    metric(&gw.metrics().await, "anteroom_joins_total{room=\"sale\"}")
+}
+
+#[tokio::test]
+async fn a_flood_of_joins_from_one_address_gets_its_share_and_clear_refusals() {
+    let (_origin, gw) = capped_gateway(3, &[]).await;
+    let mut refused = 0;
+    for i in 0..20 {
+        let (state, reason) = join_from(&gw, None).await;
+        if i < 3 {
+            assert_eq!(state, "waiting", "join {i}");
+        } else {
+            assert_eq!((state.as_str(), reason.as_deref()), ("refused", Some("too_many_places")), "join {i}");
+            refused += 1;
+        }
+    }
+    // An X-Forwarded-For from a client no proxy vouches for changes nothing.
+    assert_eq!(join_from(&gw, Some("198.51.100.9")).await.0, "refused");
+    let text = gw.metrics().await;
+    let counted = metric(&text, "anteroom_places_refused_total{room=\"sale\",reason=\"too_many_places\"}");
+    assert_eq!(counted, refused + 1, "{text}");
+    assert_eq!(places_taken(&gw).await, 3, "three places, no more");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_by_its_own_address() {
+    let (_origin, gw) = capped_gateway(1, &["127.0.0.1/32"]).await;
+    for i in 1..=10 {
+        let (state, _) = join_from(&gw, Some(&format!("198.51.100.{i}"))).await;
+        assert_eq!(state, "waiting", "client {i} has its own share");
+    }
+    assert_eq!(join_from(&gw, Some("198.51.100.1")).await.0, "refused", "one place each");
+    // A client cannot pick a new address for each place inside its IPv6 /64.
+    assert_eq!(join_from(&gw, Some("2001:db8:1:2::1")).await.0, "waiting");
+    assert_eq!(join_from(&gw, Some("2001:db8:1:2::beef")).await.0, "refused");
+    assert_eq!(join_from(&gw, Some("2001:db8:1:3::1")).await.0, "waiting", "another network");
+    // The chain's last untrusted hop is the client: a forged first hop does not help.
+    assert_eq!(join_from(&gw, Some("203.0.113.50, 198.51.100.1")).await.0, "refused");
+    assert_eq!(places_taken(&gw).await, 12);
+}
+
+#[tokio::test]
+async fn a_refused_browser_gets_a_page_that_says_why_and_retries_by_itself() {
+    let (_origin, gw) = capped_gateway(1, &[]).await;
+    join_from(&gw, None).await;
+    // The first answer hands out the queue cookie; the next one would take the place.
+    let mut browser = Visitor::new(gw.addr);
+    browser.get("/tickets/1").await;
+    let page = browser.get("/tickets/1").await;
+    let html = page.body_text();
+    assert_eq!(page.header("x-anteroom-state"), Some("refused"), "{html}");
+    assert!(html.contains("Too many places in this line are already held from your network"), "{html}");
+    assert!(html.contains("http-equiv=\"refresh\""), "without scripts it tries again by itself");
+}

@@ -181,6 +181,7 @@ async fn the_prequeue_is_reordered_at_opening(h: Harness) {
             restore: None,
             prequeue_score: 100 - i as u64,
             joining: anteroom::store::Joining::Place,
+            client: None,
         };
         let standing = h.store.visit(ROOM, &visit, &policy).await.unwrap();
         assert_eq!((standing.state, standing.position), (QueueState::Scheduled, None), "nobody is let in early");
@@ -233,6 +234,7 @@ fn returning<'a>(visitor: &'a str, restore: Restore) -> anteroom::store::Visit<'
         restore: Some(restore),
         prequeue_score: 0,
         joining: anteroom::store::Joining::Place,
+        client: None,
     }
 }
 
@@ -402,7 +404,13 @@ async fn no_ten_seconds_of_grants_exceed_a_sixth_of_the_rate(h: Harness) {
 
 async fn a_visit_without_joining_holds_no_place(h: Harness) {
     fn probe(visitor: &str) -> anteroom::store::Visit<'_> {
-        anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, joining: anteroom::store::Joining::AtOnce }
+        anteroom::store::Visit {
+            visitor,
+            restore: None,
+            prequeue_score: 0,
+            joining: anteroom::store::Joining::AtOnce,
+            client: None,
+        }
     }
     let first = h.store.visit(ROOM, &probe("first"), &slow()).await.unwrap();
     assert_eq!(first.state, QueueState::Admitted, "an open room still admits at once");
@@ -432,6 +440,7 @@ async fn many_visits_at_once_each_get_one_place(h: Harness) {
                     restore: None,
                     prequeue_score: 0,
                     joining: anteroom::store::Joining::Place,
+                    client: None,
                 };
                 (i, store.visit(room, &visit, &policy()).await.unwrap().seq)
             }));

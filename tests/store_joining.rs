@@ -167,3 +167,72 @@ mod claims {
         assert_eq!((back.state, back.immediate), (QueueState::Admitted, true), "a new admission, not a re-claim");
     }
 }
+
+mod caps {
+    //! `max_places_per_client`: places one client holds in line at once, counted in the
+    //! store; a place leaving (admitted, dropped, left) counts its client down.
+
+    use super::*;
+
+    conformance!(
+        a_client_holds_no_more_places_than_its_share,
+        a_place_let_in_or_left_frees_the_clients_share,
+        a_place_dropped_for_silence_frees_the_share_and_comes_back_counted,
+        without_a_cap_nothing_is_counted,
+    );
+
+    fn capped(n: u32) -> Policy {
+        Policy { max_places_per_client: n, ..slow() }
+    }
+
+    async fn a_client_holds_no_more_places_than_its_share(h: Harness) {
+        let policy = capped(2);
+        h.visit("first", &policy).await;
+        assert_eq!(h.visit_from("a", "203.0.113.7", &policy).await.position, Some(1));
+        assert_eq!(h.visit_from("b", "203.0.113.7", &policy).await.position, Some(2));
+        let third = h.visit_from("c", "203.0.113.7", &policy).await;
+        assert_eq!((third.capped, third.position, third.seq), (true, None, 0), "{third:?}");
+        assert_eq!(h.visit_from("a", "203.0.113.7", &policy).await.position, Some(1), "a place held is kept");
+        assert_eq!(h.visit_from("d", "198.51.100.1", &policy).await.position, Some(3), "another client");
+        assert_eq!(queue_length(&h, &policy).await, 3);
+    }
+
+    async fn a_place_let_in_or_left_frees_the_clients_share(h: Harness) {
+        let policy = Policy { admit_per_minute: 6_000, ..capped(1) };
+        h.store.set_paused(ROOM, true).await.unwrap();
+        let a = h.visit_from("a", "203.0.113.7", &policy).await;
+        assert!(h.visit_from("b", "203.0.113.7", &policy).await.capped);
+        h.store.leave(ROOM, &Departure { visitor: "a", seq: a.seq, session: None }).await.unwrap();
+        assert_eq!(h.visit_from("b", "203.0.113.7", &policy).await.position, Some(1), "a left: b's turn to hold one");
+        assert!(h.visit_from("c", "203.0.113.7", &policy).await.capped);
+        h.store.set_paused(ROOM, false).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 1, "b is let in");
+        assert_eq!(h.visit_from("c", "203.0.113.7", &policy).await.capped, false, "b's place is used up");
+    }
+
+    async fn a_place_dropped_for_silence_frees_the_share_and_comes_back_counted(h: Harness) {
+        let policy = Policy { abandon_ms: 200, ..capped(1) };
+        h.visit("first", &policy).await;
+        let a = h.visit_from("a", "203.0.113.7", &policy).await;
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().abandoned, 1);
+        assert_eq!(h.visit_from("b", "203.0.113.7", &policy).await.position, Some(1), "a's place was freed");
+        // a comes back within the grace: the old place, counted again (not refused: it is
+        // the client's own place, not a new one).
+        let restore = Restore { epoch: a.epoch, seq: a.seq, seen_ms: a.now_ms };
+        let back = h.visit_from_with_cookie("a", "203.0.113.7", Some(restore), &policy).await;
+        assert!(back.rejoined && !back.capped, "{back:?}");
+        h.leave("b").await;
+        assert!(h.visit_from("c", "203.0.113.7", &policy).await.capped, "a's place counts again");
+    }
+
+    async fn without_a_cap_nothing_is_counted(h: Harness) {
+        let policy = slow();
+        h.visit("first", &policy).await;
+        for visitor in ["a", "b", "c", "d"] {
+            assert!(!h.visit_from(visitor, "203.0.113.7", &policy).await.capped);
+        }
+        assert_eq!(queue_length(&h, &policy).await, 4);
+    }
+}

@@ -124,10 +124,15 @@ async fn a_place_dropped_in_one_room_is_not_taken_in_another(h: Harness) {
     let policy = quick(60_000);
     let a = drop_a(&h, &policy).await;
     let restore = Restore { epoch: a.epoch, seq: a.seq, seen_ms: a.now_ms };
-    let visit = Visit { visitor: "a", restore: Some(restore), prequeue_score: 0, joining: Joining::Place };
+    let visit =
+        Visit { visitor: "a", restore: Some(restore), prequeue_score: 0, joining: Joining::Place, client: None };
     h.store.set_paused("other", true).await.unwrap();
     h.store
-        .visit("other", &Visit { visitor: "o", restore: None, prequeue_score: 0, joining: Joining::Place }, &policy)
+        .visit(
+            "other",
+            &Visit { visitor: "o", restore: None, prequeue_score: 0, joining: Joining::Place, client: None },
+            &policy,
+        )
         .await
         .unwrap();
     // (The gateway never gets this far: a queue cookie's signature names its room.)

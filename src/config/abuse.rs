@@ -1,4 +1,5 @@
-//! A room's defences against bots: the proof-of-work challenge before a place.
+//! A room's defences against bots: the proof-of-work challenge before a place, and the
+//! cap on places per client.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,15 @@ impl<'de> Deserialize<'de> for Difficulty {
     }
 }
 
+/// The room's bot-defence keys, as `rooms[NAME].key: problem` lines.
+pub(super) fn validate(room: &super::RoomConfig, at: &str, problems: &mut Vec<String>) {
+    if room.max_places_per_client == Some(0) {
+        problems.push(format!(
+            "{at}.max_places_per_client: must be at least 1 (leave it out for no cap; pause the room to stop joins)"
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +78,15 @@ mod tests {
         toml::from_str::<Room>(&format!("challenge_difficulty = {value}"))
             .map(|room| room.challenge_difficulty)
             .map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn a_cap_of_zero_places_per_client_is_refused_with_its_key() {
+        let built = crate::Config::builder("http://shop:1")
+            .room("sale", &["/tickets"], |room| room.max_places_per_client = Some(0))
+            .build();
+        let problems = built.expect_err("a cap of 0").to_string();
+        assert!(problems.contains("rooms[sale].max_places_per_client: must be at least 1"), "{problems}");
     }
 
     #[test]

@@ -145,6 +145,10 @@ pub struct RoomConfig {
     /// join rate, from a fraction of a second on a phone in a calm sale.
     #[serde(default)]
     pub challenge_difficulty: Difficulty,
+    /// Places one client may hold in line at once (IPv4 address, or IPv6 /64, after
+    /// `trusted_proxies`), counted in the store so every instance agrees. Default: no cap.
+    #[serde(default)]
+    pub max_places_per_client: Option<u32>,
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]
@@ -350,6 +354,7 @@ pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problem
             check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
         }
         validate_admission(room, &at, response_timeout, problems);
+        super::abuse::validate(room, &at, problems);
         // Templates are read and compiled once, with the queue pages (`room::page`).
     }
 }

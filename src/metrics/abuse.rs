@@ -1,4 +1,5 @@
-//! The per-room counters of the bot defences: challenges by what became of them.
+//! The per-room counters of the bot defences: challenges by what became of them, and
+//! places refused by why.
 
 use super::{header, Metrics};
 use std::fmt::Write;
@@ -38,6 +39,44 @@ impl ChallengeResult {
     }
 }
 
+/// Why a visitor got no place (`anteroom_places_refused_total{reason}`, and the status
+/// object's `refused_reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaceRefusal {
+    /// Their client (address) holds `max_places_per_client` already.
+    TooManyPlaces,
+}
+
+impl PlaceRefusal {
+    pub const ALL: [PlaceRefusal; 1] = [PlaceRefusal::TooManyPlaces];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PlaceRefusal::TooManyPlaces => "too_many_places",
+        }
+    }
+}
+
+impl serde::Serialize for PlaceRefusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+/// One room's places refused, by reason.
+#[derive(Debug, Default)]
+pub struct PlacesRefused([AtomicU64; PlaceRefusal::ALL.len()]);
+
+impl PlacesRefused {
+    pub fn count(&self, reason: PlaceRefusal) {
+        self.0[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn get(&self, reason: PlaceRefusal) -> u64 {
+        self.0[reason as usize].load(Relaxed)
+    }
+}
+
 /// One room's counters, by result.
 #[derive(Debug, Default)]
 pub struct Challenges([AtomicU64; ChallengeResult::ALL.len()]);
@@ -64,6 +103,17 @@ impl Metrics {
                         "anteroom_challenges_total{{room=\"{room}\",result=\"{}\"}} {count}",
                         result.label()
                     );
+                }
+            }
+        }
+        header(out, "anteroom_places_refused_total", "counter", "Visitors given no place, by reason.");
+        for (room, m) in &self.rooms {
+            for reason in PlaceRefusal::ALL {
+                let count = m.places_refused.get(reason);
+                if count > 0 {
+                    let label = reason.label();
+                    let _ =
+                        writeln!(out, "anteroom_places_refused_total{{room=\"{room}\",reason=\"{label}\"}} {count}");
                 }
             }
         }

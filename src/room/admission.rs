@@ -63,18 +63,25 @@ impl WaitingRoom {
         }
         // Boxed: the store call's state would otherwise enlarge every request's future,
         // also the many that never need it.
-        Box::pin(self.enter(routed.room, req.uri(), req.headers(), jar)).await
+        Box::pin(self.enter(routed.room, req.uri(), req.headers(), client, jar)).await
     }
 
     /// A request to a protected page: the visitor's verdict as a ticket, the queue page or
     /// the status object.
-    async fn enter<'a>(&'a self, room: &'a Room, uri: &Uri, headers: &HeaderMap, mut jar: Jar) -> Admission<'a> {
+    async fn enter<'a>(
+        &'a self,
+        room: &'a Room,
+        uri: &Uri,
+        headers: &HeaderMap,
+        client: IpAddr,
+        mut jar: Jar,
+    ) -> Admission<'a> {
         if uri.query().is_some_and(|q| q.contains(cookies::PREFIX)) {
             // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
             self.room_metrics(room).token_rejected(Rejection::InUrl);
         }
         let queue_cookie = QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie));
-        let caller = Caller::from_cookies(room, headers, queue_cookie);
+        let caller = Caller::from_cookies(room, headers, queue_cookie, client);
         let page =
             |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {

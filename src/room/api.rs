@@ -11,6 +11,7 @@ use crate::store::Departure;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
+use std::net::IpAddr;
 
 /// Paths under this prefix are anteroom's own and never reach the origin.
 pub(crate) const RESERVED_PREFIX: &str = "/_anteroom/";
@@ -24,8 +25,9 @@ enum Call {
 }
 
 impl WaitingRoom {
-    /// Answers a request to a path under [`RESERVED_PREFIX`].
-    pub async fn reserved<B>(&self, req: Request<B>, tls: bool) -> Response<Body>
+    /// Answers a request to a path under [`RESERVED_PREFIX`]. `client`: its address
+    /// (after trusted proxies), for per-client caps.
+    pub async fn reserved<B>(&self, req: Request<B>, tls: bool, client: IpAddr) -> Response<Body>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -41,10 +43,10 @@ impl WaitingRoom {
             "/_anteroom/jwks.json" => return self.jwks(),
             _ => return response::text(StatusCode::NOT_FOUND, "no such anteroom endpoint"),
         };
-        self.call(call, req, tls).await
+        self.call(call, req, tls, client).await
     }
 
-    async fn call<B>(&self, call: Call, req: Request<B>, tls: bool) -> Response<Body>
+    async fn call<B>(&self, call: Call, req: Request<B>, tls: bool, client: IpAddr) -> Response<Body>
     where
         B: http_body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -102,7 +104,7 @@ impl WaitingRoom {
             query_param(uri.query(), "return_to").or_else(|| ticket.as_ref().and_then(|t| t.return_to.clone()));
         let return_to = status::sanitize_return_to(return_to.as_deref());
         let intent = if call == Call::Status { Intent::Look } else { Intent::Join };
-        let mut caller = Caller::from_cookies(room, headers, QueueCookie::Checked(ticket));
+        let mut caller = Caller::from_cookies(room, headers, QueueCookie::Checked(ticket), client);
         if call == Call::Join && room.asks_proof() {
             // A solution in the query, or in a small form or JSON body.
             let Ok(body) = Limited::new(body, MAX_SOLUTION_BODY).collect().await.map(|b| b.to_bytes()) else {

@@ -8,11 +8,13 @@ use super::cookies::{self, Jar, QueueTicket};
 use super::proof::{Refused, Solution};
 use super::status::{self, StatusBody, VisitorState};
 use super::ticket::Session;
-use super::{jitter, queue_id, random_u64, Room, WaitingRoom};
+use super::{caps, jitter, queue_id, random_u64, Room, WaitingRoom};
 use crate::config::OnFailure;
+use crate::metrics::PlaceRefusal;
 use crate::store::{seen_refresh_ms, Joining, QueueState, Renewal, Restore, Standing, StoreError, Visit};
 use crate::token::Claims;
 use crate::token::Rejection as TokenRejection;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -37,16 +39,24 @@ pub(super) struct Caller<'h> {
     pub challenge: Option<&'h str>,
     /// A proof of work sent with the join call.
     pub solution: Option<Solution>,
+    /// The client's address (after trusted proxies), for per-client caps.
+    pub client: IpAddr,
 }
 
 impl<'h> Caller<'h> {
     /// A caller as the cookies of `headers` show them, with no solution.
-    pub(super) fn from_cookies(room: &Room, headers: &'h http::HeaderMap, queue_cookie: QueueCookie<'h>) -> Self {
+    pub(super) fn from_cookies(
+        room: &Room,
+        headers: &'h http::HeaderMap,
+        queue_cookie: QueueCookie<'h>,
+        client: IpAddr,
+    ) -> Self {
         Self {
             queue_cookie,
             token: cookies::find(headers, &room.token_cookie),
             challenge: if room.asks_proof() { cookies::find(headers, &room.challenge_cookie) } else { None },
             solution: None,
+            client,
         }
     }
 }
@@ -135,7 +145,8 @@ impl WaitingRoom {
         };
         let mut refused = checked.as_ref().and_then(|c| c.as_ref().err().copied());
         let asked_for = (intent == Intent::Enter).then_some(return_to.as_str());
-        match self.visit(room, ticket, asked_for, joining, jar).await {
+        let client = (room.policy.max_places_per_client > 0).then(|| caps::client_key(caller.client));
+        match self.visit(room, ticket, asked_for, joining, client.as_deref(), jar).await {
             Ok(Visited { ticket, standing, fresh, .. }) if standing.state == QueueState::Admitted => {
                 if fresh && matches!(joining, Joining::Proof { .. }) {
                     self.solution_spent(room, jar);
@@ -149,6 +160,13 @@ impl WaitingRoom {
                     refused = Some(Refused::Replayed);
                 }
                 let status = self.challenge_status(room, &ticket.visitor, caller.challenge, refused, return_to, jar);
+                Verdict::Outside { status, first: None }
+            }
+            Ok(Visited { ticket, standing, .. }) if standing.capped => {
+                self.place_refused(room, PlaceRefusal::TooManyPlaces, caller.client);
+                let mut status = self.status_body(room, None, Some(VisitorState::Refused), return_to);
+                status.queue_id = queue_id::of(&ticket.visitor);
+                status.refused_reason = Some(PlaceRefusal::TooManyPlaces);
                 Verdict::Outside { status, first: None }
             }
             Ok(Visited { ticket, standing, place_lost, fresh }) => {
@@ -273,6 +291,7 @@ impl WaitingRoom {
         ticket: Option<QueueTicket>,
         asked_for: Option<&str>,
         joining: Joining<'_>,
+        client: Option<&str>,
         jar: &mut Jar,
     ) -> Result<Visited, StoreError> {
         let had_cookie = ticket.is_some();
@@ -280,7 +299,7 @@ impl WaitingRoom {
         let remembered_page = asked_for.is_some_and(|page| ticket.asked_for(page));
         let restore =
             (ticket.seq > 0).then_some(Restore { epoch: ticket.epoch, seq: ticket.seq, seen_ms: ticket.seen });
-        let visit = Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, joining };
+        let visit = Visit { visitor: &ticket.visitor, restore, prequeue_score: random_u64() >> 24, joining, client };
         let mut standing = match self.store.visit(&room.name, &visit, &room.policy()).await {
             Ok(standing) => standing,
             Err(e) => {
@@ -385,8 +404,10 @@ impl WaitingRoom {
             standing.map_or_else(|| self.room_metrics(room).queue_length.load(Relaxed), |s| s.queue_length);
         let eta =
             if state == VisitorState::Waiting { status::eta_seconds(position, room.admission_rate()) } else { None };
-        // A claimed admission changes only when its session ends: no reason to ask often.
-        let position_for_poll = if state == VisitorState::Claimed { Some(u64::from(u32::MAX)) } else { position };
+        // A claimed admission changes only when its session ends, a refused place when the
+        // client's other places move: no reason to ask often.
+        let rare = matches!(state, VisitorState::Claimed | VisitorState::Refused);
+        let position_for_poll = if rare { Some(u64::from(u32::MAX)) } else { position };
         StatusBody {
             room: room.name.clone(),
             state,
@@ -400,6 +421,7 @@ impl WaitingRoom {
             place_lost: false,
             challenge: None,
             challenge_refused: None,
+            refused_reason: None,
         }
     }
 }

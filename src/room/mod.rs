@@ -12,12 +12,14 @@
 //! - [`cache`]    verified tokens, so busy buyers are not re-verified on every request
 //! - [`challenge`] the proof-of-work challenge: issue, check, the `auto` difficulty curve
 //! - [`proof`]    a challenge room's gate: the solution on the join call, the challenge instead
+//! - [`caps`]     per-client caps: the client as places are counted (IPv4, IPv6 /64)
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
 //! - [`steer`]    closed-loop admission: the sample to the store, a decision per window
 
 pub(crate) mod admission;
 pub(crate) mod api;
 pub(crate) mod cache;
+mod caps;
 pub(crate) mod challenge;
 pub(crate) mod cookies;
 mod decide;
@@ -106,6 +108,7 @@ impl Room {
                 claim_ms: config.claim_within.0.as_millis() as u64,
                 rejoin_ms: config.rejoin_grace().0.as_millis() as u64,
                 reclaim_ms: crate::store::RECLAIM_MS,
+                max_places_per_client: config.max_places_per_client.unwrap_or(0),
                 opens_at_ms: config.opens_at_ms(),
                 recount_ms: status::recount_ms(config.abandon_after.0.as_millis() as u64),
                 adaptive_start: control.adaptive.then(|| control.starting_rate()),

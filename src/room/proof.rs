@@ -7,7 +7,7 @@ use super::cookies::Jar;
 use super::status::{query_param, StatusBody, VisitorState};
 use super::{queue_id, Room, WaitingRoom};
 use crate::config::Difficulty;
-use crate::metrics::ChallengeResult;
+use crate::metrics::{ChallengeResult, PlaceRefusal};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Longest join body read for a solution: a nonce and a prefix are well under 200 bytes.
@@ -109,6 +109,12 @@ impl WaitingRoom {
         jar.clear(&room.challenge_cookie);
     }
 
+    /// A visitor given no place: counted, and in the flood watch.
+    pub(super) fn place_refused(&self, room: &Room, reason: PlaceRefusal, client: std::net::IpAddr) {
+        self.room_metrics(room).places_refused.count(reason);
+        tracing::debug!(target: "anteroom::abuse", room = %room.name, reason = reason.label(), %client, "no place");
+    }
+
     fn challenge_counted(&self, room: &Room, result: ChallengeResult) {
         self.room_metrics(room).challenges.count(result);
     }
@@ -178,14 +184,11 @@ impl Default for FloodWatch {
 }
 
 impl WaitingRoom {
-    /// One log line per window with a flood of refused solutions, and one per change of
-    /// the difficulty (called at every tick).
+    /// One log line per window with a flood of refused solutions or places, and one per
+    /// change of a challenge's difficulty (called at every tick).
     pub(super) fn watch_floods(&self, room: &Room, watch: &mut FloodWatch) {
-        if !room.asks_proof() {
-            return;
-        }
         let difficulty = self.difficulty(room);
-        if difficulty != watch.difficulty {
+        if room.asks_proof() && difficulty != watch.difficulty {
             let joins_per_second = f64::from_bits(room.join_rate_bits.load(Relaxed));
             tracing::info!(
                 target: "anteroom::abuse",
@@ -200,10 +203,11 @@ impl WaitingRoom {
         if elapsed < FLOOD_WINDOW {
             return;
         }
-        let counters = &self.room_metrics(room).challenges;
+        let metrics = self.room_metrics(room);
         let refused: u64 = [ChallengeResult::Failed, ChallengeResult::Expired, ChallengeResult::Replayed]
             .into_iter()
-            .map(|result| counters.get(result))
+            .map(|result| metrics.challenges.get(result))
+            .chain(PlaceRefusal::ALL.into_iter().map(|reason| metrics.places_refused.get(reason)))
             .sum();
         let new = refused.saturating_sub(watch.refused);
         if new >= FLOOD_PER_SEC * elapsed.as_secs() {
@@ -213,7 +217,7 @@ impl WaitingRoom {
                 refused = new,
                 seconds = elapsed.as_secs(),
                 difficulty,
-                "a flood of refused proof-of-work solutions (scripts at the door?); none got a place"
+                "a flood of refused solutions or places (scripts at the door?); none got a place"
             );
         }
         *watch = FloodWatch { since: std::time::Instant::now(), refused, difficulty };

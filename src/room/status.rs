@@ -22,6 +22,8 @@ pub(crate) enum VisitorState {
     Closed,
     /// The room asks for a proof of work before a place: the `challenge` object.
     Challenge,
+    /// No place for this visitor: `refused_reason` says why.
+    Refused,
     /// The visitor's admission was claimed already (with the same queue cookie, by
     /// another browser, or long ago) and is not handed out again.
     Claimed,
@@ -38,6 +40,7 @@ impl VisitorState {
             VisitorState::Closed => "closed",
             VisitorState::Challenge => "challenge",
             VisitorState::Claimed => "claimed",
+            VisitorState::Refused => "refused",
         }
     }
 }
@@ -78,6 +81,9 @@ pub(crate) struct StatusBody {
     /// `expired` or `replayed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge_refused: Option<super::proof::Refused>,
+    /// State `refused`: why (`too_many_places`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_reason: Option<crate::metrics::PlaceRefusal>,
 }
 
 /// Polls come at least every second and at most every 30 s, and always well inside

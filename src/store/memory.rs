@@ -5,6 +5,7 @@
 use super::dropped::Dropped;
 use super::health::*;
 use super::ledger::{Ledger, RoomNow};
+use super::places::ClientPlaces;
 use super::ranked::RankedSet;
 use super::types::*;
 use super::zset::ZSet;
@@ -28,6 +29,7 @@ struct Room {
     proofs: ZSet,
     /// Visitor → when their admission was claimed (ms), kept for the reclaim window.
     claims: ZSet,
+    places: ClientPlaces,
     admitted: ZSet,
     active: ZSet,
     revoked: ZSet,
@@ -168,7 +170,15 @@ impl MemoryStore {
                 rejoined: false,
                 replayed: false,
                 claimed_ms: 0,
+                capped: false,
                 now_ms: now,
+            };
+            // The client holds one place more (counted only where the room caps them).
+            let client = visit.client.filter(|_| policy.max_places_per_client > 0);
+            let hold_place = |r: &mut Room| {
+                if let Some(client) = client {
+                    r.places.hold(v, client);
+                }
             };
             // A proof of work buys one place: spent here, refused the second time.
             let spend = |r: &mut Room| match visit.joining {
@@ -233,6 +243,7 @@ impl MemoryStore {
             if let Some(restore) = rejoining {
                 if r.dropped.take(v, restore.seq, now, policy.rejoin_ms) {
                     r.waiting.add(v, restore.seq);
+                    hold_place(r);
                     return Standing { rejoined: true, ..in_line(r, restore.seq) };
                 }
             }
@@ -272,8 +283,12 @@ impl MemoryStore {
                 (false, true) => QueueState::Paused,
                 (false, false) => QueueState::Waiting,
             };
-            if !visit.joining.takes_place() {
+            if !visit.joining.takes_place() && restorable.is_none() {
                 return answer(r, no_place, None, 0, false);
+            }
+            // A client at its share gets no place; its proof of work stays unspent.
+            if restorable.is_none() && client.is_some_and(|c| r.places.held_by(c) >= policy.max_places_per_client) {
+                return Standing { capped: true, ..answer(r, no_place, None, 0, false) };
             }
             if restorable.is_none() && !spend(r) {
                 return Standing { replayed: true, ..answer(r, no_place, None, 0, false) };
@@ -290,6 +305,7 @@ impl MemoryStore {
                 r.seq
             };
             r.waiting.add(v, score);
+            hold_place(r);
             r.joins_total += 1;
             in_line(r, score)
         })
@@ -300,6 +316,7 @@ impl MemoryStore {
         self.with_room(room, |r, now, _| {
             r.dropped.forget(visitor, seq);
             r.waiting.remove(visitor);
+            r.places.release(visitor);
             r.seen.remove(visitor);
             r.admitted.remove(visitor);
             r.active.remove(visitor);
@@ -352,6 +369,7 @@ impl MemoryStore {
                     r.dropped.remember(&v, seq, now);
                 }
                 abandoned += u64::from(r.waiting.remove(&v)) + u64::from(r.admitted.remove(&v));
+                r.places.release(&v);
                 r.seen.remove(&v);
             }
             for v in r.admitted.up_to(now.saturating_sub(policy.claim_ms), TICK_BATCH) {
@@ -388,6 +406,7 @@ impl MemoryStore {
                     for v in &heads {
                         r.admitted.add(v, now);
                         r.waiting.remove(v);
+                        r.places.release(v);
                     }
                     admitted = heads.len() as u64;
                     if admitted > 0 {

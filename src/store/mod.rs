@@ -36,6 +36,7 @@ pub(crate) mod faulty;
 mod health;
 mod ledger;
 mod memory;
+mod places;
 mod ranked;
 mod redis;
 mod reply;

@@ -291,7 +291,10 @@ impl visits::Batches for Inner {
     ) -> Result<Vec<Standing>, StoreFault> {
         let mut call = keyed(&self.scripts.visit, room);
         room_args(&mut call, policy);
-        call.arg(seen_refresh_ms(policy.abandon_ms)).arg(policy.rejoin_ms).arg(policy.reclaim_ms);
+        call.arg(seen_refresh_ms(policy.abandon_ms))
+            .arg(policy.rejoin_ms)
+            .arg(policy.reclaim_ms)
+            .arg(policy.max_places_per_client);
         for visit in visits {
             let (restore_epoch, restore_seq, restore_seen) = match visit.restore {
                 Some(r) => (r.epoch.to_string(), r.seq.to_string(), r.seen_ms.to_string()),
@@ -311,6 +314,7 @@ impl visits::Batches for Inner {
                 visits::OwnedJoining::Proof { id, until_ms } => call.arg(id).arg(until_ms),
                 _ => call.arg("").arg(0),
             };
+            call.arg(visit.client.as_deref().unwrap_or_default());
         }
         let rows = Rows::parse("visit", self.run(&call).await?)?;
         let standings = rows.rows().map(|row| standing(&row)).collect::<Result<Vec<_>, _>>()?;
@@ -401,7 +405,7 @@ fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
     for part in [
         "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
-        "claims",
+        "claims", "clients", "owners",
     ] {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
@@ -423,6 +427,7 @@ fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
         rejoined: row.flag("rejoined")?,
         replayed: row.flag("replayed")?,
         claimed_ms: row.count("claimed")?,
+        capped: row.flag("capped")?,
         now_ms: row.count("now")?,
     })
 }

@@ -18,6 +18,7 @@ fn policy() -> Policy {
         abandon_ms: 3_600_000,
         claim_ms: 3_600_000,
         reclaim_ms: crate::store::RECLAIM_MS,
+        max_places_per_client: 0,
         opens_at_ms: None,
         ..Policy::default()
     }
@@ -92,7 +93,7 @@ impl Sim {
 }
 
 fn plain(visitor: &str) -> Visit<'_> {
-    Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place }
+    Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place, client: None }
 }
 
 /// The most admissions in any window of `window_ms` (half-open).

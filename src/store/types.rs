@@ -38,6 +38,8 @@ pub struct Policy {
     pub rejoin_ms: u64,
     /// An admission claimed within this long may be claimed once more ([`RECLAIM_MS`]).
     pub reclaim_ms: u64,
+    /// Places one client (address) may hold in line at once; 0: any number.
+    pub max_places_per_client: u32,
     /// Unix ms; before it the room pre-queues in random order.
     pub opens_at_ms: Option<u64>,
     /// After a data loss is noticed, admissions wait this long for waiters to come back
@@ -72,6 +74,9 @@ pub struct Visit<'a> {
     pub prequeue_score: u64,
     /// Whether the visit may take a place the visitor does not hold yet.
     pub joining: Joining<'a>,
+    /// The client's address as the room counts places per client (IPv4, or an IPv6 /64),
+    /// when the room caps them.
+    pub client: Option<&'a str>,
 }
 
 /// What a visit may take beyond the place the visitor already holds (which it always
@@ -206,6 +211,8 @@ pub struct Standing {
     pub rejoined: bool,
     /// The visit's proof of work had bought a place before: no place for it now.
     pub replayed: bool,
+    /// No place: the visitor's client holds `max_places_per_client` already.
+    pub capped: bool,
     /// Admitted: when the admission was claimed (unix ms, the store's clock), the same for
     /// a claim and the one more claim allowed after it, so both name one session.
     pub claimed_ms: u64,

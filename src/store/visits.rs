@@ -28,6 +28,7 @@ pub(super) struct OwnedVisit {
     pub restore: Option<Restore>,
     pub prequeue_score: u64,
     pub joining: OwnedJoining,
+    pub client: Option<String>,
 }
 
 /// [`Joining`] with its proof owned, to wait in the batch.
@@ -46,7 +47,8 @@ impl From<&Visit<'_>> for OwnedVisit {
             Joining::Proof { id, until_ms } => OwnedJoining::Proof { id: id.to_owned(), until_ms },
             Joining::Keep => OwnedJoining::Keep,
         };
-        Self { visitor: v.visitor.to_owned(), restore: v.restore, prequeue_score: v.prequeue_score, joining }
+        let client = v.client.map(str::to_owned);
+        Self { visitor: v.visitor.to_owned(), restore: v.restore, prequeue_score: v.prequeue_score, joining, client }
     }
 }
 

@@ -48,7 +48,30 @@ impl Harness {
         joining: Joining<'_>,
         policy: &Policy,
     ) -> Standing {
-        let visit = anteroom::store::Visit { visitor, restore, prequeue_score: 0, joining };
+        let visit = anteroom::store::Visit { visitor, restore, prequeue_score: 0, joining, client: None };
+        self.store.visit(ROOM, &visit, policy).await.unwrap()
+    }
+
+    /// A visit taking a place from the client `client` (as the room counts clients).
+    pub async fn visit_from(&self, visitor: &str, client: &str, policy: &Policy) -> Standing {
+        self.visit_from_with_cookie(visitor, client, None, policy).await
+    }
+
+    /// As `visit_from`, with the queue cookie's place.
+    pub async fn visit_from_with_cookie(
+        &self,
+        visitor: &str,
+        client: &str,
+        restore: Option<Restore>,
+        policy: &Policy,
+    ) -> Standing {
+        let visit = anteroom::store::Visit {
+            visitor,
+            restore,
+            prequeue_score: 0,
+            joining: Joining::Place,
+            client: Some(client),
+        };
         self.store.visit(ROOM, &visit, policy).await.unwrap()
     }
 
@@ -69,6 +92,7 @@ pub fn policy() -> Policy {
         claim_ms: 60_000,
         rejoin_ms: 60_000,
         reclaim_ms: anteroom::store::RECLAIM_MS,
+        max_places_per_client: 0,
         opens_at_ms: None,
         recount_ms: 500,
         adaptive_start: None,
@@ -82,7 +106,7 @@ pub fn slow() -> Policy {
 }
 
 pub fn plain(visitor: &str) -> anteroom::store::Visit<'_> {
-    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place }
+    anteroom::store::Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Place, client: None }
 }
 
 /// A renewal until `expires_at_ms` of a token issued at `issued_at_ms` (unix ms), told to

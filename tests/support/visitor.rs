@@ -16,12 +16,14 @@ pub struct Visitor {
     pub cookies: BTreeMap<String, String>,
     /// Ask for JSON instead of the queue page (as apps and the page's script do).
     pub json: bool,
+    /// Sent as `X-Forwarded-For` (a client behind a proxy).
+    pub forwarded_for: Option<String>,
     connection: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl Visitor {
     pub fn new(addr: SocketAddr) -> Self {
-        Self { addr, cookies: BTreeMap::new(), json: false, connection: None }
+        Self { addr, cookies: BTreeMap::new(), json: false, forwarded_for: None, connection: None }
     }
 
     pub fn json(addr: SocketAddr) -> Self {
@@ -30,7 +32,13 @@ impl Visitor {
 
     /// The same cookies, talking to another gateway instance.
     pub fn moved_to(&self, addr: SocketAddr) -> Self {
-        Self { addr, cookies: self.cookies.clone(), json: self.json, connection: None }
+        Self {
+            addr,
+            cookies: self.cookies.clone(),
+            json: self.json,
+            forwarded_for: self.forwarded_for.clone(),
+            connection: None,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
@@ -112,6 +120,9 @@ impl Visitor {
         let mut builder = Request::builder().method(method).uri(path).header("host", "shop.example");
         if self.json {
             builder = builder.header("accept", "application/json");
+        }
+        if let Some(chain) = &self.forwarded_for {
+            builder = builder.header("x-forwarded-for", chain);
         }
         if !self.cookies.is_empty() {
             let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();

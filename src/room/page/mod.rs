@@ -55,6 +55,8 @@ struct Context<'a> {
     tab_title: String,
     queue_id: Option<&'a str>,
     place_lost: bool,
+    /// State `refused`: why, in the visitor's language.
+    refused_text: String,
     leave_url: String,
     return_to: &'a str,
     poll_after_ms: u64,
@@ -291,6 +293,7 @@ impl Pages {
             tab_title,
             queue_id: s.queue_id.as_deref(),
             place_lost: s.place_lost,
+            refused_text: s.refused_reason.map(|r| text(&format!("refused_{}", r.label()))).unwrap_or_default(),
             leave_url: format!("{}leave?room={}", super::RESERVED_PREFIX, s.room),
             return_to: &s.return_to,
             poll_after_ms: s.poll_after_ms,

@@ -14,6 +14,7 @@ fn status(state: &str, position: Option<u64>) -> StatusBody {
         place_lost: false,
         challenge: None,
         challenge_refused: None,
+        refused_reason: None,
     }
 }
 

@@ -53,7 +53,7 @@ async fn call(room: &WaitingRoom, path: &str, cookies: &str, body: &str) -> (u16
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.to_owned())
         .unwrap();
-    let answer = room.reserved(req, false).await;
+    let answer = room.reserved(req, false, std::net::Ipv4Addr::LOCALHOST.into()).await;
     let status = answer.status().as_u16();
     let set: Vec<String> = answer
         .headers()

@@ -8,6 +8,7 @@ redis.call('ZREM', seen, v)
 redis.call('ZREM', admitted, v)
 redis.call('ZREM', active, v)
 redis.call('ZREM', claims, v)
+release_place(v)
 if ARGV[3] ~= '' then
   redis.call('ZREM', dropped, v .. ':' .. ARGV[3])
 end

@@ -18,6 +18,8 @@
 --               buys no second place
 --  12 claims   zset visitor -> when their admission was claimed (ms), kept for the reclaim
 --               window: one more claim in it gets a token of the same session
+--  13 clients  hash client (IPv4, IPv6 /64) -> places it holds in line (rooms that cap them)
+--  14 owners   hash visitor -> the client whose place they hold, to count it down
 -- The controller's state is in `state` too: adaptive_apm, adaptive_phase,
 -- adaptive_reason, origin_health. A live admit_per_minute pins the rate.
 -- ARGV 1-12 of visit, tick, renew and health describe the room (see Policy in
@@ -29,6 +31,18 @@
 --   ('': the room admits at a fixed rate)
 local waiting, seen, admitted, active, revoked, state, seqkey, grants, health, dropped, proofs, claims =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local clients, owners = KEYS[13], KEYS[14]
+
+-- A place in line leaves (admitted, dropped, left): its client holds one place less.
+local function release_place(v)
+  local client = redis.call('HGET', owners, v)
+  if client then
+    redis.call('HDEL', owners, v)
+    if redis.call('HINCRBY', clients, client, -1) <= 0 then
+      redis.call('HDEL', clients, client)
+    end
+  end
+end
 
 -- One clock for every gateway instance: Redis's.
 local clock = redis.call('TIME')

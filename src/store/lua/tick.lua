@@ -34,6 +34,7 @@ for _, v in ipairs(stale) do
   end
   abandoned = abandoned + redis.call('ZREM', waiting, v) + redis.call('ZREM', admitted, v)
   redis.call('ZREM', seen, v)
+  release_place(v)
 end
 local unclaimed = redis.call('ZRANGEBYSCORE', admitted, '-inf', int(now - tonumber(ARGV[15])), 'LIMIT', 0, batch)
 for _, v in ipairs(unclaimed) do
@@ -67,6 +68,7 @@ if not paused and not closed and not recount and opens_at <= now and apm > 0 the
       for _, v in ipairs(heads) do
         redis.call('ZADD', admitted, now, v)
         redis.call('ZREM', waiting, v)
+        release_place(v)
       end
       admitted_now = #heads
       if admitted_now > 0 then

@@ -3,15 +3,16 @@
 -- that arrive together share one call (one TIME, one settings read).
 -- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, 15 reclaim
 --       ms (an admission claimed this recently may be claimed once more: a lost answer),
---       then eight per visitor: visitor,
+--       16 places one client may hold (0: any), then nine per visitor: visitor,
 --       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place; 'k': keep a place held, nothing new),
---       proof id ('' none: a place needs no proof of work) and when its challenge expires
+--       proof id ('' none: a place needs no proof of work) and when its challenge expires,
+--       client ('' unknown: not counted)
 -- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
 -- PAUSED, CLOSED or CLAIMED, defined by the gateway), position (-1 unknown), queue_length,
 -- seq, epoch, immediate, rejoined, replayed, claimed (ms of the admission's claim, 0 if
--- not admitted), now (ms)
+-- not admitted), capped (no place: the client holds its share), now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
@@ -19,6 +20,7 @@ local opens_at = tonumber(ARGV[5])
 local restore_grace = tonumber(ARGV[13])
 local rejoin_ms = tonumber(ARGV[14])
 local reclaim_ms = tonumber(ARGV[15])
+local max_per_client = tonumber(ARGV[16])
 local scheduled = opens_at > now
 local settings = redis.call('HMGET', state, 'paused', 'admit_per_minute', 'max_active_users', 'closed',
   'recount_until', 'recovered', 'adaptive_apm')
@@ -31,9 +33,9 @@ local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
 local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'replayed', 'claimed',
-  'now'}}
+  'capped', 'now'}}
 
--- extra: immediate, rejoined, replayed (1 or nil), claimed (ms)
+-- extra: immediate, rejoined, replayed, capped (1 or nil), claimed (ms)
 local function answer(code, position, seq, extra)
   extra = extra or {}
   local n = #out
@@ -46,7 +48,8 @@ local function answer(code, position, seq, extra)
   out[n + 7] = extra.rejoined or 0
   out[n + 8] = extra.replayed or 0
   out[n + 9] = extra.claimed or 0
-  out[n + 10] = now
+  out[n + 10] = extra.capped or 0
+  out[n + 11] = now
 end
 
 -- A proof of work buys one place: spent here, refused the second time.
@@ -57,7 +60,14 @@ local function spend(proof, until_ms)
   return true
 end
 
-local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join, proof, proof_until)
+local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join, proof, proof_until, client)
+  -- The client holds one place more (counted only where the room caps them).
+  local function hold_place()
+    if max_per_client > 0 and client ~= '' then
+      redis.call('HINCRBY', clients, client, 1)
+      redis.call('HSET', owners, v, client)
+    end
+  end
   -- The admission is claimed now: the session starts, and for `reclaim_ms` one more
   -- claim (an answer lost on its way) gets a token of the same session.
   local function claim(immediate)
@@ -116,6 +126,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
       redis.call('ZREM', dropped, member)
       if tonumber(dropped_at) >= now - rejoin_ms then
         redis.call('ZADD', waiting, restore_seq, v)
+        hold_place()
         waiting_count = waiting_count + 1
         return in_line(tonumber(restore_seq), 1)
       end
@@ -146,8 +157,13 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   end
 
   local no_place = scheduled and SCHEDULED or (paused and PAUSED or WAITING)
-  if join ~= '1' then
+  if join ~= '1' and not restoring then
     return answer(no_place, -1, 0)
+  end
+  -- A client at its share gets no place; its proof of work stays unspent.
+  if not restoring and max_per_client > 0 and client ~= ''
+    and tonumber(redis.call('HGET', clients, client) or '0') >= max_per_client then
+    return answer(no_place, -1, 0, { capped = 1 })
   end
   if not restoring and not spend(proof, proof_until) then
     return answer(no_place, -1, 0, { replayed = 1 })
@@ -168,12 +184,14 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     redis.call('SET', seqkey, int(score))
   end
   redis.call('ZADD', waiting, int(score), v)
+  hold_place()
   redis.call('HINCRBY', state, 'joins_total', 1)
   waiting_count = waiting_count + 1
   return in_line(score)
 end
 
-for i = 16, #ARGV, 8 do
-  visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7])
+for i = 17, #ARGV, 9 do
+  visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
+    ARGV[i + 8])
 end
 return out

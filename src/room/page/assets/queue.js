@@ -66,8 +66,9 @@
 
   function render(s) {
     set("headline", texts["headline_" + s.state] || texts.headline_waiting);
-    ["waiting", "scheduled", "paused", "closed", "admitted", "left", "challenge", "claimed"].forEach(function (state) { show("when-" + state, s.state === state); });
-    show("calm", s.state !== "challenge");
+    ["waiting", "scheduled", "paused", "closed", "admitted", "left", "challenge", "claimed", "refused"].forEach(function (state) { show("when-" + state, s.state === state); });
+    show("calm", s.state !== "challenge" && s.state !== "refused" && s.state !== "claimed");
+    if (s.refused_reason) set("refused-text", texts["refused_" + s.refused_reason] || "");
     if (s.position != null) {
       if (!first || s.position > first) first = s.position;
       set("position", number(s.position));
