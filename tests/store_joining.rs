@@ -13,6 +13,7 @@ conformance!(
     a_proof_admitted_at_once_is_spent_too,
     a_proof_is_not_spent_by_a_visitor_who_already_holds_a_place,
     a_visitor_dropped_for_silence_takes_the_place_back_without_a_proof,
+    a_waiter_polling_without_a_proof_is_restored_after_a_data_loss,
     spent_proofs_are_forgotten_when_their_challenge_expires,
     the_join_count_follows_new_places,
 );
@@ -92,6 +93,16 @@ async fn a_visitor_dropped_for_silence_takes_the_place_back_without_a_proof(h: H
     let restore = Restore { epoch: placed.epoch, seq: placed.seq, seen_ms: placed.now_ms };
     let back = h.visit_as("a", Some(restore), Joining::Keep, &policy).await;
     assert_eq!((back.rejoined, back.seq, back.position), (true, placed.seq, Some(1)), "{back:?}");
+}
+
+async fn a_waiter_polling_without_a_proof_is_restored_after_a_data_loss(mut h: Harness) {
+    let policy = slow();
+    h.visit("first", &policy).await;
+    let placed = h.visit_as("a", None, proof("p-1"), &policy).await;
+    h.wipe();
+    let restore = Restore { epoch: placed.epoch, seq: placed.seq, seen_ms: placed.now_ms };
+    let back = h.visit_as("a", Some(restore), Joining::Keep, &policy).await;
+    assert_eq!((back.seq, back.position), (placed.seq, Some(1)), "the signed cookie brings the place back: {back:?}");
 }
 
 async fn spent_proofs_are_forgotten_when_their_challenge_expires(h: Harness) {
@@ -208,7 +219,7 @@ mod caps {
         h.store.set_paused(ROOM, false).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().admitted, 1, "b is let in");
-        assert_eq!(h.visit_from("c", "203.0.113.7", &policy).await.capped, false, "b's place is used up");
+        assert!(!h.visit_from("c", "203.0.113.7", &policy).await.capped, "b's place is used up");
     }
 
     async fn a_place_dropped_for_silence_frees_the_share_and_comes_back_counted(h: Harness) {
