@@ -7,14 +7,20 @@ use support::origin::Origin;
 use support::visitor::Visitor;
 use support::{metric, Gateway};
 
-#[tokio::test]
-async fn a_queue_cookie_handed_to_many_clients_lets_in_one_session() {
+/// `sale` (one admission a minute) and the buyer who was let in, with the queue cookie.
+async fn admitted_buyer() -> (Origin, Gateway, Visitor, String) {
     let origin = Origin::start().await;
     let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| room.admit_per_minute = 1);
     let gw = Gateway::built(config).await;
     let mut buyer = Visitor::json(gw.addr);
     assert_eq!(buyer.join("/tickets/1").await["state"], "admitted");
     let queue_cookie = buyer.cookie("anteroom_q_sale").expect("queue cookie").to_owned();
+    (origin, gw, buyer, queue_cookie)
+}
+
+#[tokio::test]
+async fn a_queue_cookie_handed_to_many_clients_lets_in_one_session() {
+    let (origin, gw, mut buyer, queue_cookie) = admitted_buyer().await;
     assert_eq!(buyer.get("/tickets/2").await.status, 200, "the buyer shops on their token");
 
     // The queue cookie alone (no token), copied to twenty clients.
@@ -47,12 +53,7 @@ async fn a_queue_cookie_handed_to_many_clients_lets_in_one_session() {
 
 #[tokio::test]
 async fn a_claimed_admission_answers_a_page_that_says_so() {
-    let origin = Origin::start().await;
-    let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| room.admit_per_minute = 1);
-    let gw = Gateway::built(config).await;
-    let mut buyer = Visitor::json(gw.addr);
-    assert_eq!(buyer.join("/tickets/1").await["state"], "admitted");
-    let queue_cookie = buyer.cookie("anteroom_q_sale").unwrap().to_owned();
+    let (_origin, gw, _buyer, queue_cookie) = admitted_buyer().await;
     let mut first_copy = Visitor::json(gw.addr);
     first_copy.cookies.insert("anteroom_q_sale".into(), queue_cookie.clone());
     first_copy.status("sale").await; // the one re-claim

@@ -1,7 +1,64 @@
-//! A room's defences against bots: the proof-of-work challenge before a place, and the
-//! cap on places per client.
+//! A room's defences against bots: the proof-of-work challenge before a place, the cap
+//! on places per client, and enqueue tokens (one account, one place).
 
+use super::{HumanDuration, Secret};
+use crate::token::enqueue::{EnqueueKeyMaterial, EnqueueVerifier};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Who may take a place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnqueueMode {
+    /// Anyone (with the queue cookie, and a proof of work where the room asks one).
+    #[default]
+    Open,
+    /// Only with an enqueue token the shop signed for an account (`enqueue_key`); one
+    /// account holds one place.
+    Token,
+}
+
+/// The shop's key for a room's enqueue tokens, shaped like a `tokens.keys` entry: a
+/// shared secret (HS256), or the shop's public key (EdDSA or ES256, from the key).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnqueueKey {
+    pub kid: String,
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// A `PUBLIC KEY` PEM (Ed25519 or P-256).
+    #[serde(default)]
+    pub public_key_file: Option<PathBuf>,
+}
+
+impl super::RoomConfig {
+    /// The room's enqueue token verifier (`None`: anyone may take a place). Reads the key
+    /// file; `Err` is a `key: problem` line.
+    pub fn enqueue_verifier(&self, leeway: HumanDuration) -> Result<Option<EnqueueVerifier>, String> {
+        let at = format!("rooms[{}]", self.name);
+        if self.enqueue == EnqueueMode::Open {
+            return Ok(None);
+        }
+        let Some(key) = &self.enqueue_key else {
+            return Err(format!(
+                "{at}.enqueue_key: required with enqueue = \"token\" ({{ kid, secret }} or {{ kid, public_key_file }})"
+            ));
+        };
+        let leeway = leeway.0.as_secs();
+        let verifier = match (&key.secret, &key.public_key_file) {
+            (Some(secret), None) => {
+                EnqueueVerifier::new(&key.kid, EnqueueKeyMaterial::Secret(secret.expose().as_bytes()), leeway)
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("{at}.enqueue_key.public_key_file: cannot read {}: {e}", path.display()))?;
+                EnqueueVerifier::new(&key.kid, EnqueueKeyMaterial::PublicKeyPem(&pem), leeway)
+            }
+            _ => return Err(format!("{at}.enqueue_key: set exactly one of secret or public_key_file")),
+        };
+        verifier.map(Some).map_err(|problem| format!("{at}.enqueue_key: {problem}"))
+    }
+}
 
 /// Difficulties (leading zero bits) a room may set; `auto` stays within them too.
 pub const MIN_DIFFICULTY: u8 = 1;
@@ -57,7 +114,10 @@ impl<'de> Deserialize<'de> for Difficulty {
 }
 
 /// The room's bot-defence keys, as `rooms[NAME].key: problem` lines.
-pub(super) fn validate(room: &super::RoomConfig, at: &str, problems: &mut Vec<String>) {
+pub(super) fn validate(room: &super::RoomConfig, at: &str, leeway: HumanDuration, problems: &mut Vec<String>) {
+    if let Err(problem) = room.enqueue_verifier(leeway) {
+        problems.push(problem);
+    }
     if room.max_places_per_client == Some(0) {
         problems.push(format!(
             "{at}.max_places_per_client: must be at least 1 (leave it out for no cap; pause the room to stop joins)"

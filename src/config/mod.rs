@@ -14,7 +14,7 @@ mod tokens;
 mod units;
 mod validate;
 
-pub use abuse::{ChallengeMode, Difficulty, MAX_DIFFICULTY, MIN_DIFFICULTY};
+pub use abuse::{ChallengeMode, Difficulty, EnqueueKey, EnqueueMode, MAX_DIFFICULTY, MIN_DIFFICULTY};
 pub use builder::ConfigBuilder;
 pub use bypass::{BypassList, BypassRule};
 pub use rooms::{mask_url_password, AdmissionMode, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};

@@ -1,7 +1,7 @@
 //! The `[store]` section and the `[[rooms]]` list: where queues live, and what each room
 //! protects with which limits.
 
-use super::{BypassList, ChallengeMode, Difficulty, HumanDuration, Secret};
+use super::{BypassList, ChallengeMode, Difficulty, EnqueueKey, EnqueueMode, HumanDuration, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -149,6 +149,12 @@ pub struct RoomConfig {
     /// `trusted_proxies`), counted in the store so every instance agrees. Default: no cap.
     #[serde(default)]
     pub max_places_per_client: Option<u32>,
+    /// `"token"`: a place only with an enqueue token the shop signed (`enqueue_key`), whose
+    /// `sub` (the account) holds at most one place. For presales to registered fans.
+    #[serde(default)]
+    pub enqueue: EnqueueMode,
+    #[serde(default)]
+    pub enqueue_key: Option<EnqueueKey>,
     /// Skip the queue for: path prefixes (`/static/`), extensions (`.css`, `*.js`), client
     /// networks (`10.0.0.0/8`, `192.0.2.7`).
     #[serde(default)]
@@ -305,7 +311,12 @@ impl Serialize for OpensAt {
 
 /// Every problem of the rooms, as `rooms[NAME].key: problem` lines. `response_timeout`:
 /// the origin's, which a latency target must stay under.
-pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problems: &mut Vec<String>) {
+pub(super) fn validate(
+    rooms: &[RoomConfig],
+    response_timeout: Duration,
+    leeway: HumanDuration,
+    problems: &mut Vec<String>,
+) {
     let mut names = HashSet::new();
     let mut prefixes = HashSet::new();
     for (i, room) in rooms.iter().enumerate() {
@@ -354,7 +365,7 @@ pub(super) fn validate(rooms: &[RoomConfig], response_timeout: Duration, problem
             check(secret.expose().len() >= 16, format!("{at}.bypass_secret: use at least 16 characters"));
         }
         validate_admission(room, &at, response_timeout, problems);
-        super::abuse::validate(room, &at, problems);
+        super::abuse::validate(room, &at, leeway, problems);
         // Templates are read and compiled once, with the queue pages (`room::page`).
     }
 }

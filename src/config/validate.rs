@@ -72,7 +72,7 @@ impl Config {
             }
         }
         self.store.validate(&mut problems);
-        rooms::validate(&self.rooms, o.response_timeout.0, &mut problems);
+        rooms::validate(&self.rooms, o.response_timeout.0, self.tokens.leeway, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -1,7 +1,7 @@
 //! The per-room counters of the bot defences: challenges by what became of them, and
 //! places refused by why.
 
-use super::{header, Metrics};
+use super::{header, Metrics, RoomMetrics};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -45,14 +45,21 @@ impl ChallengeResult {
 pub enum PlaceRefusal {
     /// Their client (address) holds `max_places_per_client` already.
     TooManyPlaces,
+    /// The room takes enqueue tokens, and none came.
+    EnqueueTokenMissing,
+    /// The enqueue token is forged, expired, for another room or signed with another key.
+    EnqueueTokenInvalid,
 }
 
 impl PlaceRefusal {
-    pub const ALL: [PlaceRefusal; 1] = [PlaceRefusal::TooManyPlaces];
+    pub const ALL: [PlaceRefusal; 3] =
+        [PlaceRefusal::TooManyPlaces, PlaceRefusal::EnqueueTokenMissing, PlaceRefusal::EnqueueTokenInvalid];
 
     pub fn label(self) -> &'static str {
         match self {
             PlaceRefusal::TooManyPlaces => "too_many_places",
+            PlaceRefusal::EnqueueTokenMissing => "enqueue_token_missing",
+            PlaceRefusal::EnqueueTokenInvalid => "enqueue_token_invalid",
         }
     }
 }
@@ -93,28 +100,28 @@ impl Challenges {
 
 impl Metrics {
     pub(super) fn render_abuse(&self, out: &mut String) {
-        header(out, "anteroom_challenges_total", "counter", "Proof-of-work challenges, by what became of them.");
+        let help = "Proof-of-work challenges, by what became of them.";
+        self.render_labeled(out, ("anteroom_challenges_total", "result", help), |m| {
+            ChallengeResult::ALL.map(|r| (r.label(), m.challenges.get(r))).to_vec()
+        });
+        let help = "Visitors given no place, by reason.";
+        self.render_labeled(out, ("anteroom_places_refused_total", "reason", help), |m| {
+            PlaceRefusal::ALL.map(|r| (r.label(), m.places_refused.get(r))).to_vec()
+        });
+    }
+
+    /// A per-room counter family with one more label, (name, label, help); `counts` reads
+    /// each label value's count of a room. Zero counts are left out.
+    fn render_labeled(
+        &self,
+        out: &mut String,
+        (name, label, help): (&str, &str, &str),
+        counts: impl Fn(&RoomMetrics) -> Vec<(&'static str, u64)>,
+    ) {
+        header(out, name, "counter", help);
         for (room, m) in &self.rooms {
-            for result in ChallengeResult::ALL {
-                let count = m.challenges.get(result);
-                if count > 0 {
-                    let _ = writeln!(
-                        out,
-                        "anteroom_challenges_total{{room=\"{room}\",result=\"{}\"}} {count}",
-                        result.label()
-                    );
-                }
-            }
-        }
-        header(out, "anteroom_places_refused_total", "counter", "Visitors given no place, by reason.");
-        for (room, m) in &self.rooms {
-            for reason in PlaceRefusal::ALL {
-                let count = m.places_refused.get(reason);
-                if count > 0 {
-                    let label = reason.label();
-                    let _ =
-                        writeln!(out, "anteroom_places_refused_total{{room=\"{room}\",reason=\"{label}\"}} {count}");
-                }
+            for (value, count) in counts(m).into_iter().filter(|(_, count)| *count > 0) {
+                let _ = writeln!(out, "{name}{{room=\"{room}\",{label}=\"{value}\"}} {count}");
             }
         }
     }

@@ -7,7 +7,7 @@ use super::decide::{Caller, Intent, QueueCookie, Verdict};
 use super::page::PageInput;
 use super::status::{self, StatusBody};
 use super::ticket::Ticket;
-use super::{routing, Room, Routing, WaitingRoom};
+use super::{enqueue, routing, Room, Routing, WaitingRoom};
 use crate::response::{self, full, Body};
 use crate::token::Rejection;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -81,9 +81,17 @@ impl WaitingRoom {
             self.room_metrics(room).token_rejected(Rejection::InUrl);
         }
         let queue_cookie = QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie));
-        let caller = Caller::from_cookies(room, headers, queue_cookie, client);
-        let page =
-            |_: Option<&cookies::QueueTicket>| status::sanitize_return_to(uri.path_and_query().map(|pq| pq.as_str()));
+        let mut caller = Caller::from_cookies(room, headers, queue_cookie, client);
+        if room.enqueue.is_some() {
+            // A presale link carries the token in its URL (or an app, in the header).
+            caller.enqueue = enqueue::offered(headers)
+                .map(str::to_owned)
+                .or_else(|| status::query_param(uri.query(), enqueue::PARAM));
+        }
+        let page = |_: Option<&cookies::QueueTicket>| {
+            let asked = uri.path_and_query().map(|pq| enqueue::without_token(pq.as_str()));
+            status::sanitize_return_to(asked.as_deref())
+        };
         match self.verdict(room, caller, Intent::Enter, page, &mut jar).await {
             Verdict::Inside { session, standing } => {
                 let signals = room.signals.counting(Some(&session.id));

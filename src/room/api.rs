@@ -3,9 +3,12 @@
 
 use super::cookies::{self, Jar};
 use super::decide::{Caller, Intent, QueueCookie, Verdict};
-use super::proof::{Solution, MAX_SOLUTION_BODY};
+use super::enqueue;
+use super::params::{JoinParams, MAX_BODY};
+use super::proof::Solution;
 use super::status::{self, query_param, VisitorState};
 use super::{page, WaitingRoom};
+use crate::metrics::PlaceRefusal;
 use crate::response::{self, json_error as error, Body};
 use crate::store::Departure;
 use http::header::{self, HeaderValue};
@@ -105,13 +108,20 @@ impl WaitingRoom {
         let return_to = status::sanitize_return_to(return_to.as_deref());
         let intent = if call == Call::Status { Intent::Look } else { Intent::Join };
         let mut caller = Caller::from_cookies(room, headers, QueueCookie::Checked(ticket), client);
-        if call == Call::Join && room.asks_proof() {
-            // A solution in the query, or in a small form or JSON body.
-            let Ok(body) = Limited::new(body, MAX_SOLUTION_BODY).collect().await.map(|b| b.to_bytes()) else {
-                return error(StatusCode::BAD_REQUEST, "the join body is unreadable or too large for a solution");
+        let mut params = JoinParams::read(uri.query(), None, &[]);
+        if call == Call::Join && (room.asks_proof() || room.enqueue.is_some()) {
+            // A solution or an enqueue token in the query, or in a small form or JSON body.
+            let Ok(body) = Limited::new(body, MAX_BODY).collect().await.map(|b| b.to_bytes()) else {
+                return error(StatusCode::BAD_REQUEST, "the join body is unreadable or too large");
             };
             let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            caller.solution = Solution::read(uri.query(), content_type, &body);
+            params = JoinParams::read(uri.query(), content_type, &body);
+            if room.asks_proof() {
+                caller.solution = Solution::of(&params);
+            }
+        }
+        if room.enqueue.is_some() {
+            caller.enqueue = enqueue::offered(headers).map(str::to_owned).or_else(|| params.get(enqueue::PARAM));
         }
         let body = match self.verdict(room, caller, intent, |_| return_to.clone(), &mut jar).await {
             Verdict::Inside { standing: None, .. } => {
@@ -128,6 +138,8 @@ impl WaitingRoom {
         // already spent one is not (the answer carries a new challenge either way).
         let status = if body.challenge_refused.is_some_and(|r| r.is_client_error()) {
             StatusCode::BAD_REQUEST
+        } else if body.refused_reason == Some(PlaceRefusal::EnqueueTokenInvalid) {
+            StatusCode::FORBIDDEN
         } else {
             StatusCode::OK
         };

@@ -81,7 +81,8 @@ pub(crate) fn clear(name: &str, secure: bool) -> HeaderValue {
 #[derive(Debug)]
 pub(crate) struct Jar {
     secure: bool,
-    cookies: Vec<HeaderValue>,
+    /// By name: a cookie set twice in one answer is set once, to the last value.
+    cookies: Vec<(String, HeaderValue)>,
 }
 
 impl Jar {
@@ -90,11 +91,18 @@ impl Jar {
     }
 
     pub(crate) fn set(&mut self, name: &str, value: &str) {
-        self.cookies.push(set(name, value, self.secure));
+        let cookie = set(name, value, self.secure);
+        self.put(name, cookie);
     }
 
     pub(crate) fn clear(&mut self, name: &str) {
-        self.cookies.push(clear(name, self.secure));
+        let cookie = clear(name, self.secure);
+        self.put(name, cookie);
+    }
+
+    fn put(&mut self, name: &str, cookie: HeaderValue) {
+        self.cookies.retain(|(set, _)| set != name);
+        self.cookies.push((name.to_owned(), cookie));
     }
 
     /// Drops what was to be set (a revoke must not be undone by a renewed token).
@@ -108,7 +116,7 @@ impl Jar {
 
     /// Adds the `Set-Cookie` lines to an answer.
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
-        for cookie in self.cookies {
+        for (_, cookie) in self.cookies {
             headers.append(http::header::SET_COOKIE, cookie);
         }
     }

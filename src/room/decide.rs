@@ -41,6 +41,8 @@ pub(super) struct Caller<'h> {
     pub solution: Option<Solution>,
     /// The client's address (after trusted proxies), for per-client caps.
     pub client: IpAddr,
+    /// An enqueue token offered (rooms with `enqueue = "token"`), not yet verified.
+    pub enqueue: Option<String>,
 }
 
 impl<'h> Caller<'h> {
@@ -57,6 +59,7 @@ impl<'h> Caller<'h> {
             challenge: if room.asks_proof() { cookies::find(headers, &room.challenge_cookie) } else { None },
             solution: None,
             client,
+            enqueue: None,
         }
     }
 }
@@ -108,19 +111,38 @@ impl WaitingRoom {
                 None => jar.clear(&room.token_cookie),
             }
         }
-        let ticket = match caller.queue_cookie {
+        let mut ticket = match caller.queue_cookie {
             QueueCookie::Unchecked(value) => value.and_then(|value| self.signer.decode(&room.name, value)),
             QueueCookie::Checked(ticket) => ticket,
         };
+        // A valid enqueue token names the visitor: the account's one place, whatever the
+        // browser. The cookie is written now (a second browser adopts the account's id).
+        let enqueued = self.enqueued(room, caller.enqueue.as_deref(), ticket.as_ref());
+        let unenqueued = match enqueued {
+            Some(Ok(account)) => {
+                if ticket.as_ref().is_none_or(|t| t.visitor != account.visitor) {
+                    jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &account));
+                }
+                ticket = Some(account);
+                None
+            }
+            Some(Err(refusal)) => Some(refusal),
+            None => None,
+        };
         let return_to = return_to(ticket.as_ref());
         let gated = room.asks_proof();
-        if ticket.is_none() && (intent == Intent::Look || gated) {
+        if ticket.is_none() && (intent == Intent::Look || gated || unenqueued.is_some()) {
             // A look without a queue cookie writes nothing: it hands out the cookie, and
             // the place is taken by the next call that brings it back. In a room with a
-            // challenge nobody without a cookie holds a place, so neither does anyone look.
+            // challenge or enqueue tokens nobody without a cookie holds a place, so neither
+            // does anyone look.
             let ticket = QueueTicket::new_visitor();
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
             let state = self.look_state(room);
+            if let Some(refusal) = unenqueued.filter(|_| state != VisitorState::Closed) {
+                let status = self.refused_status(room, &ticket.visitor, refusal, caller.client, return_to);
+                return Verdict::Outside { status, first: None };
+            }
             if gated && state != VisitorState::Closed {
                 let status = self.challenge_status(room, &ticket.visitor, caller.challenge, None, return_to, jar);
                 return Verdict::Outside { status, first: None };
@@ -138,6 +160,8 @@ impl WaitingRoom {
             _ => None,
         };
         let joining = match (&checked, gated) {
+            // Without a valid enqueue token, only the place the visitor holds.
+            _ if unenqueued.is_some() => Joining::Keep,
             (Some(Ok(proof)), _) => Joining::Proof { id: &proof.id, until_ms: proof.expires_ms },
             (_, true) => Joining::Keep,
             (None | Some(Err(_)), false) if ticket.is_some() => Joining::Place,
@@ -154,19 +178,22 @@ impl WaitingRoom {
                 let session = self.admit(room, &ticket.visitor, standing.claimed_ms, jar);
                 Verdict::Inside { session, standing: Some(standing) }
             }
+            Ok(Visited { ticket, standing, .. }) if standing.capped => {
+                let refusal = PlaceRefusal::TooManyPlaces;
+                let status = self.refused_status(room, &ticket.visitor, refusal, caller.client, return_to);
+                Verdict::Outside { status, first: None }
+            }
+            Ok(Visited { ticket, standing, .. }) if unenqueued.is_some() && holds_no_place(&standing) => {
+                let refusal = unenqueued.unwrap_or(PlaceRefusal::EnqueueTokenMissing);
+                let status = self.refused_status(room, &ticket.visitor, refusal, caller.client, return_to);
+                Verdict::Outside { status, first: None }
+            }
             Ok(Visited { ticket, standing, .. }) if gated && holds_no_place(&standing) => {
                 if standing.replayed {
                     self.solution_refused(room, Refused::Replayed);
                     refused = Some(Refused::Replayed);
                 }
                 let status = self.challenge_status(room, &ticket.visitor, caller.challenge, refused, return_to, jar);
-                Verdict::Outside { status, first: None }
-            }
-            Ok(Visited { ticket, standing, .. }) if standing.capped => {
-                self.place_refused(room, PlaceRefusal::TooManyPlaces, caller.client);
-                let mut status = self.status_body(room, None, Some(VisitorState::Refused), return_to);
-                status.queue_id = queue_id::of(&ticket.visitor);
-                status.refused_reason = Some(PlaceRefusal::TooManyPlaces);
                 Verdict::Outside { status, first: None }
             }
             Ok(Visited { ticket, standing, place_lost, fresh }) => {
@@ -333,8 +360,10 @@ impl WaitingRoom {
                 ticket.first = shown;
             }
         }
-        if placed {
+        if standing.joined {
             self.room_metrics(room).joins.fetch_add(1, Relaxed);
+        }
+        if placed {
             ticket.seq = standing.seq;
             ticket.epoch = standing.epoch;
         }
@@ -357,7 +386,7 @@ impl WaitingRoom {
         if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
         }
-        let fresh = placed || standing.immediate;
+        let fresh = standing.joined || standing.immediate;
         Ok(Visited { ticket, standing, place_lost, fresh })
     }
 

@@ -13,6 +13,8 @@
 //! - [`challenge`] the proof-of-work challenge: issue, check, the `auto` difficulty curve
 //! - [`proof`]    a challenge room's gate: the solution on the join call, the challenge instead
 //! - [`caps`]     per-client caps: the client as places are counted (IPv4, IPv6 /64)
+//! - [`enqueue`]  enqueue tokens: the account as the visitor, one place per account
+//! - [`params`]   the join call's parameters (query, form or JSON body)
 //! - [`ticker`]   the per-room admission tick, gauges, store reachability
 //! - [`steer`]    closed-loop admission: the sample to the store, a decision per window
 
@@ -23,7 +25,9 @@ mod caps;
 pub(crate) mod challenge;
 pub(crate) mod cookies;
 mod decide;
+mod enqueue;
 pub(crate) mod page;
+mod params;
 mod problem;
 mod proof;
 pub(crate) mod queue_id;
@@ -87,6 +91,8 @@ pub struct Room {
     revocations_read_ms: AtomicU64,
     /// The admission rate in force, as last seen (configured, pinned or the controller's).
     admit_per_minute: AtomicU32,
+    /// `enqueue = "token"`: the shop's key for enqueue tokens.
+    pub(crate) enqueue: Option<crate::token::enqueue::EnqueueVerifier>,
     /// Closed-loop admission: the bounds and targets, and this instance's sample of the
     /// room's origin traffic.
     pub(crate) control: adaptive::Settings,
@@ -94,7 +100,7 @@ pub struct Room {
 }
 
 impl Room {
-    fn new(index: usize, config: &RoomConfig) -> Self {
+    fn new(index: usize, config: &RoomConfig, enqueue: Option<crate::token::enqueue::EnqueueVerifier>) -> Self {
         let session_ms = config.session_duration.0.as_millis() as u64;
         let control = adaptive::Settings::of(config);
         Self {
@@ -145,6 +151,7 @@ impl Room {
             revocations_read_ms: AtomicU64::new(0),
             admit_per_minute: AtomicU32::new(config.admit_per_minute),
             control,
+            enqueue,
             signals: adaptive::OriginSignals::default(),
             zone: config.zone(),
             config: config.clone(),
@@ -277,6 +284,7 @@ pub struct WaitingRoom {
     pub tokens: TokenKeys,
     signer: QueueCookieSigner,
     challenges: challenge::ChallengeSigner,
+    accounts: enqueue::Accounts,
     cache: VerifiedTokens,
     pages: Pages,
     metrics: Arc<Metrics>,
@@ -313,13 +321,30 @@ impl WaitingRoom {
         metrics: Arc<Metrics>,
         clock: Clock,
     ) -> Result<Self, ConfigErrors> {
+        let mut problems = Vec::new();
+        let rooms = config
+            .rooms
+            .iter()
+            .enumerate()
+            .map(|(i, room)| {
+                let enqueue = room.enqueue_verifier(config.tokens.leeway).unwrap_or_else(|problem| {
+                    problems.push(problem);
+                    None
+                });
+                Room::new(i, room, enqueue)
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
         Ok(Self {
             clock: TokenClock(clock),
-            rooms: config.rooms.iter().enumerate().map(|(i, r)| Room::new(i, r)).collect(),
+            rooms,
             pages: Pages::new(&config.rooms).map_err(ConfigErrors)?,
             store,
             signer: QueueCookieSigner::new(tokens.cookie_secrets()),
             challenges: challenge::ChallengeSigner::new(tokens.cookie_secrets()),
+            accounts: enqueue::Accounts::new(tokens.cookie_secrets()),
             tokens,
             cache: VerifiedTokens::default(),
             metrics,

@@ -4,14 +4,12 @@
 
 use super::challenge::{self, Challenge, Proof, Refusal};
 use super::cookies::Jar;
-use super::status::{query_param, StatusBody, VisitorState};
+use super::params::JoinParams;
+use super::status::{StatusBody, VisitorState};
 use super::{queue_id, Room, WaitingRoom};
 use crate::config::Difficulty;
 use crate::metrics::{ChallengeResult, PlaceRefusal};
 use std::sync::atomic::Ordering::Relaxed;
-
-/// Longest join body read for a solution: a nonce and a prefix are well under 200 bytes.
-pub(super) const MAX_SOLUTION_BODY: usize = 2048;
 
 /// A solution as the join call carries it: `pow=NONCE`, and the challenge's prefix as
 /// `challenge=PREFIX` (or else from the challenge cookie the challenge came with).
@@ -22,25 +20,9 @@ pub(super) struct Solution {
 }
 
 impl Solution {
-    /// From the query, or a form (`application/x-www-form-urlencoded`) or JSON body.
-    pub(super) fn read(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Option<Self> {
-        let from_pairs = |pairs: Option<&str>| {
-            query_param(pairs, "pow").map(|nonce| Solution { nonce, prefix: query_param(pairs, "challenge") })
-        };
-        if let Some(solution) = from_pairs(query) {
-            return Some(solution);
-        }
-        let body = std::str::from_utf8(body).ok().filter(|b| !b.trim().is_empty())?;
-        if content_type.is_some_and(|t| t.starts_with("application/json")) {
-            let value: serde_json::Value = serde_json::from_str(body).ok()?;
-            let text = |key: &str| match value.get(key)? {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            };
-            return text("pow").map(|nonce| Solution { nonce, prefix: text("challenge") });
-        }
-        from_pairs(Some(body))
+    /// From the join call's `pow` and `challenge`.
+    pub(super) fn of(params: &JoinParams) -> Option<Self> {
+        params.get("pow").map(|nonce| Solution { nonce, prefix: params.get("challenge") })
     }
 }
 
@@ -109,10 +91,21 @@ impl WaitingRoom {
         jar.clear(&room.challenge_cookie);
     }
 
-    /// A visitor given no place: counted, and in the flood watch.
-    pub(super) fn place_refused(&self, room: &Room, reason: PlaceRefusal, client: std::net::IpAddr) {
+    /// The status of a visitor given no place (counted, and in the flood watch).
+    pub(super) fn refused_status(
+        &self,
+        room: &Room,
+        visitor: &str,
+        reason: PlaceRefusal,
+        client: std::net::IpAddr,
+        return_to: String,
+    ) -> StatusBody {
         self.room_metrics(room).places_refused.count(reason);
         tracing::debug!(target: "anteroom::abuse", room = %room.name, reason = reason.label(), %client, "no place");
+        let mut status = self.status_body(room, None, Some(VisitorState::Refused), return_to);
+        status.queue_id = queue_id::of(visitor);
+        status.refused_reason = Some(reason);
+        status
     }
 
     fn challenge_counted(&self, room: &Room, result: ChallengeResult) {

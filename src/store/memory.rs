@@ -171,6 +171,7 @@ impl MemoryStore {
                 replayed: false,
                 claimed_ms: 0,
                 capped: false,
+                joined: false,
                 now_ms: now,
             };
             // The client holds one place more (counted only where the room caps them).
@@ -307,7 +308,7 @@ impl MemoryStore {
             r.waiting.add(v, score);
             hold_place(r);
             r.joins_total += 1;
-            in_line(r, score)
+            Standing { joined: true, ..in_line(r, score) }
         })
     }
 

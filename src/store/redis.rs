@@ -428,6 +428,7 @@ fn standing(row: &Row<'_>) -> Result<Standing, StoreFault> {
         replayed: row.flag("replayed")?,
         claimed_ms: row.count("claimed")?,
         capped: row.flag("capped")?,
+        joined: row.flag("joined")?,
         now_ms: row.count("now")?,
     })
 }

@@ -213,6 +213,8 @@ pub struct Standing {
     pub replayed: bool,
     /// No place: the visitor's client holds `max_places_per_client` already.
     pub capped: bool,
+    /// This visit made the place (a new one, or one restored after a data loss).
+    pub joined: bool,
     /// Admitted: when the admission was claimed (unix ms, the store's clock), the same for
     /// a claim and the one more claim allowed after it, so both name one session.
     pub claimed_ms: u64,

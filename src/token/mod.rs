@@ -4,6 +4,10 @@
 //! one until its tokens have expired). Verification pins the configured algorithm, checks
 //! the signature, `exp`/`nbf` with a small leeway, `iss`, `aud`, and that the token's
 //! `room` is the room of the path. Any parse error means "no valid token".
+//!
+//! - [`enqueue`] the shop's enqueue tokens: one account, one place in a presale room
+
+pub mod enqueue;
 
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

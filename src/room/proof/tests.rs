@@ -10,20 +10,24 @@ fn solution(nonce: &str, prefix: Option<&str>) -> Option<Solution> {
     Some(Solution { nonce: nonce.into(), prefix: prefix.map(str::to_owned) })
 }
 
+fn read(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Option<Solution> {
+    Solution::of(&crate::room::params::JoinParams::read(query, content_type, body))
+}
+
 #[test]
 fn a_solution_is_read_from_the_query_a_form_or_json() {
-    assert_eq!(Solution::read(Some("room=sale&pow=42"), None, b""), solution("42", None));
+    assert_eq!(read(Some("room=sale&pow=42"), None, b""), solution("42", None));
     let form = b"challenge=c1%3A9%3A12%3Amac%3A&pow=7";
     assert_eq!(
-        Solution::read(Some("room=sale"), Some("application/x-www-form-urlencoded"), form),
+        read(Some("room=sale"), Some("application/x-www-form-urlencoded"), form),
         solution("7", Some("c1:9:12:mac:"))
     );
     let json = br#"{"pow": 99, "challenge": "c1:9:12:mac:"}"#;
-    assert_eq!(Solution::read(None, Some("application/json"), json), solution("99", Some("c1:9:12:mac:")));
-    assert_eq!(Solution::read(None, Some("application/json"), br#"{"pow":"5"}"#), solution("5", None));
-    assert_eq!(Solution::read(Some("room=sale"), None, b""), None);
-    assert_eq!(Solution::read(None, Some("application/json"), b"{not json"), None);
-    assert_eq!(Solution::read(None, None, &[0xff, 0xfe]), None);
+    assert_eq!(read(None, Some("application/json"), json), solution("99", Some("c1:9:12:mac:")));
+    assert_eq!(read(None, Some("application/json"), br#"{"pow":"5"}"#), solution("5", None));
+    assert_eq!(read(Some("room=sale"), None, b""), None);
+    assert_eq!(read(None, Some("application/json"), b"{not json"), None);
+    assert_eq!(read(None, None, &[0xff, 0xfe]), None);
 }
 
 /// A room `sale` asking an 8-bit proof, on a clock the test moves by hand.

@@ -12,7 +12,8 @@
 -- Returns the field names, then one row per visitor: state (WAITING, ADMITTED, SCHEDULED,
 -- PAUSED, CLOSED or CLAIMED, defined by the gateway), position (-1 unknown), queue_length,
 -- seq, epoch, immediate, rejoined, replayed, claimed (ms of the admission's claim, 0 if
--- not admitted), capped (no place: the client holds its share), now (ms)
+-- not admitted), capped (no place: the client holds its share), joined (this visit made
+-- the place), now (ms)
 local epoch = room_epoch()
 local session_ms = tonumber(ARGV[3])
 local abandon_ms = tonumber(ARGV[4])
@@ -33,9 +34,9 @@ local recount = now < tonumber(settings[5] or '0')
 local recovered = settings[6] == '1'
 local waiting_count = redis.call('ZCARD', waiting)
 local out = {{'state', 'position', 'queue_length', 'seq', 'epoch', 'immediate', 'rejoined', 'replayed', 'claimed',
-  'capped', 'now'}}
+  'capped', 'joined', 'now'}}
 
--- extra: immediate, rejoined, replayed, capped (1 or nil), claimed (ms)
+-- extra: immediate, rejoined, replayed, capped, joined (1 or nil), claimed (ms)
 local function answer(code, position, seq, extra)
   extra = extra or {}
   local n = #out
@@ -49,7 +50,8 @@ local function answer(code, position, seq, extra)
   out[n + 8] = extra.replayed or 0
   out[n + 9] = extra.claimed or 0
   out[n + 10] = extra.capped or 0
-  out[n + 11] = now
+  out[n + 11] = extra.joined or 0
+  out[n + 12] = now
 end
 
 -- A proof of work buys one place: spent here, refused the second time.
@@ -86,11 +88,12 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     end
     return answer(CLAIMED, -1, 0)
   end
-  local function in_line(score, rejoined)
+  local function in_line(score, rejoined, joined)
     redis.call('ZADD', seen, now, v)
-    if scheduled then return answer(SCHEDULED, -1, score, { rejoined = rejoined }) end
+    local extra = { rejoined = rejoined, joined = joined }
+    if scheduled then return answer(SCHEDULED, -1, score, extra) end
     local position = redis.call('ZRANK', waiting, v) + 1
-    return answer(paused and PAUSED or WAITING, position, score, { rejoined = rejoined })
+    return answer(paused and PAUSED or WAITING, position, score, extra)
   end
 
   -- A closed room: those shopping go on; everyone else is told, and nothing is written.
@@ -187,7 +190,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   hold_place()
   redis.call('HINCRBY', state, 'joins_total', 1)
   waiting_count = waiting_count + 1
-  return in_line(score)
+  return in_line(score, nil, 1)
 end
 
 for i = 17, #ARGV, 9 do

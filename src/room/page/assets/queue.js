@@ -164,6 +164,9 @@
     // The solution rides in the query: a body would often cost the gateway a second read.
     var url = "/_anteroom/join?room=" + encodeURIComponent(room) + "&return_to=" + encodeURIComponent(back) +
       "&pow=" + encodeURIComponent(nonce) + "&challenge=" + encodeURIComponent(prefix);
+    // A presale link's enqueue token goes along: the place is the account's.
+    var enqueue = new URLSearchParams(location.search).get("enqueue_token");
+    if (enqueue) url += "&enqueue_token=" + encodeURIComponent(enqueue);
     fetch(url, { method: "POST", credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
       // A refused solution (400) carries a new challenge too.
       .then(function (r) { if (!r.ok && r.status !== 400) throw new Error(r.status); return r.json(); })
