@@ -41,10 +41,18 @@ enum Command {
         #[arg(long, default_value = "hs256")]
         alg: String,
     },
-    /// Talk to a running gateway's admin API (listen.admin, with admin.token).
+    /// Talk to a running gateway's admin API: the one at --url (no config needed, e.g. from
+    /// an ops laptop), or the listen.admin of the config file.
     Admin {
+        /// The gateway's config, for listen.admin and admin.token (unless --url is given).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The admin listener, like http://10.0.0.5:9090 [env: ANTEROOM_ADMIN_URL]
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token [env: ANTEROOM_ADMIN_TOKEN; else the config's admin.token]
+        #[arg(long)]
+        token: Option<String>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -76,8 +84,8 @@ enum AdminAction {
     /// Reopen a closed room.
     Open { room: String },
     /// Change a room's admission rate and/or capacity, for every instance, until restart
-    /// of the store's data (the config file is not changed). A rate pins it: closed-loop
-    /// admission stands aside until `--auto`.
+    /// of the store's data or `--reset` (the config file is not changed). A rate pins it:
+    /// closed-loop admission stands aside until `--auto`.
     Set {
         room: String,
         /// New admit_per_minute (pins the rate).
@@ -89,6 +97,9 @@ enum AdminAction {
         /// New max_active_users.
         #[arg(long)]
         capacity: Option<u32>,
+        /// Drop the live rate and capacity: the config's values (as reloaded) apply again.
+        #[arg(long, conflicts_with_all = ["rate", "auto", "capacity"])]
+        reset: bool,
     },
 }
 
@@ -178,44 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Admin { config, action } => {
-            let config = match Config::load(&config_path(config)) {
-                Ok(config) => config,
-                Err(problems) => {
-                    eprintln!("{problems}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let (method, path, body) = match &action {
-                AdminAction::Status { room: None } => ("GET", "/admin/rooms".to_owned(), None),
-                AdminAction::Status { room: Some(room) } => ("GET", format!("/admin/rooms/{room}"), None),
-                AdminAction::Pause { room } => ("POST", format!("/admin/rooms/{room}/pause"), None),
-                AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
-                AdminAction::Close { room } => ("POST", format!("/admin/rooms/{room}/close"), None),
-                AdminAction::Open { room } => ("POST", format!("/admin/rooms/{room}/open"), None),
-                AdminAction::Set { room, rate, auto, capacity } => {
-                    let rate = if *auto { serde_json::json!("auto") } else { serde_json::json!(rate) };
-                    let body = serde_json::json!({ "admit_per_minute": rate, "max_active_users": capacity });
-                    ("PATCH", format!("/admin/rooms/{room}"), Some(body.to_string()))
-                }
-            };
-            let token = config.admin.token.as_ref().map(|t| t.expose().to_owned());
-            let (status, answer) =
-                anteroom::admin::client::request(config.listen.admin, method, &path, token.as_deref(), body.as_deref())
-                    .map_err(anyhow::Error::msg)
-                    .context("cannot reach the admin listener")?;
-            let pretty = serde_json::from_str::<serde_json::Value>(&answer)
-                .ok()
-                .and_then(|v| serde_json::to_string_pretty(&v).ok())
-                .unwrap_or(answer);
-            if (200..300).contains(&status) {
-                println!("{pretty}");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("admin API answered {status}: {pretty}");
-                Ok(ExitCode::FAILURE)
-            }
-        }
+        Command::Admin { config, url, token, action } => admin(config, url, token, &action),
         Command::Keygen { alg } => {
             let algorithm = match alg.to_ascii_lowercase().as_str() {
                 "hs256" => TokenAlgorithm::Hs256,
@@ -244,6 +218,73 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, log_file, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `anteroom admin …`: one call to the admin API, its JSON answer printed.
+fn admin(
+    config: Option<PathBuf>,
+    url: Option<String>,
+    token: Option<String>,
+    action: &AdminAction,
+) -> anyhow::Result<ExitCode> {
+    use anteroom::admin::client::{self, AdminTarget};
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let token = token.or_else(|| from_env("ANTEROOM_ADMIN_TOKEN"));
+    // A URL needs no config file: that is what makes the CLI work from an ops laptop.
+    let (target, token) = match url.or_else(|| from_env("ANTEROOM_ADMIN_URL")) {
+        Some(url) => match AdminTarget::parse(&url) {
+            Ok(target) => (target, token),
+            Err(problem) => {
+                eprintln!("--url: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => {
+            let path = config_path(config);
+            let config = match Config::load(&path) {
+                Ok(config) => config,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    eprintln!(
+                        "(without the gateway's config, name its admin listener with --url or ANTEROOM_ADMIN_URL)"
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let token = token.or_else(|| config.admin.token.as_ref().map(|t| t.expose().to_owned()));
+            (AdminTarget::local(config.listen.admin), token)
+        }
+    };
+    let (method, path, body) = match action {
+        AdminAction::Status { room: None } => ("GET", "/admin/rooms".to_owned(), None),
+        AdminAction::Status { room: Some(room) } => ("GET", format!("/admin/rooms/{room}"), None),
+        AdminAction::Pause { room } => ("POST", format!("/admin/rooms/{room}/pause"), None),
+        AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
+        AdminAction::Close { room } => ("POST", format!("/admin/rooms/{room}/close"), None),
+        AdminAction::Open { room } => ("POST", format!("/admin/rooms/{room}/open"), None),
+        AdminAction::Set { room, reset: true, .. } => {
+            ("PATCH", format!("/admin/rooms/{room}"), Some(serde_json::json!({ "reset": true }).to_string()))
+        }
+        AdminAction::Set { room, rate, auto, capacity, reset: false } => {
+            let rate = if *auto { serde_json::json!("auto") } else { serde_json::json!(rate) };
+            let body = serde_json::json!({ "admit_per_minute": rate, "max_active_users": capacity });
+            ("PATCH", format!("/admin/rooms/{room}"), Some(body.to_string()))
+        }
+    };
+    let (status, answer) = client::request(&target, method, &path, token.as_deref(), body.as_deref())
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot reach the admin listener at {target}"))?;
+    let pretty = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(answer);
+    if (200..300).contains(&status) {
+        println!("{pretty}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("admin API at {target} answered {status}: {pretty}");
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -416,6 +416,68 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
 }
 
 #[test]
+fn admin_works_by_url_from_a_folder_without_any_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 120\nmax_active_users = 50\n";
+    let token = "t0ken-for-the-remote-test";
+    let (mut child, mut lines) =
+        spawn_run(dir.path(), &format!("[admin]\ntoken = \"{token}\"\n{room}"), ConfigFrom::Flag);
+    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
+    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    // An ops laptop: another folder, no config file, no ANTEROOM_CONFIG.
+    let laptop = tempfile::tempdir().unwrap();
+    let remote = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(laptop.path()).env_remove("ANTEROOM_CONFIG").env_remove("ANTEROOM_ADMIN_TOKEN");
+        cmd.env_remove("ANTEROOM_ADMIN_URL").arg("admin").args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let json = |out: &Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", stderr(out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let url = format!("http://{admin}");
+    let by_flags = json(&remote(&["--url", &url, "--token", token, "status", "sale"], &[]));
+    assert_eq!((by_flags["room"].as_str(), by_flags["admit_per_minute"].as_u64()), (Some("sale"), Some(120)));
+    let by_env = [("ANTEROOM_ADMIN_URL", url.as_str()), ("ANTEROOM_ADMIN_TOKEN", token)];
+    let set = json(&remote(&["set", "sale", "--rate", "30", "--capacity", "5"], &by_env));
+    assert_eq!((set["admit_per_minute"].as_u64(), set["max_active_users"].as_u64()), (Some(30), Some(5)));
+    // --reset drops the live values: the config's apply again.
+    let reset = json(&remote(&["set", "sale", "--reset"], &by_env));
+    assert_eq!((reset["admit_per_minute"].as_u64(), reset["max_active_users"].as_u64()), (Some(120), Some(50)));
+    assert_eq!(reset["rate_pinned"], false);
+    let mixed = remote(&["set", "sale", "--reset", "--rate", "5"], &by_env);
+    assert!(!mixed.status.success() && stderr(&mixed).contains("--reset"), "{}", stderr(&mixed));
+
+    // Clear answers for what goes wrong from a laptop.
+    let no_config = remote(&["status"], &[]);
+    assert_eq!(no_config.status.code(), Some(2));
+    assert!(stderr(&no_config).contains("--url"), "{}", stderr(&no_config));
+    let wrong = remote(&["--url", &url, "--token", "not-the-right-token", "status"], &[]);
+    assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
+    let no_token = remote(&["--url", &url, "status"], &[]);
+    assert!(!no_token.status.success() && stderr(&no_token).contains("401"), "{}", stderr(&no_token));
+    for (bad, says) in [
+        (format!("https://{admin}"), "plain HTTP"),
+        ("10.0.0.5:9090".to_owned(), "http://"),
+        (format!("http://user:{token}@{admin}"), "not in the URL"),
+    ] {
+        let out = remote(&["--url", &bad, "--token", token, "status"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{bad}: {}", stderr(&out));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let away = remote(&["--url", &format!("http://127.0.0.1:{port}"), "--token", token, "status"], &[]);
+    assert!(!away.status.success() && stderr(&away).contains("cannot reach"), "{}", stderr(&away));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn admin_reads_any_well_formed_http_answer() {
     // A stand-in admin listener answering in chunks with chunk extensions, over a
     // keep-alive connection: legal HTTP/1.1 that only a real HTTP client reads right.

@@ -104,7 +104,7 @@ async fn an_adaptive_room_starts_at_its_starting_rate_and_admits_at_the_controll
 
 async fn a_pinned_rate_outranks_the_controller_until_handed_back(h: Harness) {
     let policy = adaptive();
-    let pin = LimitOverrides { admit_per_minute: Some(250), max_active_users: None };
+    let pin = LimitOverrides { admit_per_minute: Some(250), max_active_users: None, reset: false };
     h.store.set_limits(ROOM, pin).await.unwrap();
     let stats = h.store.stats(ROOM, &policy).await.unwrap();
     assert_eq!((stats.admit_per_minute, stats.rate_pinned, stats.control_reason), (250, true, ControlReason::Manual));

@@ -351,13 +351,19 @@ async fn without_a_wipe_an_old_cookie_does_not_jump_the_line(h: Harness) {
 }
 
 async fn live_limits_override_the_configured_ones(h: Harness) {
-    let limits = LimitOverrides { admit_per_minute: Some(42), max_active_users: Some(3) };
+    let limits = LimitOverrides { admit_per_minute: Some(42), max_active_users: Some(3), reset: false };
     h.store.set_limits(ROOM, limits).await.unwrap();
     let stats = h.store.stats(ROOM, &policy()).await.unwrap();
     assert_eq!((stats.admit_per_minute, stats.max_active_users), (42, 3));
-    h.store.set_limits(ROOM, LimitOverrides { admit_per_minute: Some(7), max_active_users: None }).await.unwrap();
+    let rate = LimitOverrides { admit_per_minute: Some(7), ..LimitOverrides::default() };
+    h.store.set_limits(ROOM, rate).await.unwrap();
     let stats = h.store.stats(ROOM, &policy()).await.unwrap();
     assert_eq!((stats.admit_per_minute, stats.max_active_users), (7, 3));
+    // A reset hands the room back to its configured limits, which a reload may have changed.
+    h.store.set_limits(ROOM, LimitOverrides { reset: true, ..LimitOverrides::default() }).await.unwrap();
+    let reloaded = Policy { admit_per_minute: 61, max_active_users: 9, ..policy() };
+    let stats = h.store.stats(ROOM, &reloaded).await.unwrap();
+    assert_eq!((stats.admit_per_minute, stats.max_active_users, stats.rate_pinned), (61, 9, false));
 }
 
 async fn ticks_running_at_once_admit_no_more_than_one_would(h: Harness) {

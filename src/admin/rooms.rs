@@ -20,6 +20,9 @@ const MAX_BODY: usize = 4096;
 struct Patch {
     admit_per_minute: Option<RateValue>,
     max_active_users: Option<u32>,
+    /// Drop the live rate and capacity: the configured ones apply again.
+    #[serde(default)]
+    reset: bool,
 }
 
 /// A rate pins the room's admission rate; `"auto"` hands it back to the controller.
@@ -30,7 +33,8 @@ enum RateValue {
     Word(String),
 }
 
-const PATCH_SHAPE: &str = "expected {\"admit_per_minute\": N or \"auto\", \"max_active_users\": N}";
+const PATCH_SHAPE: &str =
+    "expected {\"admit_per_minute\": N or \"auto\", \"max_active_users\": N} or {\"reset\": true}";
 
 impl Admin {
     pub(super) async fn rooms(&self, req: Request<Incoming>) -> Response<Body> {
@@ -121,8 +125,15 @@ impl Admin {
                 "admit_per_minute and max_active_users must be at least 1 (pause instead)",
             );
         }
-        if patch.admit_per_minute.is_none() && patch.max_active_users.is_none() {
-            return error(StatusCode::BAD_REQUEST, "nothing to change: give admit_per_minute and/or max_active_users");
+        let values = patch.admit_per_minute.is_some() || patch.max_active_users.is_some();
+        if patch.reset && values {
+            return error(StatusCode::BAD_REQUEST, "reset drops the live values: give it alone");
+        }
+        if !patch.reset && !values {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "nothing to change: give admit_per_minute and/or max_active_users, or reset",
+            );
         }
         if auto && !room.control.adaptive {
             return error(
@@ -134,7 +145,8 @@ impl Admin {
                 ),
             );
         }
-        let limits = LimitOverrides { admit_per_minute: pin, max_active_users: patch.max_active_users };
+        let limits =
+            LimitOverrides { admit_per_minute: pin, max_active_users: patch.max_active_users, reset: patch.reset };
         let store = &self.waiting.store;
         let changed = match auto {
             true => store.unpin_rate(&room.name).await,
@@ -152,6 +164,7 @@ impl Admin {
             room = %room.name,
             admit_per_minute = ?pin,
             auto,
+            reset = patch.reset,
             max_active_users = ?patch.max_active_users,
             "room limits changed"
         );

@@ -436,6 +436,12 @@ impl MemoryStore {
 
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreFault> {
         self.with_room(room, |r, _, _| {
+            if limits.reset {
+                if let Some(pinned) = r.admit_per_minute.take() {
+                    r.ledger.unpin(pinned);
+                }
+                r.max_active_users = None;
+            }
             if limits.admit_per_minute.is_some() {
                 r.admit_per_minute = limits.admit_per_minute;
             }

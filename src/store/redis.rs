@@ -200,6 +200,12 @@ impl RedisStore {
     }
 
     pub async fn set_limits(&self, room: &str, limits: LimitOverrides) -> Result<(), StoreFault> {
+        if limits.reset {
+            self.unpin_rate(room).await?;
+            let mut clear = keyed(&self.inner.scripts.control, room);
+            clear.arg("admit_per_minute").arg("").arg("max_active_users").arg("");
+            self.inner.numbers(&clear, 0).await?;
+        }
         let mut call = keyed(&self.inner.scripts.control, room);
         if let Some(n) = limits.admit_per_minute {
             call.arg("admit_per_minute").arg(n);

@@ -287,6 +287,9 @@ pub struct RoomStats {
 pub struct LimitOverrides {
     pub admit_per_minute: Option<u32>,
     pub max_active_users: Option<u32>,
+    /// Drop the live values first, so that the configured ones apply again (a pinned rate of
+    /// an adaptive room goes back to the controller, as `unpin_rate` hands it).
+    pub reset: bool,
 }
 
 /// A store call that failed: which operation, for which room, and why. This is what a
