@@ -24,8 +24,10 @@ use std::time::Instant;
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 pub(crate) struct Gateway {
-    proxy: Proxy,
-    protection: Protection,
+    /// Shared with the gateway a reload replaces this one with, when `[origin]` and
+    /// `[limits]` stay as they were: the pool and the origin's budget carry on.
+    proxy: Arc<Proxy>,
+    protection: Arc<Protection>,
     metrics: Arc<Metrics>,
     waiting: Arc<WaitingRoom>,
     trusted_proxies: Vec<IpNet>,
@@ -65,8 +67,8 @@ impl Decision {
 
 impl Gateway {
     pub(crate) fn new(
-        proxy: Proxy,
-        protection: Protection,
+        proxy: Arc<Proxy>,
+        protection: Arc<Protection>,
         metrics: Arc<Metrics>,
         waiting: Arc<WaitingRoom>,
         trusted_proxies: Vec<IpNet>,

@@ -40,7 +40,7 @@ pub mod telemetry;
 pub mod time;
 pub mod token;
 
-pub use app::{run, serve, Listeners, Prepared};
+pub use app::{run, run_reloading, serve, Listeners, Prepared, Reloads};
 pub use config::Config;
 
 /// Parts the benchmarks and the browser test exercise on their own.

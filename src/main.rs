@@ -168,8 +168,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             runtime.block_on(async {
+                // Before anything listens: SIGHUP's default action would end the process.
+                let reloads = anteroom::Reloads { path, requests: reload_requests()? };
                 let listeners = anteroom::Listeners::bind(prepared.config()).await?;
-                anteroom::run(prepared, listeners, shutdown_signal()).await
+                anyhow::Ok(anteroom::run_reloading(prepared, listeners, shutdown_signal(), Some(reloads)).await?)
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -290,6 +292,25 @@ fn admin(
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// One request per SIGHUP (what `systemctl reload` and `kill -HUP` send): reload the
+/// config. Requests arriving during a reload fold into one more.
+fn reload_requests() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Ok(rx)
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -10,6 +10,7 @@ pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused}
 use crate::token::Rejection;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the origin latency histogram buckets.
@@ -28,10 +29,13 @@ pub struct Metrics {
     /// The origin in-flight cap in force (adaptive or configured).
     origin_in_flight_limit: AtomicU64,
     store_errors: AtomicU64,
+    /// Config reloads (`SIGHUP`): applied, refused.
+    reloads: [AtomicU64; 2],
     /// 1 while the store answers, 0 while it does not (set by the store's callers).
     store_up: AtomicBool,
-    /// One entry per configured room, in config order.
-    rooms: Vec<(String, RoomMetrics)>,
+    /// One entry per configured room, in config order. A reload adds and removes rooms;
+    /// a room kept keeps its counters.
+    rooms: RwLock<Vec<(String, Arc<RoomMetrics>)>>,
 }
 
 /// A per-room metric family: name, type, help, and which field it reads.
@@ -106,9 +110,10 @@ impl Default for Metrics {
             origin_shed: AtomicU64::new(0),
             origin_in_flight_limit: AtomicU64::new(0),
             store_errors: AtomicU64::new(0),
+            reloads: Default::default(),
             // Assumed up until a call fails, so a fresh instance does not report an outage.
             store_up: AtomicBool::new(true),
-            rooms: Vec::new(),
+            rooms: RwLock::default(),
         }
     }
 }
@@ -119,12 +124,44 @@ impl Metrics {
     }
 
     pub fn with_rooms<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        Self { rooms: names.into_iter().map(|n| (n.to_owned(), RoomMetrics::default())).collect(), ..Self::default() }
+        let rooms = names.into_iter().map(|n| (n.to_owned(), Arc::default())).collect();
+        Self { rooms: RwLock::new(rooms), ..Self::default() }
     }
 
     /// The metrics of the room at `index` in the config.
-    pub fn room(&self, index: usize) -> &RoomMetrics {
-        &self.rooms[index].1
+    pub fn room(&self, index: usize) -> Arc<RoomMetrics> {
+        self.rooms()[index].1.clone()
+    }
+
+    /// The metrics of the room named `name`, added if new (a reload's new room).
+    pub fn room_named(&self, name: &str) -> Arc<RoomMetrics> {
+        if let Some((_, m)) = self.rooms().iter().find(|(n, _)| n == name) {
+            return m.clone();
+        }
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, m)) = rooms.iter().find(|(n, _)| n == name) {
+            return m.clone();
+        }
+        let metrics = Arc::<RoomMetrics>::default();
+        rooms.push((name.to_owned(), metrics.clone()));
+        metrics
+    }
+
+    /// After a reload: the rooms of the new config, in its order; a room gone is no longer
+    /// reported.
+    pub fn keep_rooms<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let kept = names.into_iter().map(|name| (name.to_owned(), self.room_named(name))).collect();
+        *self.rooms.write().unwrap_or_else(PoisonError::into_inner) = kept;
+    }
+
+    /// The rooms now, for rendering (a copy: a reload never waits on a scrape).
+    fn rooms(&self) -> Vec<(String, Arc<RoomMetrics>)> {
+        self.rooms.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A config reload was applied (`true`) or refused.
+    pub fn config_reloaded(&self, applied: bool) {
+        self.reloads[usize::from(!applied)].fetch_add(1, Relaxed);
     }
 
     pub fn store_error(&self) {
@@ -201,6 +238,10 @@ impl Metrics {
         let _ = writeln!(out, "anteroom_origin_in_flight_limit {}", self.origin_in_flight_limit.load(Relaxed));
         header(&mut out, "anteroom_store_errors_total", "counter", "Store calls that failed or timed out.");
         let _ = writeln!(out, "anteroom_store_errors_total {}", self.store_errors.load(Relaxed));
+        header(&mut out, "anteroom_config_reloads_total", "counter", "Config reloads (SIGHUP), applied or refused.");
+        for (result, count) in ["success", "failure"].iter().zip(&self.reloads) {
+            let _ = writeln!(out, "anteroom_config_reloads_total{{result=\"{result}\"}} {}", count.load(Relaxed));
+        }
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
         let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
         self.render_rooms(&mut out);
@@ -209,6 +250,7 @@ impl Metrics {
     }
 
     fn render_rooms(&self, out: &mut String) {
+        let rooms = self.rooms();
         let families: [RoomFamily; 7] = [
             ("anteroom_queue_length", "gauge", "Visitors waiting in the room's line.", |m| &m.queue_length),
             ("anteroom_active_sessions", "gauge", "Sessions holding the room's capacity.", |m| &m.active_sessions),
@@ -235,12 +277,12 @@ impl Metrics {
         ];
         for (name, kind, help, field) in families {
             header(out, name, kind, help);
-            for (room, m) in &self.rooms {
+            for (room, m) in &rooms {
                 let _ = writeln!(out, "{name}{{room=\"{room}\"}} {}", field(m).load(Relaxed));
             }
         }
         header(out, "anteroom_admission_mode", "gauge", "1 for the way the room's rate is set now, else 0.");
-        for (room, m) in &self.rooms {
+        for (room, m) in &rooms {
             let current = usize::from(m.admission_mode.load(Relaxed));
             for (i, mode) in ADMISSION_MODES.iter().enumerate() {
                 let on = u8::from(i == current);
@@ -253,7 +295,7 @@ impl Metrics {
             "gauge",
             "The controller's verdict on the origin: 1 healthy, 0.5 strained, 0 unhealthy (absent: no traffic yet).",
         );
-        for (room, m) in &self.rooms {
+        for (room, m) in &rooms {
             let health = f64::from_bits(m.origin_health.load(Relaxed));
             if health.is_finite() {
                 let _ = writeln!(out, "anteroom_origin_health{{room=\"{room}\"}} {health}");
@@ -265,7 +307,7 @@ impl Metrics {
             "counter",
             "Admission tokens not accepted (treated as no token), by reason.",
         );
-        for (room, m) in &self.rooms {
+        for (room, m) in &rooms {
             for (rejection, count) in Rejection::ALL.iter().zip(&m.tokens_rejected) {
                 let reason = rejection.reason();
                 let count = count.load(Relaxed);

@@ -478,6 +478,40 @@ fn admin_works_by_url_from_a_folder_without_any_config() {
 }
 
 #[test]
+fn sighup_reloads_the_file_and_a_broken_one_is_refused_with_its_problems_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmit_per_minute = 60\n";
+    let (mut child, mut lines) = spawn_run(dir.path(), room, ConfigFrom::Flag);
+    lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
+    let path = dir.path().join("anteroom.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pid = child.id().to_string();
+    let hangup = || assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+
+    std::fs::write(&path, text.replace("admit_per_minute = 60", "admit_per_minute = 90")).unwrap();
+    hangup();
+    let reloaded = lines.by_ref().find(|l| l.contains("config reloaded")).expect("reloaded, still running");
+    assert!(reloaded.contains("rooms=1"), "{reloaded}");
+
+    std::fs::write(&path, text.replace("admit_per_minute = 60", "admit_per_minute = 0")).unwrap();
+    hangup();
+    let problem = lines.by_ref().find(|l| l.contains("ERROR")).expect("the problem is logged");
+    assert!(problem.contains("rooms[sale].admit_per_minute: must be at least 1"), "{problem}");
+    let refused = lines.by_ref().find(|l| l.contains("config reload refused")).expect("refused");
+    assert!(refused.contains("problems=1"), "{refused}");
+
+    std::fs::write(&path, text.replace("127.0.0.1:0", "127.0.0.1:1")).unwrap();
+    hangup();
+    let problem = lines.by_ref().find(|l| l.contains("ERROR")).expect("the problem is logged");
+    assert!(problem.contains("listen.http: changing it needs a restart"), "{problem}");
+    lines.by_ref().find(|l| l.contains("config reload refused")).expect("refused");
+
+    // Still serving: SIGTERM ends it as usual.
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn admin_reads_any_well_formed_http_answer() {
     // A stand-in admin listener answering in chunks with chunk extensions, over a
     // keep-alive connection: legal HTTP/1.1 that only a real HTTP client reads right.

@@ -14,6 +14,7 @@ use crate::response::{self, full, Body};
 use crate::room::WaitingRoom;
 use crate::server::Handler;
 use crate::server::Peer;
+use arc_swap::ArcSwap;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +53,13 @@ impl Health {
 pub struct Admin {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    /// The rooms and the token now: a reload replaces both.
+    current: ArcSwap<Current>,
+}
+
+/// What the admin API answers with since the last (re)load.
+#[derive(Debug)]
+struct Current {
     waiting: Arc<WaitingRoom>,
     /// Bearer token of `/admin/…`; without one the room controls are off.
     token: Option<Secret>,
@@ -59,7 +67,21 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, waiting: Arc<WaitingRoom>, token: Option<Secret>) -> Self {
-        Self { metrics, health, waiting, token }
+        Self { metrics, health, current: ArcSwap::from_pointee(Current { waiting, token }) }
+    }
+
+    /// After a reload: the new rooms and token answer from the next call on.
+    pub fn reload(&self, waiting: Arc<WaitingRoom>, token: Option<Secret>) {
+        self.current.store(Arc::new(Current { waiting, token }));
+    }
+
+    fn waiting(&self) -> Arc<WaitingRoom> {
+        self.current.load().waiting.clone()
+    }
+
+    /// The store (the same across reloads).
+    fn store(&self) -> Arc<crate::store::Store> {
+        self.current.load().waiting.store.clone()
     }
 
     fn answer(&self, method: &Method, path: &str) -> Response<Body> {
@@ -85,7 +107,7 @@ impl Admin {
     /// `/readyz`: the status says whether to send traffic; the body also says how the
     /// store is doing (which `anteroom_store_up` tells monitoring).
     fn readiness(&self) -> Response<Body> {
-        let store = match (self.metrics.is_store_up(), self.waiting.store.backend()) {
+        let store = match (self.metrics.is_store_up(), self.waiting().store.backend()) {
             (true, backend) => format!("store: {backend}, reachable"),
             (false, backend) => {
                 format!("store: {backend}, unreachable (token holders keep shopping; newcomers get store.on_failure)")

@@ -38,7 +38,8 @@ const PATCH_SHAPE: &str =
 
 impl Admin {
     pub(super) async fn rooms(&self, req: Request<Incoming>) -> Response<Body> {
-        let Some(token) = &self.token else {
+        let current = self.current.load_full();
+        let Some(token) = &current.token else {
             return error(StatusCode::FORBIDDEN, "the admin API is off: set admin.token (or ANTEROOM_ADMIN_TOKEN)");
         };
         let offered = req
@@ -56,7 +57,7 @@ impl Admin {
         let segments: Vec<&str> = path.split('/').skip(2).collect();
         let method = req.method().clone();
         let room = match segments.get(1) {
-            Some(name) => match self.waiting.room_by_name(name) {
+            Some(name) => match current.waiting.room_by_name(name) {
                 Some(room) => Some(room),
                 None => return error(StatusCode::NOT_FOUND, "no such room"),
             },
@@ -65,7 +66,7 @@ impl Admin {
         match (&method, segments.as_slice(), room) {
             (&Method::GET, ["rooms"], _) => {
                 let mut all = Vec::new();
-                for room in &self.waiting.rooms {
+                for room in &current.waiting.rooms {
                     match self.stats(room).await {
                         Ok(stats) => all.push(stats),
                         Err(answer) => return answer,
@@ -89,7 +90,7 @@ impl Admin {
     /// `pause`/`resume` and `close`/`open`: a flag in the store, which every instance reads
     /// at its next tick; this one notes it at once.
     async fn switch(&self, room: &Room, action: &str) -> Response<Body> {
-        let store = &self.waiting.store;
+        let store = self.store();
         let on = matches!(action, "pause" | "close");
         let changed = match action {
             "pause" | "resume" => store.set_paused(&room.name, on).await.map(|()| room.note_paused(on)),
@@ -147,7 +148,7 @@ impl Admin {
         }
         let limits =
             LimitOverrides { admit_per_minute: pin, max_active_users: patch.max_active_users, reset: patch.reset };
-        let store = &self.waiting.store;
+        let store = self.store();
         let changed = match auto {
             true => store.unpin_rate(&room.name).await,
             false => Ok(()),
@@ -173,8 +174,7 @@ impl Admin {
 
     async fn stats(&self, room: &Room) -> Result<serde_json::Value, Response<Body>> {
         let stats = self
-            .waiting
-            .store
+            .store()
             .stats(&room.name, &room.policy)
             .await
             .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}")))?;

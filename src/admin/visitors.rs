@@ -14,7 +14,7 @@ impl Admin {
         let Some(id) = QueueId::parse(typed) else {
             return error(StatusCode::BAD_REQUEST, "a queue id is 8 letters and digits, like K7QF-3M2P");
         };
-        let found = match self.waiting.store.find_visitors(&room.name, &id.visitor_prefix()).await {
+        let found = match self.store().find_visitors(&room.name, &id.visitor_prefix()).await {
             Ok(found) => found,
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}")),
         };

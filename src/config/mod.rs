@@ -8,6 +8,7 @@ mod abuse;
 mod builder;
 mod bypass;
 mod env;
+mod restart;
 mod rooms;
 mod tls;
 mod tokens;
@@ -17,6 +18,7 @@ mod validate;
 pub use abuse::{ChallengeMode, Difficulty, EnqueueKey, EnqueueMode, MAX_DIFFICULTY, MIN_DIFFICULTY};
 pub use builder::ConfigBuilder;
 pub use bypass::{BypassList, BypassRule};
+pub(crate) use restart::changes_needing_restart;
 pub use rooms::{mask_url_password, AdmissionMode, Backend, OnFailure, OpensAt, RoomConfig, StoreConfig};
 pub use tls::TlsFiles;
 pub use tokens::{TokenKey, Tokens};
@@ -281,7 +283,13 @@ impl Config {
     /// Reads and parses the files the config names, once: the token keys and the TLS
     /// certificate. Every problem of both is reported.
     pub fn files(&self) -> Result<Files, ConfigErrors> {
-        let tokens = self.tokens.load();
+        self.files_with(&Tokens::random_secret()?)
+    }
+
+    /// As `files`, signing with `random` when no token keys are configured (a reload
+    /// keeps the process's random key).
+    pub(crate) fn files_with(&self, random: &Secret) -> Result<Files, ConfigErrors> {
+        let tokens = self.tokens.load_with(random);
         let tls = self.tls_files();
         match (tokens, tls) {
             (Ok(tokens), Ok(tls)) => Ok(Files { tokens, tls }),

@@ -47,16 +47,28 @@ pub struct TokenKey {
 }
 
 impl Tokens {
-    /// Loads the keys (reading key files) and builds the signer/verifier.
+    /// Loads the keys (reading key files) and builds the signer/verifier; without keys,
+    /// signs with a new random one.
     pub fn load(&self) -> Result<TokenKeys, ConfigErrors> {
+        self.load_with(&Self::random_secret()?)
+    }
+
+    /// A random key for a config without keys. A process keeps its one across reloads,
+    /// or every cookie and token it signed would stop counting at the reload.
+    pub(crate) fn random_secret() -> Result<Secret, ConfigErrors> {
+        crate::token::generate_key(TokenAlgorithm::Hs256)
+            .map(|key| Secret::new(key.trim()))
+            .map_err(|e| ConfigErrors(vec![format!("tokens.keys: {e}")]))
+    }
+
+    /// As `load`, signing with `random` when no keys are configured.
+    pub(crate) fn load_with(&self, random: &Secret) -> Result<TokenKeys, ConfigErrors> {
         let mut problems = Vec::new();
         let mut specs = Vec::new();
         if self.keys.is_empty() {
-            let secret = crate::token::generate_key(TokenAlgorithm::Hs256)
-                .map_err(|e| ConfigErrors(vec![format!("tokens.keys: {e}")]))?;
             specs.push(KeySpec {
                 kid: "ephemeral".into(),
-                material: KeyMaterial::Secret(secret.trim().as_bytes().to_vec()),
+                material: KeyMaterial::Secret(random.expose().as_bytes().to_vec()),
             });
         }
         for key in &self.keys {

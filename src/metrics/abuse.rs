@@ -119,7 +119,7 @@ impl Metrics {
         counts: impl Fn(&RoomMetrics) -> Vec<(&'static str, u64)>,
     ) {
         header(out, name, "counter", help);
-        for (room, m) in &self.rooms {
+        for (room, m) in &self.rooms() {
             for (value, count) in counts(m).into_iter().filter(|(_, count)| *count > 0) {
                 let _ = writeln!(out, "{name}{{room=\"{room}\",{label}=\"{value}\"}} {count}");
             }

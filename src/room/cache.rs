@@ -87,6 +87,14 @@ impl VerifiedTokens {
         }
     }
 
+    /// Takes on another cache's revocations (a reload's new rooms refuse what the old
+    /// ones refused). Verified tokens are not taken: the keys may have changed.
+    pub fn inherit_revocations(&self, from: &VerifiedTokens) {
+        for entry in &from.revoked {
+            self.revoke(entry.key(), *entry.value());
+        }
+    }
+
     pub fn is_revoked(&self, session: &str, now: u64) -> bool {
         self.revoked_len.load(Relaxed) > 0 && self.revoked.get(session).is_some_and(|until| now < *until)
     }

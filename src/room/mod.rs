@@ -31,6 +31,7 @@ mod params;
 mod problem;
 mod proof;
 pub(crate) mod queue_id;
+mod reload;
 pub(crate) mod routing;
 pub(crate) mod status;
 mod steer;
@@ -97,10 +98,17 @@ pub struct Room {
     /// room's origin traffic.
     pub(crate) control: adaptive::Settings,
     pub(crate) signals: adaptive::OriginSignals,
+    /// This room's numbers (kept by name across reloads).
+    metrics: Arc<RoomMetrics>,
 }
 
 impl Room {
-    fn new(index: usize, config: &RoomConfig, enqueue: Option<crate::token::enqueue::EnqueueVerifier>) -> Self {
+    fn new(
+        index: usize,
+        config: &RoomConfig,
+        enqueue: Option<crate::token::enqueue::EnqueueVerifier>,
+        metrics: Arc<RoomMetrics>,
+    ) -> Self {
         let session_ms = config.session_duration.0.as_millis() as u64;
         let control = adaptive::Settings::of(config);
         Self {
@@ -153,6 +161,7 @@ impl Room {
             control,
             enqueue,
             signals: adaptive::OriginSignals::default(),
+            metrics,
             zone: config.zone(),
             config: config.clone(),
         }
@@ -331,7 +340,7 @@ impl WaitingRoom {
                     problems.push(problem);
                     None
                 });
-                Room::new(i, room, enqueue)
+                Room::new(i, room, enqueue, metrics.room_named(&room.name))
             })
             .collect();
         if !problems.is_empty() {
@@ -409,8 +418,8 @@ impl WaitingRoom {
         self.rooms.iter().find(|r| r.name == name)
     }
 
-    fn room_metrics(&self, room: &Room) -> &RoomMetrics {
-        self.metrics.room(room.index)
+    fn room_metrics<'a>(&self, room: &'a Room) -> &'a RoomMetrics {
+        &room.metrics
     }
 
     /// Now, in unix seconds, by the room's clock.

@@ -8,6 +8,7 @@ pub(crate) mod tls;
 
 use crate::config::Limits;
 use crate::response::Body;
+use arc_swap::ArcSwap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -31,6 +32,13 @@ pub(crate) trait Handler: Send + Sync + 'static {
 
 pub(crate) struct Server<H> {
     handler: Arc<H>,
+    /// Read once per new connection: a reload (limits, certificate) applies to the
+    /// connections accepted after it; open ones keep what they started with.
+    settings: ArcSwap<Settings>,
+}
+
+/// How connections are served: the HTTP builders, TLS, and the client timeouts.
+pub(crate) struct Settings {
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     /// Bounds the TLS handshake, which hyper's header timer does not cover, and the wait
@@ -41,6 +49,22 @@ pub(crate) struct Server<H> {
 
 impl<H: Handler> Server<H> {
     pub(crate) fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
+        Self { handler, settings: ArcSwap::from_pointee(Settings::new(limits, tls)) }
+    }
+
+    /// Serves the connections accepted from now on with new limits and certificate.
+    pub(crate) fn reconfigure(&self, limits: &Limits, tls: Option<TlsAcceptor>) {
+        self.settings.store(Arc::new(Settings::new(limits, tls)));
+    }
+
+    /// Whether this server speaks TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.settings.load().tls.is_some()
+    }
+}
+
+impl Settings {
+    fn new(limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // Twice the limit for the parser: a head between the two gets the gateway's 431 page
         // (in the buyer's language); only a larger one the parser's bare 431.
@@ -56,15 +80,11 @@ impl<H: Handler> Server<H> {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
-        Self {
-            handler,
-            builder,
-            tls,
-            handshake_timeout: limits.header_read_timeout.0,
-            idle_timeout: limits.idle_timeout.0,
-        }
+        Self { builder, tls, handshake_timeout: limits.header_read_timeout.0, idle_timeout: limits.idle_timeout.0 }
     }
+}
 
+impl<H: Handler> Server<H> {
     /// Serves until `shutdown` turns true, then stops accepting (new connections are
     /// refused), asks open connections to finish, and returns once they have.
     pub(crate) async fn run(self: Arc<Self>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
@@ -99,18 +119,25 @@ impl<H: Handler> Server<H> {
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
         let io = Tracked::new(stream, activity.clone());
-        match &self.tls {
-            None => self.drive(io, Peer::new(addr, false), activity, shutdown).await,
-            Some(acceptor) => match tokio::time::timeout(self.handshake_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => self.drive(tls, Peer::new(addr, true), activity, shutdown).await,
+        let settings = self.settings.load_full();
+        match &settings.tls {
+            None => self.drive(&settings, io, Peer::new(addr, false), activity, shutdown).await,
+            Some(acceptor) => match tokio::time::timeout(settings.handshake_timeout, acceptor.accept(io)).await {
+                Ok(Ok(tls)) => self.drive(&settings, tls, Peer::new(addr, true), activity, shutdown).await,
                 Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
             },
         }
     }
 
-    async fn drive<I>(&self, io: I, peer: Peer, activity: Activity, mut shutdown: watch::Receiver<bool>)
-    where
+    async fn drive<I>(
+        &self,
+        settings: &Settings,
+        io: I,
+        peer: Peer,
+        activity: Activity,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let handler = self.handler.clone();
@@ -119,11 +146,11 @@ impl<H: Handler> Server<H> {
             let (handler, peer) = (handler.clone(), peer.clone());
             async move { Ok::<_, Infallible>(handler.handle(req, peer).await) }
         });
-        let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        let conn = settings.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
         // hyper's header timer starts with the first byte of a request; a connection that
         // never sends one would otherwise be held until the idle timeout.
-        let silent = activity.silent_for(activity.count(), self.handshake_timeout);
+        let silent = activity.silent_for(activity.count(), settings.handshake_timeout);
         tokio::pin!(silent);
         let mut draining = *shutdown.borrow();
         if draining {
@@ -141,7 +168,7 @@ impl<H: Handler> Server<H> {
                     draining = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                _ = activity.idle_for(self.idle_timeout) => {
+                _ = activity.idle_for(settings.idle_timeout) => {
                     tracing::debug!(%addr, "closing idle connection");
                     return;
                 }
@@ -151,6 +178,14 @@ impl<H: Handler> Server<H> {
                 }
             }
         }
+    }
+}
+
+/// A handler a reload replaces: each request is answered by the one in place when it came.
+impl<H: Handler> Handler for ArcSwap<H> {
+    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+        let current = self.load_full();
+        current.handle(req, peer).await
     }
 }
 

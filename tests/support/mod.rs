@@ -24,6 +24,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), anteroom::app::AppError>>,
+    /// For a gateway started from a file: asks it to reload the file (as SIGHUP does).
+    reloads: Option<tokio::sync::mpsc::Sender<()>>,
 }
 
 impl Gateway {
@@ -70,21 +72,60 @@ impl Gateway {
     }
 
     pub async fn from_config(config: Config) -> Self {
+        Self::launch(config, None).await
+    }
+
+    /// Starts a gateway from a config file that [`Gateway::reload`] reads again.
+    pub async fn from_file(path: &std::path::Path) -> Self {
+        let config = Config::load(path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        Self::launch(config, Some(path.to_owned())).await
+    }
+
+    /// Reloads the config file, as SIGHUP does; returns whether it was applied.
+    pub async fn reload(&self) -> bool {
+        let count = |text: &str, result: &str| {
+            let line = format!("anteroom_config_reloads_total{{result=\"{result}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |n| n.parse::<u64>().unwrap())
+        };
+        let before = self.metrics().await;
+        let (applied, refused) = (count(&before, "success"), count(&before, "failure"));
+        self.reloads.as_ref().expect("a gateway started from_file").send(()).await.expect("gateway running");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let now = self.metrics().await;
+            if count(&now, "success") > applied {
+                return true;
+            }
+            if count(&now, "failure") > refused {
+                return false;
+            }
+            assert!(std::time::Instant::now() < deadline, "the reload did not finish");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn launch(config: Config, file: Option<std::path::PathBuf>) -> Self {
         let listeners = anteroom::Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http.as_ref().expect("http listener").local_addr().expect("addr");
         let https_addr = listeners.https.as_ref().map(|l| l.local_addr().expect("addr"));
         let admin = listeners.admin.local_addr().expect("admin addr");
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(anteroom::serve(config, listeners, async {
-            let _ = stopped.await;
-        }));
+        let (reloads, requests) = tokio::sync::mpsc::channel(1);
+        let reloading = file.map(|path| anteroom::Reloads { path, requests });
+        let task = tokio::spawn(async move {
+            let prepared = anteroom::Prepared::build(config)?;
+            let stopped = async {
+                let _ = stopped.await;
+            };
+            anteroom::run_reloading(prepared, listeners, stopped, reloading).await
+        });
         // Tests start once the gateway says it is ready (it has read its rooms' state).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while client::try_send(admin, ready_probe()).await.map(|a| a.status) != Ok(http::StatusCode::OK) {
             assert!(std::time::Instant::now() < deadline, "the gateway did not become ready");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        Self { addr, https_addr, admin, stop: Some(stop), task }
+        Self { addr, https_addr, admin, stop: Some(stop), task, reloads: Some(reloads) }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,7 +1,10 @@
-//! Wires the gateway from a `Config` and runs its listeners until shutdown, then drains.
+//! Wires the gateway from a `Config` and runs its listeners until shutdown, then drains;
+//! [`reload`] swaps in a new config file's gateway while it runs.
+
+mod reload;
 
 use crate::admin::{Admin, Health};
-use crate::config::{Backend, Config, ConfigErrors};
+use crate::config::{Backend, Config, ConfigErrors, Secret, Tokens};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::protect::Protection;
@@ -9,6 +12,9 @@ use crate::proxy::{ClientError, Proxy};
 use crate::room::WaitingRoom;
 use crate::server::{tls, Server};
 use crate::store::{MemoryStore, RedisStore, Store, StoreFault};
+use arc_swap::ArcSwap;
+pub use reload::Reloads;
+use reload::Serving;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,14 +84,21 @@ pub fn open_store(config: &Config) -> Result<Store, StoreFault> {
 
 /// Everything the gateway runs with, built from a `Config` without binding a port: the
 /// files read and parsed, the queue pages compiled, the store and origin client set up.
-/// `check-config` builds exactly this to prove a config; `serve` runs it.
+/// `check-config` builds exactly this to prove a config; `serve` runs it; a reload builds
+/// another on the running store.
 pub struct Prepared {
     config: Config,
     metrics: Arc<Metrics>,
     store: Arc<Store>,
     waiting: Arc<WaitingRoom>,
     gateway: Arc<Gateway>,
+    proxy: Arc<Proxy>,
+    protection: Arc<Protection>,
+    adaptive_in_flight: bool,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The key tokens and cookies are signed with when `tokens.keys` is empty, kept for
+    /// the life of the process.
+    random_key: Secret,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -96,17 +109,40 @@ impl std::fmt::Debug for Prepared {
 
 impl Prepared {
     pub fn build(config: Config) -> Result<Self, AppError> {
-        let files = config.files()?;
         let metrics = Arc::new(Metrics::with_rooms(config.rooms.iter().map(|r| r.name.as_str())));
-        let proxy = Proxy::new(&config)?;
+        let store = Arc::new(open_store(&config)?);
+        Self::assemble(config, store, metrics, None)
+    }
+
+    /// Builds on a store and metrics; a reload passes what runs now, whose origin pool
+    /// and origin budget carry on when `[origin]` (and for the pool `[limits]`) did not
+    /// change, so a reload neither reconnects to the shop nor lets a second budget in.
+    fn assemble(
+        config: Config,
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        running: Option<&Prepared>,
+    ) -> Result<Self, AppError> {
+        let random_key = match running {
+            Some(running) => running.random_key.clone(),
+            None => Tokens::random_secret()?,
+        };
+        let files = config.files_with(&random_key)?;
         let adaptive_in_flight =
             config.origin.adaptive_in_flight.unwrap_or_else(|| config.rooms.iter().any(|room| room.is_adaptive()));
-        let protection = Protection::new(&config.origin, adaptive_in_flight);
-        let store = Arc::new(open_store(&config)?);
+        let same_origin = running.filter(|r| same(&r.config.origin, &config.origin));
+        let proxy = match same_origin.filter(|r| same(&r.config.limits, &config.limits)) {
+            Some(running) => running.proxy.clone(),
+            None => Arc::new(Proxy::new(&config)?),
+        };
+        let protection = match same_origin.filter(|r| r.adaptive_in_flight == adaptive_in_flight) {
+            Some(running) => running.protection.clone(),
+            None => Arc::new(Protection::new(&config.origin, adaptive_in_flight)),
+        };
         let waiting = Arc::new(WaitingRoom::new(&config, store.clone(), files.tokens, metrics.clone())?);
         let gateway = Arc::new(Gateway::new(
-            proxy,
-            protection,
+            proxy.clone(),
+            protection.clone(),
             metrics.clone(),
             waiting.clone(),
             config.listen.trusted_proxies.clone(),
@@ -116,7 +152,7 @@ impl Prepared {
             Some(files) => Some(tls::acceptor(files)?),
             None => None,
         };
-        Ok(Self { config, metrics, store, waiting, gateway, tls })
+        Ok(Self { config, metrics, store, waiting, gateway, proxy, protection, adaptive_in_flight, tls, random_key })
     }
 
     pub fn config(&self) -> &Config {
@@ -124,44 +160,66 @@ impl Prepared {
     }
 }
 
+/// Two config sections are the same when they print the same.
+fn same<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    toml::to_string(a).ok() == toml::to_string(b).ok()
+}
+
 /// Builds the gateway from `config` and runs it until `shutdown` resolves (see [`run`]).
 pub async fn serve(config: Config, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     run(Prepared::build(config)?, listeners, shutdown).await
 }
 
-/// Runs the gateway until `shutdown` resolves, then drains: readiness turns false, the
-/// public listeners close, in-flight requests get `limits.shutdown_grace` to finish.
+/// Runs the gateway until `shutdown` resolves, then drains (see [`run_reloading`]).
 pub async fn run(prepared: Prepared, listeners: Listeners, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
-    let Prepared { config, metrics, store, waiting, gateway, tls } = prepared;
-    if config.tokens.keys.is_empty() {
+    run_reloading(prepared, listeners, shutdown, None).await
+}
+
+/// Runs the gateway until `shutdown` resolves, reloading the config file at each of
+/// `reloads`' requests (`SIGHUP`); then drains: readiness turns false, the public
+/// listeners close, in-flight requests get `limits.shutdown_grace` to finish.
+pub async fn run_reloading(
+    prepared: Prepared,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+    reloads: Option<Reloads>,
+) -> Result<(), AppError> {
+    if prepared.config.tokens.keys.is_empty() {
         tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
     }
     let health = Arc::new(Health::default());
-    let (tickers, first_ticks) = waiting.spawn_tickers();
+    let (tickers, first_ticks) = prepared.waiting.spawn_tickers();
+    let config = prepared.config.clone();
 
     let address = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
     let (http_addr, https_addr) = (address(&listeners.http), address(&listeners.https));
     let admin_addr = listeners.admin.local_addr().ok();
     let (stop_public, public_stopped) = watch::channel(false);
+    let current = Arc::new(ArcSwap::new(prepared.gateway.clone()));
+    let mut servers = Vec::new();
     let mut public = Vec::new();
-    if let Some(listener) = listeners.http {
-        let server = Arc::new(Server::new(gateway.clone(), &config.limits, None));
-        public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
-    }
-    if let Some(listener) = listeners.https {
-        let server = Arc::new(Server::new(gateway.clone(), &config.limits, tls));
-        public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
+    for (listener, tls) in [(listeners.http, None), (listeners.https, prepared.tls.clone())] {
+        if let Some(listener) = listener {
+            let server = Arc::new(Server::new(current.clone(), &config.limits, tls));
+            servers.push(server.clone());
+            public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
+        }
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
-    let admin = Admin::new(metrics, health.clone(), waiting, config.admin.token.clone());
-    let admin = Arc::new(Server::new(Arc::new(admin), &config.limits, None));
-    let admin = tokio::spawn(admin.run(listeners.admin, admin_stopped));
+    let admin = Arc::new(Admin::new(
+        prepared.metrics.clone(),
+        health.clone(),
+        prepared.waiting.clone(),
+        config.admin.token.clone(),
+    ));
+    let admin_server = Arc::new(Server::new(admin.clone(), &config.limits, None));
+    let admin_task = tokio::spawn(admin_server.run(listeners.admin, admin_stopped));
     tracing::info!(
         http = http_addr.as_deref().unwrap_or("off"),
         https = https_addr.as_deref().unwrap_or("off"),
         admin = %admin_addr.map_or_else(|| "off".to_owned(), |a| a.to_string()),
         origin = %config.origin.url,
-        store = store.backend(),
+        store = prepared.store.backend(),
         rooms = config.rooms.len(),
         "anteroom is serving"
     );
@@ -171,11 +229,28 @@ pub async fn run(prepared: Prepared, listeners: Listeners, shutdown: impl Future
     first_ticks.await;
     health.mark_started();
 
-    shutdown.await;
-    tracing::info!(grace = ?config.limits.shutdown_grace.0, "shutting down: draining connections");
+    let mut serving = Serving { running: prepared, tickers, current, servers, admin };
+    tokio::pin!(shutdown);
+    match reloads {
+        Some(mut reloads) => loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                request = reloads.requests.recv() => match request {
+                    Some(()) => serving.reload(&reloads.path).await,
+                    None => {
+                        shutdown.as_mut().await;
+                        break;
+                    }
+                },
+            }
+        },
+        None => shutdown.await,
+    }
+    let grace = serving.running.config.limits.shutdown_grace.0;
+    tracing::info!(?grace, "shutting down: draining connections");
     health.start_draining();
     let _ = stop_public.send(true);
-    let drained = tokio::time::timeout(config.limits.shutdown_grace.0, async {
+    let drained = tokio::time::timeout(grace, async {
         for task in &mut public {
             let _ = task.await;
         }
@@ -187,11 +262,11 @@ pub async fn run(prepared: Prepared, listeners: Listeners, shutdown: impl Future
             task.abort();
         }
     }
-    for ticker in &tickers {
+    for ticker in &serving.tickers {
         ticker.abort();
     }
     let _ = stop_admin.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(1), admin).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
     tracing::info!("stopped");
     Ok(())
 }
