@@ -4,7 +4,7 @@
 use crate::adaptive::Outcome;
 use crate::blame::Blame;
 use crate::config::Limits;
-use crate::metrics::{Metrics, NO_RESPONSE};
+use crate::metrics::{Decision, Metrics, NO_RESPONSE};
 use crate::problem::{Asked, Problem};
 use crate::protect::{Protection, ShedReason};
 use crate::proxy::headers::{client_ip, is_trusted, wants_upgrade};
@@ -37,34 +37,6 @@ pub(crate) struct Gateway {
     max_header_bytes: u64,
 }
 
-/// What happened to a request, for the access log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Decision {
-    Forwarded,
-    Delayed,
-    Shed,
-    Rejected,
-    Reserved,
-    /// Answered with the queue page or status object.
-    Queued,
-    /// Admitted by this request (token issued), then forwarded.
-    Admitted,
-}
-
-impl Decision {
-    fn as_str(self) -> &'static str {
-        match self {
-            Decision::Forwarded => "forwarded",
-            Decision::Delayed => "delayed",
-            Decision::Shed => "shed",
-            Decision::Rejected => "rejected",
-            Decision::Reserved => "reserved",
-            Decision::Queued => "queued",
-            Decision::Admitted => "admitted",
-        }
-    }
-}
-
 impl Gateway {
     pub(crate) fn new(
         proxy: Arc<Proxy>,
@@ -94,6 +66,7 @@ impl Handler for Gateway {
             if trusted { client_ip(req.headers(), peer.addr.ip(), &self.trusted_proxies) } else { peer.addr.ip() };
         let client: Cow<'_, str> = if trusted { client_addr.to_string().into() } else { peer.ip_text().into() };
         let (response, decision) = self.decide(req, &peer, trusted, client_addr).await;
+        self.metrics.request(decision);
         tracing::info!(
             target: "anteroom::access",
             method = method.as_str(),

@@ -4,17 +4,21 @@
 //! stays one relaxed atomic add per event.
 
 mod abuse;
+mod histogram;
+mod ops;
 
 pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused};
+pub(crate) use histogram::Histogram;
+use histogram::{LATENCY_BUCKETS, WAIT_BUCKETS};
+#[cfg(test)]
+pub(crate) use ops::STORE_OPS;
+pub(crate) use ops::{store_call, Decision};
 
 use crate::token::Rejection;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
-
-/// Upper bounds (seconds) of the origin latency histogram buckets.
-const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 /// Label used for forwarded requests that got no response from the origin.
 pub(crate) const NO_RESPONSE: u16 = 0;
@@ -29,6 +33,7 @@ pub struct Metrics {
     /// The origin in-flight cap in force (adaptive or configured).
     origin_in_flight_limit: AtomicU64,
     store_errors: AtomicU64,
+    requests: ops::Requests,
     /// Config reloads (`SIGHUP`): applied, refused.
     reloads: [AtomicU64; 2],
     /// 1 while the store answers, 0 while it does not (set by the store's callers).
@@ -66,6 +71,8 @@ pub struct RoomMetrics {
     tokens_rejected: [AtomicU64; Rejection::ALL.len()],
     pub challenges: Challenges,
     pub places_refused: PlacesRefused,
+    /// Time in line of the visitors whose turn came (0 for those let in at once).
+    pub(crate) wait: Histogram,
 }
 
 impl Default for RoomMetrics {
@@ -83,6 +90,7 @@ impl Default for RoomMetrics {
             tokens_rejected: Default::default(),
             challenges: Challenges::default(),
             places_refused: PlacesRefused::default(),
+            wait: Histogram::new(WAIT_BUCKETS),
         }
     }
 }
@@ -105,7 +113,8 @@ impl Default for Metrics {
     fn default() -> Self {
         Self {
             origin_requests: StatusCounters::default(),
-            origin_latency: Histogram::default(),
+            origin_latency: Histogram::new(LATENCY_BUCKETS),
+            requests: ops::Requests::default(),
             origin_delayed: AtomicU64::new(0),
             origin_shed: AtomicU64::new(0),
             origin_in_flight_limit: AtomicU64::new(0),
@@ -214,7 +223,7 @@ impl Metrics {
             "histogram",
             "Time from forwarding a request to the origin's response headers.",
         );
-        self.origin_latency.render(&mut out, "anteroom_origin_latency_seconds");
+        self.origin_latency.render(&mut out, "anteroom_origin_latency_seconds", "");
         header(
             &mut out,
             "anteroom_origin_delayed_total",
@@ -244,6 +253,7 @@ impl Metrics {
         }
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
         let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
+        self.render_ops(&mut out);
         self.render_rooms(&mut out);
         self.render_abuse(&mut out);
         out
@@ -317,6 +327,15 @@ impl Metrics {
                 }
             }
         }
+        header(
+            out,
+            "anteroom_wait_seconds",
+            "histogram",
+            "Time in line of the visitors whose turn came, from taking a place (or the opening) to the admission; 0 for those let in at once.",
+        );
+        for (room, m) in &rooms {
+            m.wait.render(out, "anteroom_wait_seconds", &format!("room=\"{room}\""));
+        }
     }
 }
 
@@ -343,36 +362,6 @@ impl StatusCounters {
             let count = c.load(Relaxed);
             (count > 0).then_some((status as u16, count))
         })
-    }
-}
-
-#[derive(Debug, Default)]
-struct Histogram {
-    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, value: Duration) {
-        let secs = value.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS.iter().position(|&upper| secs <= upper) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(value.as_micros() as u64, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str) {
-        let mut cumulative = 0;
-        for (upper, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{upper}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
     }
 }
 

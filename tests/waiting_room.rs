@@ -556,3 +556,35 @@ async fn a_room_can_cover_one_host_only() {
     assert_eq!(get("vip.example").await.header("x-anteroom-state"), Some("waiting"), "then the room is busy");
     assert_eq!(get("shop.example").await.body_text(), "hello", "other hosts are not this room's");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_decision_time_in_line_and_store_calls() {
+    let origin = Origin::start().await;
+    let gw = Gateway::built(room(&origin, |room| room.admit_per_minute = 60)).await;
+    gw.take_first_slot("/tickets/1").await;
+    let mut waiter = Visitor::new(gw.addr);
+    assert_eq!(waiter.join("/tickets/1").await["state"], "waiting");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    waiter.wait_until_admitted("sale", Duration::from_secs(10)).await;
+    assert_eq!(waiter.get("/tickets/1").await.body_text(), "hello");
+
+    let text = gw.metrics().await;
+    // The first walked in (0 s); the second waited for the next admission.
+    assert_eq!(metric(&text, "anteroom_wait_seconds_count{room=\"sale\"}"), 2, "{text}");
+    assert_eq!(metric(&text, "anteroom_wait_seconds_bucket{room=\"sale\",le=\"1\"}"), 1, "{text}");
+    assert_eq!(metric(&text, "anteroom_wait_seconds_bucket{room=\"sale\",le=\"10\"}"), 2, "{text}");
+    let sum = text.lines().find_map(|l| l.strip_prefix("anteroom_wait_seconds_sum{room=\"sale\"} ")).unwrap();
+    assert!(sum.parse::<f64>().unwrap() >= 0.5, "the waiter's wait is counted: {sum}");
+    for (decision, at_least) in [("admitted", 1), ("queued", 1), ("reserved", 1), ("forwarded", 1)] {
+        let series = format!("anteroom_requests_total{{decision=\"{decision}\"}}");
+        assert!(metric(&text, &series) >= at_least, "{series} in {text}");
+    }
+    assert_eq!(metric(&text, "anteroom_requests_total{decision=\"shed\"}"), 0);
+    for op in ["visit", "tick"] {
+        let series = format!("anteroom_store_latency_seconds_count{{op=\"{op}\"}}");
+        assert!(metric(&text, &series) >= 1, "{series} in {text}");
+    }
+    let version = format!("anteroom_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+    assert!(text.contains(&version), "{text}");
+    assert!(text.contains("anteroom_config_reloads_total{result=\"failure\"} 0"), "{text}");
+}

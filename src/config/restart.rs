@@ -42,7 +42,7 @@ mod tests {
     fn rooms_limits_and_keys_reload_but_sockets_and_the_store_do_not() {
         let running = config("[[rooms]]\nname = \"a\"\npaths = [\"/a\"]\n");
         let live = config(
-            "[limits]\nidle_timeout = \"5s\"\n[[rooms]]\nname = \"b\"\npaths = [\"/b\"]\nadmit_per_minute = 9\n",
+            "[limits]\nidle_timeout = \"120s\"\n[[rooms]]\nname = \"b\"\npaths = [\"/b\"]\nadmit_per_minute = 9\n",
         );
         assert!(changes_needing_restart(&running, &live).is_empty());
         let moved = config("[listen]\nhttp = \"0.0.0.0:8081\"\nadmin = \"127.0.0.1:9191\"\n");

@@ -377,6 +377,14 @@ impl WaitingRoom {
         }
         // Admitted: the place is used up, and the cookie must not bring it back.
         let used_up = standing.state == QueueState::Admitted && ticket.seq > 0;
+        let waited = match (used_up, standing.immediate) {
+            (true, _) => status::waited(ticket.seq, standing.now_ms, room.policy.opens_at_ms),
+            (false, true) => Some(std::time::Duration::ZERO),
+            (false, false) => None,
+        };
+        if let Some(waited) = waited {
+            self.room_metrics(room).wait.observe(waited);
+        }
         if used_up {
             ticket = ticket.without_place();
         }

@@ -88,10 +88,13 @@ macro_rules! dispatch {
                 Store::Faulty($store) => $call.await,
             }
         };
-        match tokio::time::timeout($timeout, call).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout($timeout, call).await {
             Ok(result) => result.map_err(|fault| fault.during(StoreOp::$op, $room)),
             Err(_) => Err(StoreFault::Timeout($timeout).during(StoreOp::$op, $room)),
-        }
+        };
+        crate::metrics::store_call(StoreOp::$op as usize, started.elapsed());
+        result
     }};
 }
 

@@ -133,3 +133,12 @@ async fn no_ten_second_window_holds_more_than_a_sixth_of_the_minute_rate() {
         assert!(burst <= 21, "{burst} admitted in the 2 s after {resume} ms");
     }
 }
+
+#[test]
+fn every_store_operation_has_its_latency_label() {
+    for (i, op) in StoreOp::ALL.iter().enumerate() {
+        assert_eq!(*op as usize, i, "StoreOp::ALL is in declaration order");
+        assert_eq!(crate::metrics::STORE_OPS[i], op.to_string());
+    }
+    assert_eq!(StoreOp::ALL.len(), crate::metrics::STORE_OPS.len());
+}

@@ -331,6 +331,25 @@ pub enum StoreOp {
     Find,
 }
 
+impl StoreOp {
+    /// Every operation, in declaration order (the metrics' `op` labels follow it).
+    pub const ALL: [StoreOp; 13] = [
+        StoreOp::Visit,
+        StoreOp::Leave,
+        StoreOp::EndSession,
+        StoreOp::Renew,
+        StoreOp::Tick,
+        StoreOp::Stats,
+        StoreOp::SetPaused,
+        StoreOp::SetClosed,
+        StoreOp::SetLimits,
+        StoreOp::Unpin,
+        StoreOp::Health,
+        StoreOp::Adapt,
+        StoreOp::Find,
+    ];
+}
+
 impl fmt::Display for StoreOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
