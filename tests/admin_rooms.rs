@@ -120,3 +120,45 @@ async fn closing_a_room_tells_the_line_and_keeps_shoppers_shopping() {
     admin(&gw, "POST", "/admin/rooms/sale/open", Some(TOKEN), "").await;
     assert_ne!(late.join("/tickets/1").await["state"], "closed");
 }
+
+#[tokio::test]
+async fn a_message_to_the_line_shows_on_every_waiting_page_and_bad_ones_are_refused() {
+    let origin = Origin::start().await;
+    let gw = Gateway::built(config(&origin, true)).await;
+    gw.take_first_slot("/tickets/1").await;
+    let mut waiter = Visitor::new(gw.addr);
+    assert_eq!(waiter.join("/tickets/1").await["message"], serde_json::Value::Null);
+
+    let text = "Sorry for the wait: <b>100 more</b> tickets at 10:05";
+    let body = serde_json::json!({ "message": format!("  {text}  ") }).to_string();
+    let (status, stats) = admin(&gw, "PUT", "/admin/rooms/sale/message", Some(TOKEN), &body).await;
+    assert_eq!((status, stats["message"].as_str()), (200, Some(text)), "{stats}");
+    // Within a tick it is on the waiter's status and page (escaped, as text).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(waiter.status("sale").await["message"], text);
+    let page = waiter.get("/tickets/1").await.body_text();
+    assert!(page.contains("Sorry for the wait: &lt;b&gt;100 more&lt;&#x2f;b&gt; tickets at 10:05"), "{page}");
+    assert!(!page.contains("<b>100 more</b>"), "never markup: {page}");
+
+    // Refused, and the message stays as it was.
+    let too_long = serde_json::json!({ "message": "x".repeat(281) }).to_string();
+    let two_lines = serde_json::json!({ "message": "one\ntwo" }).to_string();
+    for (body, token, expected) in [
+        (too_long.as_str(), Some(TOKEN), 400),
+        (two_lines.as_str(), Some(TOKEN), 400),
+        ("{\"text\": \"hi\"}", Some(TOKEN), 400),
+        ("not json", Some(TOKEN), 400),
+        ("{\"message\": \"a forged one\"}", None, 401),
+        ("{\"message\": \"a forged one\"}", Some("wrong-token"), 401),
+    ] {
+        let (status, answer) = admin(&gw, "PUT", "/admin/rooms/sale/message", token, body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+    assert_eq!(admin(&gw, "GET", "/admin/rooms/sale/message", Some(TOKEN), "").await.0, 405);
+    assert_eq!(admin(&gw, "GET", "/admin/rooms/sale", Some(TOKEN), "").await.1["message"], text);
+
+    let (status, stats) = admin(&gw, "DELETE", "/admin/rooms/sale/message", Some(TOKEN), "").await;
+    assert_eq!((status, &stats["message"]), (200, &serde_json::Value::Null));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(waiter.status("sale").await["message"], serde_json::Value::Null);
+}

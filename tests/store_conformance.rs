@@ -28,6 +28,7 @@ conformance!(
     without_a_wipe_an_old_cookie_does_not_jump_the_line,
     no_ten_seconds_of_grants_exceed_a_sixth_of_the_rate,
     live_limits_override_the_configured_ones,
+    a_message_to_the_line_reaches_every_instance_and_is_cleared,
     ticks_running_at_once_admit_no_more_than_one_would,
     a_visit_without_joining_holds_no_place,
     many_visits_at_once_each_get_one_place,
@@ -348,6 +349,17 @@ async fn without_a_wipe_an_old_cookie_does_not_jump_the_line(h: Harness) {
     h.leave("a").await;
     let visit = returning("a", restore_from(&a));
     assert_eq!(h.store.visit(ROOM, &visit, &slow()).await.unwrap().position, Some(2));
+}
+
+async fn a_message_to_the_line_reaches_every_instance_and_is_cleared(h: Harness) {
+    assert_eq!(h.store.stats(ROOM, &policy()).await.unwrap().message, "");
+    h.store.set_message(ROOM, "Doors open at 10:05 — 5 minutes late, sorry").await.unwrap();
+    // Every instance reads it at its tick; the admin API in the stats.
+    let ticked = h.store.tick(ROOM, &policy(), 0).await.unwrap().stats;
+    assert_eq!(ticked.message, "Doors open at 10:05 — 5 minutes late, sorry");
+    assert_eq!(h.store.stats(ROOM, &policy()).await.unwrap().message, ticked.message);
+    h.store.set_message(ROOM, "").await.unwrap();
+    assert_eq!(h.store.tick(ROOM, &policy(), 0).await.unwrap().stats.message, "");
 }
 
 async fn live_limits_override_the_configured_ones(h: Harness) {

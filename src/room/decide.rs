@@ -456,6 +456,7 @@ impl WaitingRoom {
             return_to,
             queue_id: None,
             place_lost: false,
+            message: room.message(),
             challenge: None,
             challenge_refused: None,
             refused_reason: None,

@@ -100,6 +100,8 @@ pub struct Room {
     pub(crate) signals: adaptive::OriginSignals,
     /// This room's numbers (kept by name across reloads).
     metrics: Arc<RoomMetrics>,
+    /// An operator's message to the line, as last seen in the store.
+    message: arc_swap::ArcSwapOption<String>,
 }
 
 impl Room {
@@ -162,6 +164,7 @@ impl Room {
             enqueue,
             signals: adaptive::OriginSignals::default(),
             metrics,
+            message: arc_swap::ArcSwapOption::empty(),
             zone: config.zone(),
             config: config.clone(),
         }
@@ -228,6 +231,23 @@ impl Room {
         self.max_active_users_override
             .store(override_of(stats.max_active_users, self.policy.max_active_users), Ordering::Relaxed);
         self.note_epoch(stats.epoch);
+        self.note_message(&stats.message);
+    }
+
+    /// This room's numbers on this instance (the gauges mirror the store).
+    pub(crate) fn metrics(&self) -> &RoomMetrics {
+        &self.metrics
+    }
+
+    /// The operator's message to the line, if there is one.
+    pub fn message(&self) -> Option<String> {
+        self.message.load().as_deref().cloned()
+    }
+
+    fn note_message(&self, message: &str) {
+        if self.message.load().as_deref().map_or("", String::as_str) != message {
+            self.message.store((!message.is_empty()).then(|| Arc::new(message.to_owned())));
+        }
     }
 
     /// The store's epoch as a store call just reported it: when it changes, the store

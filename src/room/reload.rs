@@ -27,6 +27,7 @@ impl Room {
         self.revocations_read_ms.store(old.revocations_read_ms.load(Relaxed), Relaxed);
         self.rate_bits.store(old.rate_bits.load(Relaxed), Relaxed);
         self.join_rate_bits.store(old.join_rate_bits.load(Relaxed), Relaxed);
+        self.message.store(old.message.load_full());
         // The live overrides are what the store holds; the rate in force follows at the
         // first tick (the configured rate may have changed).
         self.admit_per_minute_override.store(old.admit_per_minute_override.load(Relaxed), Relaxed);

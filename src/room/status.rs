@@ -74,6 +74,8 @@ pub(crate) struct StatusBody {
     /// The visitor's place was lost (they were away longer than `abandon_after` and the
     /// rejoin grace): this answer is a new place at the end of the line.
     pub place_lost: bool,
+    /// An operator's message to the line (`null`: none).
+    pub message: Option<String>,
     /// State `challenge`: what to solve before a place is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge: Option<super::challenge::Challenge>,

@@ -99,6 +99,7 @@ impl WaitingRoom {
         let stats = &report.stats;
         metrics.queue_length.store(stats.queue_length, Relaxed);
         metrics.active_sessions.store(stats.active_sessions, Relaxed);
+        metrics.max_active_users.store(u64::from(stats.max_active_users), Relaxed);
         metrics.admitted.fetch_add(report.admitted, Relaxed);
         metrics.abandoned.fetch_add(report.abandoned, Relaxed);
         room.note_stats(stats);

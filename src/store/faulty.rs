@@ -41,6 +41,7 @@ impl Faulty {
         set_closed(room: &str, closed: bool) -> ();
         set_limits(room: &str, limits: LimitOverrides) -> ();
         unpin_rate(room: &str) -> ();
+        set_message(room: &str, message: &str) -> ();
         report_health(room: &str, policy: &Policy, sample: &HealthSample, window_ms: u64) -> Option<HealthWindow>;
         adapt(room: &str, window_id: u64, update: &ControlUpdate) -> bool;
         find_visitors(room: &str, prefix: &str) -> Vec<Found>;

@@ -50,6 +50,7 @@ struct Room {
     recovered: bool,
     recount_until: u64,
     ledger: Ledger,
+    message: String,
 }
 
 impl Room {
@@ -80,6 +81,7 @@ impl Room {
             rate_pinned: self.admit_per_minute.is_some(),
             control_reason: self.ledger.reason(self.admit_per_minute.is_some()),
             origin_health: self.ledger.health,
+            message: self.message.clone(),
         }
     }
 
@@ -449,6 +451,10 @@ impl MemoryStore {
                 r.max_active_users = limits.max_active_users;
             }
         })
+    }
+
+    pub async fn set_message(&self, room: &str, message: &str) -> Result<(), StoreFault> {
+        self.with_room(room, |r, _, _| message.clone_into(&mut r.message))
     }
 
     pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreFault> {

@@ -160,6 +160,11 @@ impl Store {
         dispatch!(self, SetLimits, room, s => s.set_limits(room, limits))
     }
 
+    /// An operator's message to everyone in the line (empty: none), for every instance.
+    pub async fn set_message(&self, room: &str, message: &str) -> Result<(), StoreError> {
+        dispatch!(self, SetMessage, room, s => s.set_message(room, message))
+    }
+
     /// Hands a pinned admission rate back to an adaptive room's controller, which goes on
     /// from the pinned value.
     pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreError> {

@@ -216,6 +216,12 @@ impl RedisStore {
         self.inner.numbers(&call, 0).await.map(drop)
     }
 
+    pub async fn set_message(&self, room: &str, message: &str) -> Result<(), StoreFault> {
+        let mut call = keyed(&self.inner.scripts.control, room);
+        call.arg("message").arg(message);
+        self.inner.numbers(&call, 0).await.map(drop)
+    }
+
     pub async fn unpin_rate(&self, room: &str) -> Result<(), StoreFault> {
         self.inner.numbers(&keyed(&self.inner.scripts.unpin, room), 0).await.map(drop)
     }
@@ -455,6 +461,7 @@ fn stats_from(row: &Row<'_>) -> Result<RoomStats, StoreFault> {
         rate_pinned: row.flag("pinned")?,
         control_reason: row.reason("reason")?,
         origin_health: row.health("health")?,
+        message: row.text("message")?,
     })
 }
 

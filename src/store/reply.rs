@@ -73,6 +73,11 @@ impl Row<'_> {
     }
 
     /// A name the script got from the gateway (`ControlReason::as_str`).
+    pub(super) fn text(&self, name: &str) -> Result<String, StoreFault> {
+        let value = self.value(name)?;
+        text(value).ok_or_else(|| self.unexpected(name, value))
+    }
+
     pub(super) fn reason(&self, name: &str) -> Result<ControlReason, StoreFault> {
         let value = self.value(name)?;
         text(value).as_deref().and_then(ControlReason::parse).ok_or_else(|| self.unexpected(name, value))

@@ -281,7 +281,12 @@ pub struct RoomStats {
     pub control_reason: ControlReason,
     /// The last verdict on the origin's health.
     pub origin_health: OriginHealth,
+    /// An operator's message to the line (empty: none).
+    pub message: String,
 }
+
+/// The longest message to the line, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 280;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LimitOverrides {
@@ -325,6 +330,7 @@ pub enum StoreOp {
     SetPaused,
     SetClosed,
     SetLimits,
+    SetMessage,
     Unpin,
     Health,
     Adapt,
@@ -333,7 +339,7 @@ pub enum StoreOp {
 
 impl StoreOp {
     /// Every operation, in declaration order (the metrics' `op` labels follow it).
-    pub const ALL: [StoreOp; 13] = [
+    pub const ALL: [StoreOp; 14] = [
         StoreOp::Visit,
         StoreOp::Leave,
         StoreOp::EndSession,
@@ -343,6 +349,7 @@ impl StoreOp {
         StoreOp::SetPaused,
         StoreOp::SetClosed,
         StoreOp::SetLimits,
+        StoreOp::SetMessage,
         StoreOp::Unpin,
         StoreOp::Health,
         StoreOp::Adapt,
@@ -362,6 +369,7 @@ impl fmt::Display for StoreOp {
             StoreOp::SetPaused => "set_paused",
             StoreOp::SetClosed => "set_closed",
             StoreOp::SetLimits => "set_limits",
+            StoreOp::SetMessage => "set_message",
             StoreOp::Unpin => "unpin",
             StoreOp::Health => "health",
             StoreOp::Adapt => "adapt",

@@ -55,6 +55,8 @@ struct Context<'a> {
     tab_title: String,
     queue_id: Option<&'a str>,
     place_lost: bool,
+    /// An operator's message to the line (plain text, escaped like every variable).
+    message: Option<&'a str>,
     /// State `refused`: why, in the visitor's language.
     refused_text: String,
     leave_url: String,
@@ -293,6 +295,7 @@ impl Pages {
             tab_title,
             queue_id: s.queue_id.as_deref(),
             place_lost: s.place_lost,
+            message: s.message.as_deref(),
             refused_text: s.refused_reason.map(|r| text(&format!("refused_{}", r.label()))).unwrap_or_default(),
             leave_url: format!("{}leave?room={}", super::RESERVED_PREFIX, s.room),
             return_to: &s.return_to,

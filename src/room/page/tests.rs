@@ -12,6 +12,7 @@ fn status(state: &str, position: Option<u64>) -> StatusBody {
         return_to: "/tickets?a=1&b=\"<x>".into(),
         queue_id: Some("K7QF-3M2P".into()),
         place_lost: false,
+        message: None,
         challenge: None,
         challenge_refused: None,
         refused_reason: None,

@@ -84,9 +84,9 @@ local pinned, reason, origin_health = control_fields()
 local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[14], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
 return {{'admitted', 'abandoned', 'expired', 'queue_length', 'active_sessions', 'admitted_unclaimed',
     'admitted_total', 'joins_total', 'paused', 'admit_per_minute', 'max_active_users', 'closed', 'epoch', 'recounting',
-    'pinned', 'reason', 'health', 'revocations'},
+    'pinned', 'reason', 'health', 'message', 'revocations'},
   admitted_now, abandoned, expired, redis.call('ZCARD', waiting), redis.call('ZCARD', active),
   redis.call('ZCARD', admitted), tonumber(redis.call('HGET', state, 'admitted_total') or '0'),
   tonumber(redis.call('HGET', state, 'joins_total') or '0'),
   paused and 1 or 0, apm, capacity, closed and 1 or 0, tonumber(epoch), recount and 1 or 0, pinned, reason, origin_health,
-  revocations}
+  redis.call('HGET', state, 'message') or '', revocations}

@@ -81,6 +81,9 @@
     set("updated", time(new Date(), { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: zone ? "short" : undefined }));
     if (s.place_lost) { lost = true; first = s.position || 0; }
     show("place-lost", lost && s.state !== "admitted" && s.state !== "left");
+    // The operator's message to the line: set, changed and cleared live.
+    set("message", s.message || "");
+    show("message", !!s.message && s.state !== "admitted" && s.state !== "left");
     if (s.queue_id) set("queue-id", s.queue_id);
     show("queue-id-line", !!s.queue_id && s.state !== "left");
     show("leave-form", s.state === "waiting" || s.state === "paused" || s.state === "scheduled");
