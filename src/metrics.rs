@@ -8,7 +8,7 @@ mod histogram;
 mod ops;
 
 pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused};
-pub(crate) use histogram::Histogram;
+pub(crate) use histogram::{quantile, Histogram};
 use histogram::{LATENCY_BUCKETS, WAIT_BUCKETS};
 #[cfg(test)]
 pub(crate) use ops::STORE_OPS;
@@ -56,6 +56,8 @@ pub(crate) const ADMISSION_MODES: [&str; 3] = ["fixed", "adaptive", "manual"];
 pub struct RoomMetrics {
     pub queue_length: AtomicU64,
     pub active_sessions: AtomicU64,
+    /// The capacity in force (configured or a live override).
+    pub max_active_users: AtomicU64,
     pub admitted: AtomicU64,
     pub joins: AtomicU64,
     /// Visitors dropped for silence who came back within the grace and got their place.
@@ -80,6 +82,7 @@ impl Default for RoomMetrics {
         Self {
             queue_length: AtomicU64::new(0),
             active_sessions: AtomicU64::new(0),
+            max_active_users: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
             joins: AtomicU64::new(0),
             rejoins: AtomicU64::new(0),
@@ -124,6 +127,34 @@ impl Default for Metrics {
             store_up: AtomicBool::new(true),
             rooms: RwLock::default(),
         }
+    }
+}
+
+/// This instance's origin traffic so far, as the console samples it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OriginTotals {
+    pub requests: u64,
+    /// 5xx answers and requests that got no answer.
+    pub errors: u64,
+    pub shed: u64,
+    /// Per latency bucket (see [`Metrics::latency_bounds`]), not cumulative.
+    pub latency: Vec<u64>,
+}
+
+impl Metrics {
+    pub(crate) fn origin_totals(&self) -> OriginTotals {
+        let (mut requests, mut errors) = (0, 0);
+        for (status, count) in self.origin_requests.nonzero() {
+            requests += count;
+            if status == NO_RESPONSE || status >= 500 {
+                errors += count;
+            }
+        }
+        OriginTotals { requests, errors, shed: self.origin_shed.load(Relaxed), latency: self.origin_latency.counts() }
+    }
+
+    pub(crate) fn latency_bounds(&self) -> &'static [f64] {
+        self.origin_latency.bounds()
     }
 }
 
@@ -261,9 +292,15 @@ impl Metrics {
 
     fn render_rooms(&self, out: &mut String) {
         let rooms = self.rooms();
-        let families: [RoomFamily; 7] = [
+        let families: [RoomFamily; 8] = [
             ("anteroom_queue_length", "gauge", "Visitors waiting in the room's line.", |m| &m.queue_length),
             ("anteroom_active_sessions", "gauge", "Sessions holding the room's capacity.", |m| &m.active_sessions),
+            (
+                "anteroom_max_active_users",
+                "gauge",
+                "The room's capacity in force: configured, or an operator's live value.",
+                |m| &m.max_active_users,
+            ),
             ("anteroom_admitted_total", "counter", "Visitors this instance admitted.", |m| &m.admitted),
             ("anteroom_joins_total", "counter", "Places in line this instance handed out.", |m| &m.joins),
             (

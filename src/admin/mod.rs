@@ -5,6 +5,7 @@
 //! - [`client`] the other end, for `anteroom admin` and `anteroom healthcheck`
 
 pub mod client;
+mod console;
 mod rooms;
 mod visitors;
 
@@ -55,6 +56,8 @@ pub struct Admin {
     health: Arc<Health>,
     /// The rooms and the token now: a reload replaces both.
     current: ArcSwap<Current>,
+    /// The console's last minutes.
+    history: console::history::History,
 }
 
 /// What the admin API answers with since the last (re)load.
@@ -67,7 +70,21 @@ struct Current {
 
 impl Admin {
     pub fn new(metrics: Arc<Metrics>, health: Arc<Health>, waiting: Arc<WaitingRoom>, token: Option<Secret>) -> Self {
-        Self { metrics, health, current: ArcSwap::from_pointee(Current { waiting, token }) }
+        let history = console::history::History::default();
+        Self { metrics, health, current: ArcSwap::from_pointee(Current { waiting, token }), history }
+    }
+
+    /// Samples the console's charts every 2 s until aborted.
+    pub fn spawn_history(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let admin = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(console::history::EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                admin.history.record(&admin.metrics, &admin.waiting());
+            }
+        })
     }
 
     /// After a reload: the new rooms and token answer from the next call on.
@@ -126,7 +143,11 @@ impl Admin {
 
 impl Handler for Admin {
     async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
-        if req.uri().path() == "/admin" || req.uri().path().starts_with("/admin/") {
+        let path = req.uri().path();
+        if path == "/admin/console" || path.starts_with("/admin/console/") {
+            return self.console(req).await;
+        }
+        if path == "/admin" || path.starts_with("/admin/") {
             return self.rooms(req).await;
         }
         self.answer(req.method(), req.uri().path())

@@ -5,7 +5,7 @@
 use super::Admin;
 use crate::response::{self, json_error as error, Body};
 use crate::room::Room;
-use crate::store::LimitOverrides;
+use crate::store::{LimitOverrides, MAX_MESSAGE_CHARS};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -33,6 +33,12 @@ enum RateValue {
     Word(String),
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageBody {
+    message: String,
+}
+
 const PATCH_SHAPE: &str =
     "expected {\"admit_per_minute\": N or \"auto\", \"max_active_users\": N} or {\"reset\": true}";
 
@@ -42,16 +48,22 @@ impl Admin {
         let Some(token) = &current.token else {
             return error(StatusCode::FORBIDDEN, "the admin API is off: set admin.token (or ANTEROOM_ADMIN_TOKEN)");
         };
-        let offered = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if aws_lc_rs::constant_time::verify_slices_are_equal(offered.as_bytes(), token.expose().as_bytes()).is_err() {
-            let mut answer = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-            answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return answer;
+        let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match bearer.map(|v| v.strip_prefix("Bearer ").unwrap_or("")) {
+            Some(offered) => {
+                if aws_lc_rs::constant_time::verify_slices_are_equal(offered.as_bytes(), token.expose().as_bytes())
+                    .is_err()
+                {
+                    return unauthorized();
+                }
+            }
+            // The console's own calls: its session, and proof they come from its page.
+            None if self.console_session(req.headers()).is_ok() => {
+                if req.method() != Method::GET && !super::console::console_call_allowed(req.headers()) {
+                    return error(StatusCode::FORBIDDEN, "a console control must come from the console's page");
+                }
+            }
+            None => return unauthorized(),
         }
         let path = req.uri().path().trim_end_matches('/').to_owned();
         let segments: Vec<&str> = path.split('/').skip(2).collect();
@@ -79,10 +91,14 @@ impl Admin {
                 self.switch(room, action).await
             }
             (&Method::PATCH, [_, _], Some(room)) => self.patch(room, req).await,
+            (&Method::PUT, [_, _, "message"], Some(room)) => self.message(room, Some(req)).await,
+            (&Method::DELETE, [_, _, "message"], Some(room)) => self.message(room, None).await,
             (&Method::GET, [_, _, "visitors", id], Some(room)) => self.visitor(room, id).await,
-            (_, ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open"] | [_, _, "visitors", _], _) => {
-                error(StatusCode::METHOD_NOT_ALLOWED, "see docs/API.md for the admin API")
-            }
+            (
+                _,
+                ["rooms"] | [_, _] | [_, _, "pause" | "resume" | "close" | "open" | "message"] | [_, _, "visitors", _],
+                _,
+            ) => error(StatusCode::METHOD_NOT_ALLOWED, "see docs/API.md for the admin API"),
             _ => error(StatusCode::NOT_FOUND, "unknown admin path"),
         }
     }
@@ -172,7 +188,42 @@ impl Admin {
         self.stats(room).await.map_or_else(|e| e, ok)
     }
 
-    async fn stats(&self, room: &Room) -> Result<serde_json::Value, Response<Body>> {
+    /// `PUT …/message` with `{"message": "…"}` sets the message every waiting buyer sees on
+    /// the queue page (within one poll); `DELETE` (or an empty message) clears it.
+    async fn message(&self, room: &Room, req: Option<Request<Incoming>>) -> Response<Body> {
+        let message = match req {
+            None => String::new(),
+            Some(req) => {
+                let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                    Ok(body) => body.to_bytes(),
+                    Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large"),
+                };
+                match serde_json::from_slice::<MessageBody>(&body) {
+                    Ok(MessageBody { message }) => message.trim().to_owned(),
+                    Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected {{\"message\": \"…\"}}: {e}")),
+                }
+            }
+        };
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("the message is longer than {MAX_MESSAGE_CHARS} characters"),
+            );
+        }
+        if message.chars().any(char::is_control) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the message is one line of text: no line breaks or control characters",
+            );
+        }
+        if let Err(e) = self.store().set_message(&room.name, &message).await {
+            return error(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {e}"));
+        }
+        tracing::info!(target: "anteroom::admin", room = %room.name, message = %message, "message to the line set");
+        self.stats(room).await.map_or_else(|e| e, ok)
+    }
+
+    pub(super) async fn stats(&self, room: &Room) -> Result<serde_json::Value, Response<Body>> {
         let stats = self
             .store()
             .stats(&room.name, &room.policy)
@@ -201,8 +252,15 @@ impl Admin {
             "measured_admissions_per_minute": room.admission_rate().map(|r| (r * 60.0).round()),
             "opens_at": room.config.opens_at,
             "recounting": stats.recounting,
+            "message": (!stats.message.is_empty()).then_some(stats.message.as_str()),
         }))
     }
+}
+
+fn unauthorized() -> Response<Body> {
+    let mut answer = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    answer.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    answer
 }
 
 fn ok(body: serde_json::Value) -> Response<Body> {

@@ -187,6 +187,9 @@ pub async fn run_reloading(
     if prepared.config.tokens.keys.is_empty() {
         tracing::warn!("tokens.keys is empty: signing with a random key; tokens will not survive a restart or be shared with other instances");
     }
+    if prepared.config.rooms.is_empty() {
+        tracing::warn!("no [[rooms]] configured: every request goes straight to the shop, with no line");
+    }
     let health = Arc::new(Health::default());
     let (tickers, first_ticks) = prepared.waiting.spawn_tickers();
     let config = prepared.config.clone();
@@ -212,6 +215,7 @@ pub async fn run_reloading(
         prepared.waiting.clone(),
         config.admin.token.clone(),
     ));
+    let history = admin.spawn_history();
     let admin_server = Arc::new(Server::new(admin.clone(), &config.limits, None));
     let admin_task = tokio::spawn(admin_server.run(listeners.admin, admin_stopped));
     tracing::info!(
@@ -265,6 +269,7 @@ pub async fn run_reloading(
     for ticker in &serving.tickers {
         ticker.abort();
     }
+    history.abort();
     let _ = stop_admin.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
     tracing::info!("stopped");

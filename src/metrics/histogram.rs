@@ -43,6 +43,20 @@ impl Histogram {
         self.sum_micros.fetch_add(u64::try_from(value.as_micros()).unwrap_or(u64::MAX), Relaxed);
     }
 
+    /// The upper bounds of the buckets.
+    pub(crate) fn bounds(&self) -> &'static [f64] {
+        self.bounds
+    }
+
+    /// The count of each bucket (not cumulative; the last entry counts above the last
+    /// bound).
+    pub(crate) fn counts(&self) -> Vec<u64> {
+        let mut counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let within: u64 = counts.iter().sum();
+        counts.push(self.count().saturating_sub(within));
+        counts
+    }
+
     pub(crate) fn count(&self) -> u64 {
         self.count.load(Relaxed)
     }
@@ -63,5 +77,45 @@ impl Histogram {
         let _ = writeln!(out, "{name}_bucket{{{open}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum{close} {sum}\n{name}_count{close} {count}");
+    }
+}
+
+/// The `q` quantile (0..1) of observations counted per bucket (`counts` as
+/// [`Histogram::counts`] gives them, or the difference of two such), interpolated within
+/// its bucket as Prometheus's `histogram_quantile` does. `None` without observations.
+pub(crate) fn quantile(bounds: &[f64], counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut below = 0u64;
+    for (i, &count) in counts.iter().enumerate() {
+        if count > 0 && (below + count) as f64 >= rank {
+            let lower = if i == 0 { 0.0 } else { bounds[i - 1] };
+            // Above the last bound: the last bound is all that can be said.
+            let Some(&upper) = bounds.get(i) else { return bounds.last().copied() };
+            return Some(lower + (upper - lower) * ((rank - below as f64) / count as f64));
+        }
+        below += count;
+    }
+    bounds.last().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_the_bucket_as_prometheus_does() {
+        let h = Histogram::new(&[1.0, 2.0, 4.0]);
+        for ms in [500, 1500, 1500, 3000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        assert_eq!(h.counts(), [1, 2, 1, 0]);
+        assert_eq!(quantile(h.bounds(), &h.counts(), 0.5), Some(1.5));
+        assert_eq!(quantile(h.bounds(), &h.counts(), 1.0), Some(4.0));
+        assert_eq!(quantile(h.bounds(), &[0, 0, 0, 0], 0.5), None);
+        assert_eq!(quantile(h.bounds(), &[0, 0, 0, 3], 0.9), Some(4.0), "above the last bound");
     }
 }

@@ -52,7 +52,7 @@ impl Decision {
 pub(crate) struct Requests([AtomicU64; Decision::ALL.len()]);
 
 /// The store's operations, as `StoreOp` prints them (kept in step by a test there).
-pub(crate) const STORE_OPS: [&str; 13] = [
+pub(crate) const STORE_OPS: [&str; 14] = [
     "visit",
     "leave",
     "end_session",
@@ -62,6 +62,7 @@ pub(crate) const STORE_OPS: [&str; 13] = [
     "set_paused",
     "set_closed",
     "set_limits",
+    "set_message",
     "unpin",
     "health",
     "adapt",
