@@ -1,8 +1,9 @@
 # anteroom container image: a static-ish release binary on a slim Debian base.
 #   docker build -t anteroom .
 #   docker run -p 8080:8080 -p 9090:9090 -e ANTEROOM_ORIGIN__URL=http://shop:80 anteroom
-# Mount your own config at /etc/anteroom/anteroom.toml, or override keys with
-# ANTEROOM_SECTION__KEY variables (see config/anteroom.toml).
+# The image's config (config/container.toml) has no rooms: mount your own at
+# /etc/anteroom/anteroom.toml, or override keys with ANTEROOM_SECTION__KEY variables
+# (config/anteroom.toml documents them all). The sample room is never baked in.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
@@ -24,10 +25,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin anteroom
 COPY --from=build /src/target/release/anteroom /usr/local/bin/anteroom
-COPY config/anteroom.toml /etc/anteroom/anteroom.toml
-ENV ANTEROOM_CONFIG=/etc/anteroom/anteroom.toml \
-    ANTEROOM_LISTEN__HTTP=0.0.0.0:8080 \
-    ANTEROOM_LISTEN__ADMIN=0.0.0.0:9090
+COPY config/container.toml /etc/anteroom/anteroom.toml
+COPY config/anteroom.toml /usr/share/doc/anteroom/anteroom.example.toml
+ENV ANTEROOM_CONFIG=/etc/anteroom/anteroom.toml
 USER anteroom
 # 8080: public HTTP, 8443: public HTTPS (when configured), 9090: admin (health, metrics).
 EXPOSE 8080 8443 9090

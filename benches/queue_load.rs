@@ -250,7 +250,7 @@ impl Gateway {
         let (http, admin) = (free_port(), free_port());
         let config = format!(
             "[listen]\nhttp = \"127.0.0.1:{http}\"\nadmin = \"127.0.0.1:{admin}\"\n\
-             [origin]\nurl = \"http://127.0.0.1:9\"\n[store]\n{store}\n\
+             [origin]\nurl = \"http://127.0.0.1:9\"\n[tokens]\nallow_random_keys = true\n[store]\n{store}\n\
              [[rooms]]\nname = \"bench\"\npaths = [\"/q\"]\nadmit_per_minute = 1\nmax_active_users = 1\nabandon_after = \"1h\"\n"
         );
         let path = dir.path().join("anteroom.toml");

@@ -56,6 +56,12 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Serve the built-in sample ticket shop alone (no gateway): an origin for trying
+    /// anteroom in containers (deploy/docker-compose.yml).
+    Shop {
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+    },
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
         /// Where the demo gateway listens.
@@ -83,6 +89,16 @@ enum AdminAction {
     Close { room: String },
     /// Reopen a closed room.
     Open { room: String },
+    /// Show a message to everyone waiting in a room (on the queue page within one poll).
+    Message {
+        room: String,
+        /// One line of text, at most 280 characters.
+        #[arg(required_unless_present = "clear")]
+        text: Option<String>,
+        /// Take the message down.
+        #[arg(long, conflicts_with = "text")]
+        clear: bool,
+    },
     /// Change a room's admission rate and/or capacity, for every instance, until restart
     /// of the store's data or `--reset` (the config file is not changed). A rate pins it:
     /// closed-loop admission stands aside until `--auto`.
@@ -206,6 +222,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{key}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Shop { listen } => {
+            anteroom::telemetry::init(anteroom::config::LogFormat::Text);
+            runtime()?.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("--listen: cannot listen on {listen}"))?;
+                anteroom::demo::serve_shop(listener);
+                tracing::info!(%listen, "the sample shop is serving");
+                shutdown_signal().await;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { listen, admin, crowd } => {
             // The terminal shows a summary line; the access log goes to a file, unless
             // RUST_LOG asks for logs on the terminal.
@@ -265,6 +294,14 @@ fn admin(
         AdminAction::Resume { room } => ("POST", format!("/admin/rooms/{room}/resume"), None),
         AdminAction::Close { room } => ("POST", format!("/admin/rooms/{room}/close"), None),
         AdminAction::Open { room } => ("POST", format!("/admin/rooms/{room}/open"), None),
+        AdminAction::Message { room, text, .. } => match text {
+            Some(text) => (
+                "PUT",
+                format!("/admin/rooms/{room}/message"),
+                Some(serde_json::json!({ "message": text }).to_string()),
+            ),
+            None => ("DELETE", format!("/admin/rooms/{room}/message"), None),
+        },
         AdminAction::Set { room, reset: true, .. } => {
             ("PATCH", format!("/admin/rooms/{room}"), Some(serde_json::json!({ "reset": true }).to_string()))
         }

@@ -37,6 +37,7 @@ fn config(shop: &FragileShop, admission: AdmissionMode, redis: Option<&RedisServ
             store.backend = Backend::Redis;
             store.redis_url = redis.url();
         });
+        config = config.tokens(|tokens| tokens.allow_random_keys = true);
     }
     config
 }

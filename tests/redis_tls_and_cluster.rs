@@ -12,7 +12,8 @@ use support::Gateway;
 
 /// Rooms of these names, each on `/NAME`, one admission a minute, their store set by `set`.
 fn rooms(origin: &Origin, names: &[&str], set: impl FnOnce(&mut StoreConfig)) -> ConfigBuilder {
-    let config = Gateway::config(&origin.url()).store(|store| {
+    // One instance: its random key is the only one.
+    let config = Gateway::config(&origin.url()).tokens(|tokens| tokens.allow_random_keys = true).store(|store| {
         store.backend = Backend::Redis;
         set(store);
     });

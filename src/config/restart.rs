@@ -51,7 +51,9 @@ mod tests {
         assert!(problems[0].starts_with("listen.http: changing it needs a restart"), "{problems:?}");
         assert!(problems[0].contains("0.0.0.0:8081"), "{problems:?}");
         assert!(problems[1].starts_with("listen.admin:"), "{problems:?}");
-        let store = config("[store]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2hunter2@10.0.0.1:6379\"\n");
+        let store = config(
+            "[tokens]\nallow_random_keys = true\n[store]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2hunter2@10.0.0.1:6379\"\n",
+        );
         let problems = changes_needing_restart(&running, &store);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems.iter().all(|p| !p.contains("hunter2")), "{problems:?}");

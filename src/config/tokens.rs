@@ -19,6 +19,9 @@ pub struct Tokens {
     /// Mark anteroom's cookies `Secure` even on plain HTTP (TLS ends at a proxy in front).
     /// They always are when served over anteroom's own TLS listener.
     pub secure_cookies: bool,
+    /// Allow empty `keys` with the Redis store (one instance only: several would each sign
+    /// with their own random key, and a buyer let in by one is queued again by the next).
+    pub allow_random_keys: bool,
 }
 
 impl Default for Tokens {
@@ -30,6 +33,7 @@ impl Default for Tokens {
             audience: "anteroom".into(),
             leeway: HumanDuration::secs(5),
             secure_cookies: false,
+            allow_random_keys: false,
         }
     }
 }

@@ -33,6 +33,15 @@ impl Config {
             check(ca.is_file(), &format!("origin.ca_file: {} is not a readable file", ca.display()));
         }
 
+        check(
+            !(self.store.backend == super::Backend::Redis
+                && self.tokens.keys.is_empty()
+                && !self.tokens.allow_random_keys),
+            "tokens.keys: empty with store.backend = \"redis\": every instance would sign with its own random key, \
+             and a buyer let in by one would be queued again by the next; add a key (anteroom keygen), or set \
+             tokens.allow_random_keys = true if only one instance runs",
+        );
+
         let l = &self.limits;
         // hyper cannot buffer less than 8 KiB of headers.
         check(

@@ -37,12 +37,18 @@ const EVENTS: [(&str, &str, &str); 3] = [
 pub async fn start_shop() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
+    serve_shop(listener);
+    Ok(addr)
+}
+
+/// Serves the sample shop on `listener` until the runtime ends (`anteroom shop`: the
+/// shop behind the compose file's gateways).
+pub fn serve_shop(listener: TcpListener) {
     let checkout = Arc::new(Semaphore::new(SHOP_CHECKOUT_CAPACITY));
     serve_forever(listener, move |req| {
         let checkout = checkout.clone();
         async move { shop_page(req, &checkout).await }
     });
-    Ok(addr)
 }
 
 /// Serves `listener` (HTTP/1.1 and h2) until the runtime ends, each request answered by
@@ -122,9 +128,9 @@ const ADMIT_PER_MINUTE: u32 = 20;
 
 /// The demo's gateway config: small limits in front of the sample shop, and one room on
 /// the memory store covering the event pages and the checkout (the event list stays open).
-pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr) -> Config {
+pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr, admin_token: &str) -> Config {
     let text = format!(
-        "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n\
+        "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n[admin]\ntoken = \"{admin_token}\"\n\
          [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n\
          [store]\nbackend = \"memory\"\n\
          [[rooms]]\nname = \"{ROOM}\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
@@ -148,7 +154,11 @@ pub async fn run(
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         source,
     })?;
-    let config = config(shop, listen, admin);
+    // A token of this run's own, for the console on localhost (printed in the banner).
+    let admin_token = crate::token::generate_key(crate::token::TokenAlgorithm::Hs256)
+        .map(|key| key.trim().chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>())
+        .unwrap_or_else(|_| format!("demo-{:x}", crate::time::unix_us()));
+    let config = config(shop, listen, admin, &admin_token);
     let listeners = Listeners::bind(&config).await?;
     let gateway = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let admin = listeners.admin.local_addr().ok();
@@ -166,6 +176,7 @@ pub async fn run(
                 capacity: CAPACITY,
                 admit_per_minute: ADMIT_PER_MINUTE,
                 log_file,
+                admin_token,
             };
             Some(tokio::spawn(presenter.run()))
         }

@@ -74,6 +74,8 @@ pub(super) struct Presenter {
     pub admit_per_minute: u32,
     /// The access log's file, when it is not on the terminal.
     pub log_file: Option<PathBuf>,
+    /// The demo's admin token (random per run), for the console's login.
+    pub admin_token: String,
 }
 
 impl Presenter {
@@ -118,7 +120,7 @@ impl Presenter {
     }
 
     fn banner(&self) -> String {
-        let (gateway, admin, shop) = (self.gateway, self.admin, self.shop);
+        let (gateway, admin, shop, token) = (self.gateway, self.admin, self.shop, &self.admin_token);
         let crowd = if self.crowd > 0 {
             format!(
                 "  {} simulated buyers are in line before you; the shop lets {} in at once, {} a minute.\n",
@@ -136,7 +138,8 @@ impl Presenter {
         format!(
             "anteroom demo is running.\n  open this page to join the line:  http://{gateway}/events/1\n{crowd}  \
              the whole shop through anteroom:  http://{gateway}/\n  \
-             metrics:                          http://{admin}/metrics\n{log}  \
+             metrics:                          http://{admin}/metrics\n  \
+             the console:                      http://{admin}/admin/console (admin token: {token})\n{log}  \
              (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
         )
     }
