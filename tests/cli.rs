@@ -449,6 +449,11 @@ fn admin_works_by_url_from_a_folder_without_any_config() {
     let reset = json(&remote(&["set", "sale", "--reset"], &by_env));
     assert_eq!((reset["admit_per_minute"].as_u64(), reset["max_active_users"].as_u64()), (Some(120), Some(50)));
     assert_eq!(reset["rate_pinned"], false);
+    let said = json(&remote(&["message", "sale", "Doors open at 10:05"], &by_env));
+    assert_eq!(said["message"], "Doors open at 10:05");
+    assert_eq!(json(&remote(&["message", "sale", "--clear"], &by_env))["message"], serde_json::Value::Null);
+    let neither = remote(&["message", "sale"], &by_env);
+    assert!(!neither.status.success() && stderr(&neither).contains("<TEXT>"), "{}", stderr(&neither));
     let mixed = remote(&["set", "sale", "--reset", "--rate", "5"], &by_env);
     assert!(!mixed.status.success() && stderr(&mixed).contains("--reset"), "{}", stderr(&mixed));
 
