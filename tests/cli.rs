@@ -516,6 +516,57 @@ fn sighup_reloads_the_file_and_a_broken_one_is_refused_with_its_problems_in_the_
     assert!(child.wait().unwrap().success());
 }
 
+/// The `anteroom admin …` commands the runbook gives, as typed: in code spans and blocks.
+fn runbook_admin_commands() -> Vec<Vec<String>> {
+    let runbook = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/RUNBOOK.md")).unwrap();
+    let mut commands = Vec::new();
+    for line in runbook.lines() {
+        let spans = line.split('`').skip(1).step_by(2).map(str::to_owned);
+        let block = line.starts_with("anteroom admin ").then(|| line.split(" #").next().unwrap().to_owned());
+        for command in spans.chain(block).filter(|c| c.starts_with("anteroom admin ")) {
+            // Words, with "quoted text" as one.
+            let mut words = Vec::new();
+            for (i, part) in command.split('"').enumerate() {
+                if i % 2 == 1 {
+                    words.push(part.to_owned());
+                } else {
+                    words.extend(part.split_whitespace().map(str::to_owned));
+                }
+            }
+            commands.push(words[2..].to_vec());
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_admin_command_in_the_runbook_works_against_a_running_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "t0ken-for-the-runbook-test";
+    let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmission = \"adaptive\"\ntarget_origin_latency = \"300ms\"\n";
+    let (mut child, mut lines) =
+        spawn_run(dir.path(), &format!("[admin]\ntoken = \"{token}\"\n{room}"), ConfigFrom::Flag);
+    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
+    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let commands = runbook_admin_commands();
+    assert!(commands.len() >= 10, "{commands:?}");
+    for args in &commands {
+        let out = Command::new(BIN)
+            .arg("admin")
+            .args(args)
+            .env("ANTEROOM_ADMIN_URL", format!("http://{admin}"))
+            .env("ANTEROOM_ADMIN_TOKEN", token)
+            .env_remove("ANTEROOM_CONFIG")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "anteroom admin {}: {}", args.join(" "), stderr(&out));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn admin_reads_any_well_formed_http_answer() {
     // A stand-in admin listener answering in chunks with chunk extensions, over a
