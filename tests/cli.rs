@@ -165,6 +165,18 @@ fn spawn_run(dir: &Path, extra: &str, from: ConfigFrom) -> (Child, impl Iterator
     (child, lines)
 }
 
+/// The admin listener's address, from the "anteroom is serving" log line.
+fn admin_address(lines: &mut impl Iterator<Item = String>) -> String {
+    let serving = lines.find(|l| l.contains("anteroom is serving")).expect("started");
+    serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned()
+}
+
+/// SIGTERM, then waits for the exit.
+fn terminate(child: &mut Child) {
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn run_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,6 +276,17 @@ fn the_demo_shows_the_queue_at_the_first_url_and_a_summary_instead_of_access_log
     assert!(answer.contains("You are in line"), "{answer}");
     let rest: Vec<String> = lines.by_ref().take_while(|l| !l.starts_with("line ")).collect();
     let log = rest.iter().find_map(|l| l.split_once("access log:").map(|(_, p)| p.trim().to_owned())).unwrap();
+    // The console's address and this run's admin token, which logs in.
+    let console = rest.iter().find_map(|l| l.split_once("the console:").map(|(_, c)| c.trim().to_owned())).unwrap();
+    let (console_url, token) = console.split_once(" (admin token: ").expect("a token");
+    let token = token.trim_end_matches(')');
+    assert!(console_url.ends_with("/admin/console") && token.len() >= 16, "{console}");
+    let admin = console_url.trim_start_matches("http://").trim_end_matches("/admin/console");
+    let status = Command::new(BIN)
+        .args(["admin", "--url", &format!("http://{admin}"), "--token", token, "status", "show"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
     let summary = lines.next().expect("a summary line");
     assert!(summary.contains("waiting | admitted") && summary.contains("| shop"), "{summary}");
     assert!(rest.iter().all(|l| !l.contains("anteroom::access")), "no access log on the terminal: {rest:?}");
@@ -365,8 +388,7 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmission = \"adaptive\"\ntarget_origin_latency = \"300ms\"\n";
     let (mut child, mut lines) = spawn_run(dir.path(), room, ConfigFrom::Flag);
-    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
-    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let admin = admin_address(&mut lines);
     let cli = dir.path().join("cli.toml");
     std::fs::write(&cli, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n{room}"))
         .unwrap();
@@ -384,14 +406,11 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     let off = admin_cmd(&["status"], "whatever-whatever-token");
     assert!(!off.status.success());
     assert!(stderr(&off).contains("admin.token"), "{}", stderr(&off));
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    child.wait().unwrap();
+    terminate(&mut child);
 
     let (mut child, mut lines) =
         spawn_run(dir.path(), &format!("[admin]\ntoken = \"t0ken-for-the-cli-test\"\n{room}"), ConfigFrom::Flag);
-    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
-    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let admin = admin_address(&mut lines);
     std::fs::write(&cli, format!("[listen]\nadmin = \"{admin}\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n{room}"))
         .unwrap();
     let json = |out: &Output| -> serde_json::Value {
@@ -410,9 +429,7 @@ fn admin_pauses_resumes_and_sets_a_room_of_a_running_gateway() {
     assert!(!both.status.success() && stderr(&both).contains("--auto"), "{}", stderr(&both));
     let wrong = admin_cmd(&["status"], "not-the-right-token");
     assert!(!wrong.status.success() && stderr(&wrong).contains("401"), "{}", stderr(&wrong));
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    child.wait().unwrap();
+    terminate(&mut child);
 }
 
 #[test]
@@ -422,8 +439,7 @@ fn admin_works_by_url_from_a_folder_without_any_config() {
     let token = "t0ken-for-the-remote-test";
     let (mut child, mut lines) =
         spawn_run(dir.path(), &format!("[admin]\ntoken = \"{token}\"\n{room}"), ConfigFrom::Flag);
-    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
-    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let admin = admin_address(&mut lines);
     // An ops laptop: another folder, no config file, no ANTEROOM_CONFIG.
     let laptop = tempfile::tempdir().unwrap();
     let remote = |args: &[&str], env: &[(&str, &str)]| {
@@ -477,9 +493,7 @@ fn admin_works_by_url_from_a_folder_without_any_config() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let away = remote(&["--url", &format!("http://127.0.0.1:{port}"), "--token", token, "status"], &[]);
     assert!(!away.status.success() && stderr(&away).contains("cannot reach"), "{}", stderr(&away));
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    child.wait().unwrap();
+    terminate(&mut child);
 }
 
 #[test]
@@ -546,8 +560,7 @@ fn every_admin_command_in_the_runbook_works_against_a_running_gateway() {
     let room = "[[rooms]]\nname = \"sale\"\npaths = [\"/tickets\"]\nadmission = \"adaptive\"\ntarget_origin_latency = \"300ms\"\n";
     let (mut child, mut lines) =
         spawn_run(dir.path(), &format!("[admin]\ntoken = \"{token}\"\n{room}"), ConfigFrom::Flag);
-    let serving = lines.by_ref().find(|l| l.contains("anteroom is serving")).expect("started");
-    let admin = serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned();
+    let admin = admin_address(&mut lines);
     let commands = runbook_admin_commands();
     assert!(commands.len() >= 10, "{commands:?}");
     for args in &commands {
@@ -562,9 +575,7 @@ fn every_admin_command_in_the_runbook_works_against_a_running_gateway() {
             .unwrap();
         assert!(out.status.success(), "anteroom admin {}: {}", args.join(" "), stderr(&out));
     }
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    child.wait().unwrap();
+    terminate(&mut child);
 }
 
 #[test]
