@@ -61,6 +61,10 @@ enum Command {
     Shop {
         #[arg(long, default_value = "127.0.0.1:3000")]
         listen: SocketAddr,
+        /// A fragile shop instead: every request slows down as more are in flight (50 ms
+        /// idle, 1.4 s at 30 in flight, past 30 s beyond 90), and beyond 100 it answers 503.
+        #[arg(long)]
+        fragile: bool,
     },
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
@@ -74,6 +78,10 @@ enum Command {
         /// (0: a quiet shop).
         #[arg(long, default_value_t = 30)]
         crowd: usize,
+        /// The shop behind the gateway: "sample" (event pages and a small checkout) or
+        /// "fragile" (slows down with every request in flight, 503 beyond 100).
+        #[arg(long, default_value = "sample", value_parser = ["sample", "fragile"])]
+        shop: String,
     },
 }
 
@@ -222,20 +230,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{key}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Shop { listen } => {
+        Command::Shop { listen, fragile } => {
             anteroom::telemetry::init(anteroom::config::LogFormat::Text);
             runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("--listen: cannot listen on {listen}"))?;
-                anteroom::demo::serve_shop(listener);
-                tracing::info!(%listen, "the sample shop is serving");
+                if fragile {
+                    let shape = anteroom::demo::fragile::Shape::SEED;
+                    anteroom::demo::fragile::FragileShop::serve(listener, shape)?;
+                    tracing::info!(
+                        %listen,
+                        idle_ms = shape.base.as_millis(),
+                        doubles_at = shape.knee,
+                        overloaded_beyond = shape.limit,
+                        "the fragile shop is serving"
+                    );
+                } else {
+                    anteroom::demo::serve_shop(listener);
+                    tracing::info!(%listen, "the sample shop is serving");
+                }
                 shutdown_signal().await;
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen, admin, crowd } => {
+        Command::Demo { listen, admin, crowd, shop } => {
+            let shop = if shop == "fragile" { anteroom::demo::Shop::Fragile } else { anteroom::demo::Shop::Sample };
             // The terminal shows a summary line; the access log goes to a file, unless
             // RUST_LOG asks for logs on the terminal.
             let log_file =
@@ -246,7 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("cannot write the demo's log to {}", path.display()))?,
                 None => anteroom::telemetry::init(format),
             }
-            runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, log_file, shutdown_signal()))?;
+            runtime()?.block_on(anteroom::demo::run(listen, admin, crowd, shop, log_file, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
     }

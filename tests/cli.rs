@@ -321,6 +321,19 @@ fn the_demo_serves_the_sample_shop_through_the_gateway() {
 }
 
 #[test]
+fn the_demo_can_put_the_fragile_shop_behind_the_gateway() {
+    let (mut child, addr, _lines) = spawn_demo(&["--crowd", "0", "--shop", "fragile"]);
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stream, b"GET /events/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("an event page"), "{answer}");
+    terminate(&mut child);
+    let unknown = Command::new(BIN).args(["demo", "--shop", "sturdy"]).output().unwrap();
+    assert!(!unknown.status.success() && stderr(&unknown).contains("fragile"), "{}", stderr(&unknown));
+}
+
+#[test]
 fn keygen_prints_keys_that_sign_and_verify() {
     use anteroom::token::{KeyMaterial, KeySpec, TokenAlgorithm, TokenKeys};
     for (flag, alg) in

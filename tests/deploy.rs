@@ -202,3 +202,53 @@ async fn the_compose_files_sample_shop_is_a_real_command() {
     shop.kill().unwrap();
     shop.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fragile_shop_slows_down_with_the_load_and_overloads_beyond_its_limit() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut shop = Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        .args(["shop", "--fragile", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let get = move || async move {
+        let started = std::time::Instant::now();
+        let req = http::Request::get("/events/1").body(Default::default()).unwrap();
+        support::client::try_send(addr, req).await.map(|answer| (answer.status.as_u16(), started.elapsed()))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let alone = loop {
+        match get().await {
+            Ok((200, took)) => break took,
+            other => assert!(std::time::Instant::now() < deadline, "the shop did not start: {other:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    // 30 at once: each takes 28 times as long as alone (1.4 s against 50 ms).
+    let crowd: Vec<_> = (0..30).map(|_| tokio::spawn(get())).collect();
+    let mut slowest = std::time::Duration::ZERO;
+    for answer in crowd {
+        let (status, took) = answer.await.unwrap().unwrap();
+        assert_eq!(status, 200);
+        slowest = slowest.max(took);
+    }
+    assert!(slowest > alone * 8, "the load slows every request: {slowest:?} at 30 against {alone:?} alone");
+    // Beyond 100 in flight it answers 503 at once (the 100 would take most of a minute:
+    // they are left to it).
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..130 {
+        flood.spawn(get());
+    }
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut overloaded = 0;
+    while let Ok(Some(answer)) = tokio::time::timeout_at(until, flood.join_next()).await {
+        if let Ok(Ok((503, _))) = answer {
+            overloaded += 1;
+        }
+    }
+    flood.abort_all();
+    assert!(overloaded >= 20, "{overloaded} of 130 overloaded at once");
+    shop.kill().unwrap();
+    shop.wait().unwrap();
+}

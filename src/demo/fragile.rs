@@ -35,6 +35,11 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The fragile shop `anteroom shop --fragile` serves: 50 ms when idle, twice that at
+    /// 10 requests in flight, 1.4 s at 30, over 30 s (a proxy's timeout) past 90, and
+    /// `503` beyond 100 — a shop whose database goes from milliseconds to seconds.
+    pub const SEED: Shape = Shape { base: Duration::from_millis(50), knee: 10.0, limit: 100 };
+
     /// The time one request takes with `in_flight` requests (itself included) at
     /// `capacity` (1.0: as shaped).
     pub fn latency(&self, in_flight: usize, capacity: f64) -> Duration {

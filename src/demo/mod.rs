@@ -23,6 +23,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+/// The shop behind the demo's gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shop {
+    /// The sample ticket shop: event pages, and a checkout that takes four buyers at once.
+    Sample,
+    /// The fragile shop ([`fragile::Shape::SEED`]): every request slows down as more are
+    /// in flight, as the shop anteroom was built for did.
+    Fragile,
+}
+
 /// How many checkouts the sample shop can process at once: it is meant to be fragile.
 const SHOP_CHECKOUT_CAPACITY: usize = 4;
 const SHOP_CHECKOUT_TIME: Duration = Duration::from_millis(200);
@@ -146,14 +156,18 @@ pub async fn run(
     listen: SocketAddr,
     admin: SocketAddr,
     crowd: usize,
+    shop: Shop,
     log_file: Option<std::path::PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
-    let shop = start_shop().await.map_err(|source| AppError::Bind {
-        key: "demo shop",
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        source,
-    })?;
+    let bind_error = |source| AppError::Bind { key: "demo shop", addr: SocketAddr::from(([127, 0, 0, 1], 0)), source };
+    let shop = match shop {
+        Shop::Sample => start_shop().await.map_err(bind_error)?,
+        Shop::Fragile => {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(bind_error)?;
+            fragile::FragileShop::serve(listener, fragile::Shape::SEED).map_err(bind_error)?.addr
+        }
+    };
     // A token of this run's own, for the console on localhost (printed in the banner).
     let admin_token = crate::token::generate_key(crate::token::TokenAlgorithm::Hs256)
         .map(|key| key.trim().chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>())
