@@ -32,6 +32,7 @@ mod metrics;
 mod problem;
 mod protect;
 mod proxy;
+pub mod rehearse;
 mod response;
 mod room;
 mod server;
