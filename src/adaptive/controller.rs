@@ -17,7 +17,8 @@
 //!   shop's noise is no queue.
 //!
 //! Growth: ×1.25 per window from the start until the first strain (probing), then 5 % of
-//! the rate per window; only while people wait and the rate was actually used (not when
+//! the rate per window, short of the last cliff (which creeps up, faster while the shop is
+//! at ease); only while people wait and the rate was actually used (not when
 //! the line ran dry or capacity held admissions back). A decrease is followed by one
 //! window in which latency alone does not decrease again: buyers admitted before it still
 //! load the shop (TCP's one cut per round trip). No traffic, or the gateway's protection
@@ -54,8 +55,13 @@ const PROBE_FACTOR: f64 = 1.25;
 /// Growth stops at this share of the cliff (the rate trouble started at last time)...
 const CLIFF_MARGIN: f64 = 0.85;
 /// ...which creeps up by this factor per window, so that a shop that recovered is found
-/// again (+35 % a minute).
+/// again (+35 % a minute)...
 const CLIFF_CREEP: f64 = 1.01;
+/// ...and by this one while the shop is at ease — its p90 within `AT_EASE` of the
+/// baseline, where a fragile shop is far from its queues (+ 6 % a window: a cliff found
+/// during a bad spell is forgotten within a minute of the shop being well again).
+const CLIFF_CREEP_AT_EASE: f64 = 1.06;
+const AT_EASE: f64 = 1.1;
 /// Below this share of the cliff the rate grows at the probing pace.
 const FAR_BELOW: f64 = 0.5;
 const STEP_DIVISOR: u32 = 20;
@@ -188,7 +194,12 @@ pub(crate) fn decide(window: &HealthWindow, settings: &Settings) -> ControlUpdat
     let was = window.control;
     let reading = read(window, settings, f64::from(was.baseline_us) / 1000.0);
     let baseline_us = (next_baseline(window, reading) * 1000.0).round().min(f64::from(u32::MAX)) as u32;
-    let creeping = if was.cliff > 0 { (f64::from(was.cliff) * CLIFF_CREEP).ceil() as u32 } else { 0 };
+    let baseline_ms = f64::from(was.baseline_us) / 1000.0;
+    let at_ease = reading == Reading::Headroom
+        && baseline_ms > 0.0
+        && latency_ms(window).is_some_and(|latency| latency <= AT_EASE * baseline_ms);
+    let creep = if at_ease { CLIFF_CREEP_AT_EASE } else { CLIFF_CREEP };
+    let creeping = if was.cliff > 0 { (f64::from(was.cliff) * creep).ceil() as u32 } else { 0 };
     // A fixed or pinned rate: only the verdict is kept.
     let keep = ControlUpdate {
         rate: None,

@@ -110,11 +110,34 @@ fn errors_and_shedding_decrease_even_while_easing() {
 }
 
 #[test]
+fn a_cliff_from_a_bad_spell_is_forgotten_quickly_once_the_shop_is_at_ease() {
+    // At its baseline the shop is far from its queues: the cliff creeps 6 % a window, so
+    // growth is no longer held at a rate cut during a degraded spell.
+    let mut cliff = 1000;
+    let mut rate = 850;
+    // The baseline is the lowest p90, read from the same buckets.
+    let at_baseline = |rate: u32, latency_ms: u64| {
+        let mut w = window(rate, Phase::Steady, 100, latency_ms);
+        w.control.baseline_us = (p90(&window(rate, Phase::Steady, 100, 40)).unwrap() * 1000.0) as u32;
+        w
+    };
+    for _ in 0..12 {
+        let decided = decide(&with_cliff(at_baseline(rate, 40), cliff), &settings());
+        (rate, cliff) = (decided.rate.unwrap(), decided.cliff);
+    }
+    assert!(cliff > 1900 && rate > 1400, "after 24 s at ease: rate {rate}, cliff {cliff}");
+    // Not while the p90 is above its baseline: then 1 % a window.
+    let busy = decide(&with_cliff(at_baseline(850, 70), 1000), &settings());
+    assert_eq!(busy.cliff, 1010);
+}
+
+#[test]
 fn growth_stops_short_of_the_cliff_and_is_quick_far_below_it() {
-    // Trouble started at 1000 last time: growth stops at 85 % of it (as it creeps up).
-    let near = decide(&with_cliff(window(840, Phase::Steady, 100, 40), 1000), &settings());
+    // Trouble started at 1000 last time: growth stops at 85 % of it (as it creeps up),
+    // while the shop is busier than at its best (p90 50 ms against a 40 ms baseline).
+    let near = decide(&with_cliff(window(840, Phase::Steady, 100, 50), 1000), &settings());
     assert_eq!((near.rate, near.cliff), (Some(858), 1010));
-    let at = decide(&with_cliff(window(858, Phase::Steady, 100, 40), 1000), &settings());
+    let at = decide(&with_cliff(window(858, Phase::Steady, 100, 50), 1000), &settings());
     assert_eq!(at.rate, Some(858), "held at the margin");
     // Far below it (after a collapse took the rate to the floor): back at the probing pace.
     let far = decide(&with_cliff(window(200, Phase::Steady, 100, 40), 1000), &settings());

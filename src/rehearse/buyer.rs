@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response};
 use http_body_util::Full;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -23,6 +24,19 @@ pub(crate) struct Crowd {
     pub started: Instant,
     /// No buyer goes on past this.
     pub deadline: Instant,
+    /// The crowd now, for the progress line.
+    pub now: Progress,
+}
+
+/// Counters every buyer moves as their visit goes on.
+#[derive(Debug, Default)]
+pub(crate) struct Progress {
+    pub arrived: AtomicU64,
+    pub in_line: AtomicI64,
+    pub inside: AtomicI64,
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    pub shop_requests: AtomicU64,
 }
 
 /// How a buyer's visit ended.
@@ -121,9 +135,35 @@ struct Buyer<'a> {
     crowd: &'a Crowd,
     jar: Jar,
     record: Record,
+    /// Counted in the progress line as in line / inside.
+    in_line: bool,
+    inside: bool,
 }
 
 impl Buyer<'_> {
+    fn placed(&mut self, at_ms: u64) {
+        if self.record.placed_ms.is_none() {
+            self.record.placed_ms = Some(at_ms);
+            self.in_line = true;
+            self.crowd.now.in_line.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn admitted(&mut self) {
+        if self.record.admitted_ms.is_none() {
+            self.record.admitted_ms = Some(self.ms());
+            self.leave_line();
+            self.inside = true;
+            self.crowd.now.inside.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn leave_line(&mut self) {
+        if std::mem::take(&mut self.in_line) {
+            self.crowd.now.in_line.fetch_sub(1, Relaxed);
+        }
+    }
+
     fn ms(&self) -> u64 {
         u64::try_from(self.crowd.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -182,6 +222,7 @@ impl Buyer<'_> {
             Ok(response) => {
                 let sent = Sent { at_ms, latency_ms, status: response.status().as_u16(), failure: None };
                 self.record.shop.push(sent);
+                self.crowd.now.shop_requests.fetch_add(1, Relaxed);
                 let retry_after = response
                     .headers()
                     .get(header::RETRY_AFTER)
@@ -196,6 +237,7 @@ impl Buyer<'_> {
             Err(failure) => {
                 let sent = Sent { at_ms, latency_ms, status: 0, failure: Some(failure) };
                 self.record.shop.push(sent);
+                self.crowd.now.shop_requests.fetch_add(1, Relaxed);
                 Err((sent, None))
             }
         }
@@ -210,6 +252,8 @@ pub(crate) async fn live(crowd: &Crowd, due: Duration, patience: Option<Duration
     let mut buyer = Buyer {
         crowd,
         jar: Jar::default(),
+        in_line: false,
+        inside: false,
         record: Record {
             late_ms: 0,
             first_sent_ms: 0,
@@ -221,11 +265,19 @@ pub(crate) async fn live(crowd: &Crowd, due: Duration, patience: Option<Duration
             outcome: Outcome::Unfinished,
         },
     };
+    crowd.now.arrived.fetch_add(1, Relaxed);
     let now = buyer.ms();
     buyer.record.late_ms = now.saturating_sub(due_ms);
     buyer.record.first_sent_ms = now;
     let outcome = tokio::time::timeout_at(crowd.deadline, visit(&mut buyer, patience)).await;
     buyer.record.outcome = outcome.unwrap_or(Outcome::Unfinished);
+    buyer.leave_line();
+    let now = &crowd.now;
+    if buyer.inside {
+        now.inside.fetch_sub(1, Relaxed);
+    }
+    let finished = if buyer.record.outcome == Outcome::Done { &now.done } else { &now.failed };
+    finished.fetch_add(1, Relaxed);
     buyer.record
 }
 
@@ -243,7 +295,7 @@ async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
         let next = match line.state.as_str() {
             "waiting" | "paused" | "scheduled" => {
                 if line.position.is_some() {
-                    buyer.record.placed_ms.get_or_insert(sent_ms);
+                    buyer.placed(sent_ms);
                 }
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 if patience.is_some_and(|patience| since.elapsed() >= patience) {
@@ -276,7 +328,8 @@ async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
                         if said.as_ref().is_some_and(|s| s.state == "waiting") {
                             buyer.record.last_waiting_ms = Some(polled_ms);
                             if said.as_ref().is_some_and(|s| s.position.is_some()) {
-                                buyer.record.placed_ms.get_or_insert(buyer.ms());
+                                let at_ms = buyer.ms();
+                                buyer.placed(at_ms);
                             }
                         }
                         said
@@ -296,7 +349,7 @@ async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
                 }
             }
             Next::Enter => {
-                buyer.record.admitted_ms.get_or_insert(buyer.ms());
+                buyer.admitted();
                 match buyer.shop_request(Method::GET, &first.path, None).await {
                     Ok(said) => said,
                     Err(sent) => return failed(&sent),
@@ -304,7 +357,7 @@ async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
             }
         };
     }
-    buyer.record.admitted_ms.get_or_insert(buyer.ms());
+    buyer.admitted();
     // Inside: the rest of the script.
     tokio::time::sleep(first.think).await;
     for step in &script.steps[1..] {

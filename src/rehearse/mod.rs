@@ -17,6 +17,7 @@ pub use report::Report;
 pub use script::Script;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +155,7 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
         script: plan.script.clone(),
         started,
         deadline: started + plan.duration,
+        now: buyer::Progress::default(),
     });
     let mut seed = crate::time::unix_us() | 1;
     let mut random = move || {
@@ -172,6 +174,7 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
     }
     let mut records = Vec::with_capacity(plan.crowd);
     let mut every = tokio::time::interval(Duration::from_secs(2));
+    let mut shop_before = 0;
     every.tick().await;
     loop {
         tokio::select! {
@@ -180,12 +183,22 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
                 Some(Err(_)) => {}
                 None => break,
             },
-            _ = every.tick() => progress(&format!(
-                "{:>5.0} s: {} of {} buyers done",
-                started.elapsed().as_secs_f64(),
-                records.len(),
-                plan.crowd
-            )),
+            _ = every.tick() => {
+                let now = &crowd.now;
+                let shop = now.shop_requests.load(Relaxed);
+                progress(&format!(
+                    "{:>5.0} s: {} of {} arrived | {} in line | {} inside | {} done, {} did not finish | shop {:.0} req/s",
+                    started.elapsed().as_secs_f64(),
+                    now.arrived.load(Relaxed),
+                    plan.crowd,
+                    now.in_line.load(Relaxed),
+                    now.inside.load(Relaxed),
+                    now.done.load(Relaxed),
+                    now.failed.load(Relaxed),
+                    (shop - shop_before) as f64 / 2.0,
+                ));
+                shop_before = shop;
+            }
         }
     }
     let setting = report::Setting {
