@@ -1,6 +1,8 @@
 //! The `anteroom` command line: parses arguments, loads config, sets up tracing and the
 //! runtime, then hands over to the library.
 
+mod cli;
+
 use anteroom::config::{Config, DEFAULT_PATH};
 use anteroom::token::TokenAlgorithm;
 use anyhow::Context;
@@ -68,41 +70,7 @@ enum Command {
     },
     /// Play a crowd of simulated buyers against a gateway (or straight at a shop with
     /// --direct) and write a report: report.json and report.html in --out.
-    Rehearse {
-        /// The gateway, like http://127.0.0.1:8080
-        #[arg(required_unless_present = "direct")]
-        url: Option<String>,
-        /// Send the crowd straight at this shop instead (the "before" of a before/after).
-        #[arg(long, conflicts_with = "url")]
-        direct: Option<String>,
-        /// Buyers in the crowd.
-        #[arg(long, default_value_t = 1000)]
-        crowd: usize,
-        /// How they arrive: at-once, ramp (ever more per second) or spread (evenly).
-        #[arg(long, default_value = "spread", value_parser = ["at-once", "ramp", "spread"])]
-        arrival: String,
-        /// Over how many seconds they arrive.
-        #[arg(long, default_value_t = 60.0)]
-        arrival_s: f64,
-        /// The rehearsal ends after this long, whoever is still waiting or shopping.
-        #[arg(long, default_value = "15m")]
-        duration: String,
-        /// Connections to the target, shared by the whole crowd.
-        #[arg(long, default_value_t = 512)]
-        connections: usize,
-        /// What a buyer does once inside: a TOML list of [[step]] (method, path, body, think).
-        #[arg(long)]
-        script: Option<PathBuf>,
-        /// The share of buyers who give up while waiting (0 to 1).
-        #[arg(long, default_value_t = 0.0)]
-        abandon: f64,
-        /// Where the report goes.
-        #[arg(long, default_value = "rehearsal")]
-        out: PathBuf,
-        /// Allow a target that is not on this machine (a staging host).
-        #[arg(long)]
-        allow_remote: bool,
-    },
+    Rehearse(cli::rehearse::RehearseArgs),
     /// Run the gateway in front of a built-in sample shop, on localhost.
     Demo {
         /// Where the demo gateway listens.
@@ -292,79 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rehearse {
-            url,
-            direct,
-            crowd,
-            arrival,
-            arrival_s,
-            duration,
-            connections,
-            script,
-            abandon,
-            out,
-            allow_remote,
-        } => {
-            use anteroom::rehearse::{self, Arrival, Plan, RehearseError, Script};
-            let script = match &script {
-                None => Script::sample(),
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => match Script::parse(&text) {
-                        Ok(script) => script,
-                        Err(problem) => {
-                            eprintln!("--script {}: {problem}", path.display());
-                            return Ok(ExitCode::from(2));
-                        }
-                    },
-                    Err(e) => {
-                        eprintln!("--script: cannot read {}: {e}", path.display());
-                        return Ok(ExitCode::from(2));
-                    }
-                },
-            };
-            let duration = match anteroom::config::parse_duration(&duration) {
-                Ok(duration) => duration,
-                Err(e) => {
-                    eprintln!("--duration: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            if !(0.0..=86_400.0).contains(&arrival_s) {
-                eprintln!("--arrival-s: between 0 and 86400");
-                return Ok(ExitCode::from(2));
-            }
-            let plan = Plan {
-                direct: direct.is_some(),
-                target: direct.or(url).unwrap_or_default(),
-                crowd,
-                arrival: Arrival::parse(&arrival).unwrap_or(Arrival::Spread),
-                arrival_s: std::time::Duration::from_secs_f64(arrival_s),
-                duration,
-                connections: connections.clamp(1, 10_000),
-                script,
-                abandon,
-                allow_remote,
-                out,
-            };
-            let result = runtime()?.block_on(rehearse::run(&plan, |line| eprintln!("{line}")));
-            match result {
-                Ok(report) => {
-                    for sentence in &report.summary.sentences {
-                        println!("{sentence}");
-                    }
-                    println!("report: {}", plan.out.join("report.html").display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e @ RehearseError::Plan(_)) => {
-                    eprintln!("{e}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        Command::Rehearse(args) => cli::rehearse::run(args, runtime()?),
         Command::Demo { listen, admin, crowd, shop } => {
             let shop = if shop == "fragile" { anteroom::demo::Shop::Fragile } else { anteroom::demo::Shop::Sample };
             // The terminal shows a summary line; the access log goes to a file, unless

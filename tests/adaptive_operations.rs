@@ -15,6 +15,11 @@ const TOKEN: &str = "admin-secret-for-tests";
 const SHAPE: Shape = Shape { base: Duration::from_millis(50), knee: 10.0, limit: 100 };
 /// Where an adaptive room with a 12,000 ceiling starts.
 const START: u64 = 1_200;
+/// One sale at a time: each runs a crowd, gateways and a shop whose latency is the
+/// measure, on a 2-core machine. Side by side they measure each other's CPU, not the
+/// controller (the outage test's "control resumes" failed only when run beside the
+/// two-instance sale).
+static ONE_SALE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn fragile_shop() -> FragileShop {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -76,6 +81,7 @@ async fn metrics_until(gw: &Gateway, within: Duration, check: impl Fn(&str) -> b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_rate_pins_the_room_until_auto_hands_it_back() {
+    let _alone = ONE_SALE_AT_A_TIME.lock().await;
     let shop = fragile_shop().await;
     let gw = Gateway::built(config(&shop, AdmissionMode::Adaptive, None)).await;
     let sale = crowd(&gw, 1_500, Duration::from_secs(3));
@@ -135,6 +141,7 @@ async fn bad_rate_changes_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_redis_admit_at_one_rate() {
+    let _alone = ONE_SALE_AT_A_TIME.lock().await;
     let redis = RedisServer::start();
     let shop = fragile_shop().await;
     let one = Gateway::built(config(&shop, AdmissionMode::Adaptive, Some(&redis))).await;
@@ -166,6 +173,7 @@ async fn two_instances_on_one_redis_admit_at_one_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_away_the_last_rate_holds_and_control_resumes_after() {
+    let _alone = ONE_SALE_AT_A_TIME.lock().await;
     let mut redis = RedisServer::start_persistent();
     let shop = fragile_shop().await;
     let gw = Gateway::built(config(&shop, AdmissionMode::Adaptive, Some(&redis))).await;
@@ -203,7 +211,9 @@ async fn while_redis_is_away_the_last_rate_holds_and_control_resumes_after() {
     assert!(after * 2 >= before && after * 4 <= before * 5, "before {before}, after {after}");
     // And the controller acts again: the shop slows to a crawl, the rate falls.
     shop.set_capacity(0.3);
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // A slow shop answers slowly: the first windows after the change still hold the
+    // buyers admitted before it, so allow several decisions.
+    let deadline = Instant::now() + Duration::from_secs(25);
     while rate(&gw).await * 4 > after * 3 {
         assert!(Instant::now() < deadline, "control did not resume after the outage (rate {after})");
         tokio::time::sleep(Duration::from_millis(250)).await;

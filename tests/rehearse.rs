@@ -1,16 +1,29 @@
 //! `anteroom rehearse` against a real gateway and a recording origin: the report's counts
 //! match what the origin saw, the line was served in order, `--direct` goes straight at the
 //! shop, and a bad script, an unreachable target or a remote one without `--allow-remote`
-//! each stop with a clear error.
+//! each stop with a clear error. `--admin` adds what the gateway said; `--find-capacity`
+//! finds where a fragile shop's p90 crossed the target, straight and through an adaptive
+//! room.
 
 mod support;
 
+use anteroom::config::{AdmissionMode, HumanDuration, Secret};
+use anteroom::demo::fragile::{FragileShop, Shape};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 use support::origin::Origin;
 use support::Gateway;
 
 const BIN: &str = env!("CARGO_BIN_EXE_anteroom");
+const TOKEN: &str = "admin-secret-for-tests";
+/// One capacity search at a time: each measures a shop's latency on a 2-core machine.
+static ONE_SEARCH_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Runs `anteroom rehearse` off the async runtime (the gateway under test shares it).
+async fn rehearse_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || rehearse(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+}
 
 fn rehearse(args: &[&str]) -> Output {
     Command::new(BIN).arg("rehearse").args(args).output().expect("run anteroom")
@@ -32,22 +45,29 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     let origin = Origin::start().await;
     // Ten admissions a second, ten inside at once (the checkout ends a session): 60
     // buyers in 2 s make a line.
-    let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| {
-        room.admit_per_minute = 600;
-        room.max_active_users = 10;
-    });
+    let config = Gateway::config(&origin.url()).admin(|admin| admin.token = Some(Secret::new(TOKEN))).room(
+        "sale",
+        &["/tickets"],
+        |room| {
+            room.admit_per_minute = 600;
+            room.max_active_users = 10;
+        },
+    );
     let gw = Gateway::built(config).await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("buyer.toml");
     std::fs::write(&script, SCRIPT).unwrap();
     let out_dir = dir.path().join("report");
     let url = gw.url("/");
-    let args = ["--crowd", "60", "--arrival", "spread", "--arrival-s", "2", "--duration", "60s"];
+    let admin = format!("http://{}", gw.admin);
+    let args = ["--crowd", "60", "--arrival", "spread", "--arrival-s", "2", "--duration", "60s", "--admin", &admin];
     let out = tokio::task::spawn_blocking({
         let (script, out_dir) = (script.display().to_string(), out_dir.display().to_string());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         move || {
             let mut all = vec![url.as_str()];
-            all.extend(args);
+            all.extend(args.iter().map(String::as_str));
+            all.extend(["--admin-token", TOKEN]);
             all.extend(["--script", &script, "--out", &out_dir]);
             rehearse(&all)
         }
@@ -66,8 +86,19 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     assert_eq!(report["fifo"]["certain_inversions"], 0, "{}", report["fifo"]);
     assert!(report["fifo"]["checked"].as_u64().unwrap() > 10);
     assert_eq!(report["generator"]["saturated"], false);
+    // The gateway's own account agrees, and its rate in force is the configured one.
+    let gateway = &report["gateway"];
+    assert_eq!(gateway["room"], "sale", "{gateway}");
+    assert_eq!(gateway["shop_requests"].as_u64(), Some(origin.count() as u64), "{gateway}");
+    let samples = gateway["samples"].as_array().unwrap();
+    assert!(!samples.is_empty() && samples.iter().all(|s| s["admit_per_minute"].as_f64() == Some(600.0)), "{gateway}");
+    assert!(samples.iter().any(|s| s["queue_length"].as_f64() > Some(0.0)), "the whole line was read: {gateway}");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("60 of 60 buyers finished their visit"), "{said}");
+    assert!(
+        said.contains("The gateway forwarded 120 requests to the shop; the buyers counted 120 (0.0 % apart)"),
+        "{said}"
+    );
 
     // The page stands alone: no script, no other host.
     let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
@@ -80,7 +111,8 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     browser.open(&format!("file://{}", out_dir.join("report.html").display())).await;
     assert_eq!(browser.text("h1").await.as_deref(), Some("Rehearsal through anteroom"));
     let charts = browser.eval("return document.querySelectorAll('svg polyline, svg rect').length;").await;
-    assert!(charts.as_u64().unwrap() >= 6, "{charts}");
+    assert!(charts.as_u64().unwrap() >= 12, "the buyers' and the gateway's charts: {charts}");
+    assert_eq!(browser.text("h2").await.as_deref(), Some("What the gateway said"));
     browser.screenshot("rehearsal-report").await;
 }
 
@@ -148,4 +180,152 @@ fn a_bad_script_an_unreachable_target_and_a_remote_one_stop_with_a_clear_error()
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
         assert!(!out_dir.join("report.json").exists(), "{args:?}: no report for a rehearsal that did not run");
     }
+}
+
+const SHOP_SCRIPT: &str = "[[step]]\npath = \"/shop/1\"\nthink = \"200ms\"\n[[step]]\npath = \"/shop/checkout\"\n";
+
+/// The p90 the searches hold the fragile shop to.
+const TARGET: Duration = Duration::from_millis(250);
+
+async fn fragile_shop() -> FragileShop {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    FragileShop::serve(listener, Shape::SEED).unwrap()
+}
+
+/// Writes the shop's script and gives the arguments every search shares.
+fn search_args(dir: &Path, crowd: usize, over_s: u32) -> Vec<String> {
+    let script = dir.join("buyer.toml");
+    std::fs::write(&script, SHOP_SCRIPT).unwrap();
+    ["--find-capacity", "--crowd", &crowd.to_string(), "--arrival-s", &over_s.to_string(), "--duration", "90s"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain(["--script".to_owned(), script.display().to_string()])
+        .chain(["--out".to_owned(), dir.join("report").display().to_string()])
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_capacity_straight_at_a_fragile_shop_finds_where_its_p90_crossed_the_target() {
+    let _alone = ONE_SEARCH_AT_A_TIME.lock().await;
+    let shop = fragile_shop().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Up to 80 buyers a second at the end (two requests each): well past what the shop
+    // takes at the target.
+    let mut args = vec!["--direct".to_owned(), shop.url(), "--target".to_owned(), "250ms".to_owned()];
+    args.extend(search_args(dir.path(), 1_200, 30));
+    let out = rehearse_async(args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = report(&dir.path().join("report"));
+    let capacity = &report["capacity"];
+    assert_eq!(report["arrival"], "ramp", "--find-capacity ramps the crowd");
+    assert_eq!(capacity["target_ms"], 250.0);
+    let held = &capacity["held"];
+    let crossed = &capacity["crossed"];
+    assert!(crossed.is_object(), "the shop was pushed past its target: {capacity}");
+    // What the shop itself can do at the target: the search lands near it, not above.
+    let can = Shape::SEED.throughput_at(TARGET, 1.0);
+    let found = held["shop_requests_per_s"].as_f64().unwrap();
+    assert!(found <= can * 1.25 && found >= can * 0.3, "found {found} req/s, the shop takes {can:.0}: {capacity}");
+    assert!(held["shop_p90_ms"].as_f64().unwrap() <= 250.0, "{capacity}");
+    assert!(crossed["from_s"].as_u64() >= held["from_s"].as_u64(), "{capacity}");
+    let settings = capacity["settings"].as_str().unwrap();
+    for key in ["max_requests_per_second = ", "max_in_flight = ", "admit_per_minute = ", "max_active_users = "] {
+        assert!(settings.contains(key), "{key} in {settings}");
+    }
+    // The settings parse as TOML, and the printed copy is the report's.
+    let parsed: toml::Value = toml::from_str(settings).unwrap_or_else(|e| panic!("{e}: {settings}"));
+    assert!(parsed["origin"]["max_in_flight"].as_integer().unwrap() >= 1);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(settings.trim()) && said.contains("crossed the target"), "{said}");
+    assert!(std::fs::read_to_string(dir.path().join("report/report.html"))
+        .unwrap()
+        .contains("Capacity (target p90 250 ms)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn find_capacity_through_an_adaptive_room_reads_the_target_from_the_gateway() {
+    let _alone = ONE_SEARCH_AT_A_TIME.lock().await;
+    let shop = fragile_shop().await;
+    let config = Gateway::config(&shop.url())
+        .origin(|origin| origin.response_timeout = HumanDuration(Duration::from_secs(5)))
+        .admin(|admin| admin.token = Some(Secret::new(TOKEN)))
+        .room("sale", &["/shop"], |room| {
+            room.admission = AdmissionMode::Adaptive;
+            room.admit_per_minute = 12_000;
+            room.target_origin_latency = Some(HumanDuration(TARGET));
+            room.max_active_users = 100_000;
+        });
+    let gw = Gateway::built(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![gw.url("/"), "--admin".to_owned(), format!("http://{}", gw.admin)];
+    args.extend(["--admin-token".to_owned(), TOKEN.to_owned()]);
+    args.extend(search_args(dir.path(), 1_200, 30));
+    let out = rehearse_async(args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = report(&dir.path().join("report"));
+    let capacity = &report["capacity"];
+    assert_eq!(capacity["target_ms"], 250.0, "the room's target_origin_latency: {capacity}");
+    assert_eq!(report["gateway"]["admission"], "adaptive");
+    // The gateway held the shop: nobody failed, and what the shop took under the target
+    // is no more than it can.
+    assert_eq!(report["summary"]["failed"], 0, "{}", report["outcomes"]);
+    let can = Shape::SEED.throughput_at(TARGET, 1.0);
+    let found = capacity["held"]["shop_requests_per_s"].as_f64().unwrap();
+    assert!(found <= can * 1.25 && found >= can * 0.3, "found {found} req/s, the shop takes {can:.0}: {capacity}");
+    let rates: Vec<f64> = report["gateway"]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["admit_per_minute"].as_f64())
+        .collect();
+    assert!(rates.iter().any(|r| *r != rates[0]), "the controller steered the rate: {rates:?}");
+}
+
+#[test]
+fn capacity_and_admin_mistakes_stop_before_the_crowd_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out_arg = out_dir.display().to_string();
+    // Something that accepts connections, so only the plan can be at fault.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}/", listening.local_addr().unwrap());
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec![&target, "--find-capacity"], "--find-capacity needs the p90"),
+        (vec![&target, "--find-capacity", "--target", "250ms", "--arrival", "spread"], "leave --arrival out"),
+        (vec![&target, "--find-capacity", "--target", "0s"], "--target: more than 0"),
+        (vec![&target, "--admin", "https://127.0.0.1:9"], "--admin: "),
+        (vec![&target, "--target", "soon"], "--target"),
+    ];
+    for (args, says) in cases {
+        let mut all = args.clone();
+        all.extend(["--out", &out_arg]);
+        let out = rehearse(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(!out_dir.join("report.json").exists(), "{args:?}: no report");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_admin_token_stops_the_rehearsal_before_it_starts() {
+    let origin = Origin::start().await;
+    let config = Gateway::config(&origin.url()).admin(|admin| admin.token = Some(Secret::new(TOKEN))).room(
+        "sale",
+        &["/tickets"],
+        |_| {},
+    );
+    let gw = Gateway::built(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let admin = format!("http://{}", gw.admin);
+    let args: Vec<String> = [gw.url("/").as_str(), "--admin", &admin, "--admin-token", "wrong", "--out"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([out_dir.display().to_string()])
+        .collect();
+    let out = rehearse_async(args).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the admin token was refused"), "{}", stderr(&out));
+    assert!(!out_dir.join("report.json").exists());
+    assert_eq!(origin.count(), 0, "not one buyer was sent");
 }

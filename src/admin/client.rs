@@ -83,6 +83,21 @@ pub fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, String), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(call(target, method, path, token, body))
+}
+
+/// [`request`], from async code (`anteroom rehearse` watching the gateway).
+pub async fn call(
+    target: &AdminTarget,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
     let method = Method::from_bytes(method.as_bytes()).map_err(|e| format!("{method}: {e}"))?;
     let mut req = Request::builder()
         .method(method)
@@ -97,11 +112,7 @@ pub fn request(
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
         .map_err(|e| format!("cannot build the request: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(send(&target.authority(), req))
+    send(&target.authority(), req).await
 }
 
 /// `GET path` from the admin listener, from async code (the demo's summary line).

@@ -282,7 +282,9 @@ pub(crate) async fn live(crowd: &Crowd, due: Duration, patience: Option<Duration
 }
 
 async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
-    let script = buyer.crowd.script.clone();
+    // The crowd outlives the buyer: its script is borrowed, not copied per visit.
+    let crowd = buyer.crowd;
+    let script = &crowd.script;
     let first = &script.steps[0];
     let mut waiting_since: Option<Instant> = None;
     let mut said = match buyer.shop_request(Method::GET, &first.path, None).await {

@@ -5,12 +5,18 @@
 //! - [`script`] what a buyer does once inside (a TOML list of requests)
 //! - [`client`] the crowd's connection pool
 //! - [`buyer`]  one buyer's visit, written down request by request
-//! - [`report`] the records summed up: `report.json` and a self-contained `report.html`
+//! - [`report`] the records summed up: `report.json`
+//! - [`watch`]  what the gateway itself said meanwhile, read from its admin listener
+//! - [`capacity`] `--find-capacity`: where the shop's p90 crossed the target
+//! - [`page`]   the report as a self-contained `report.html`
 
 mod buyer;
+pub mod capacity;
 mod client;
+mod page;
 pub mod report;
 pub mod script;
+pub mod watch;
 
 use buyer::Crowd;
 pub use report::Report;
@@ -82,6 +88,14 @@ pub struct Plan {
     pub abandon: f64,
     pub allow_remote: bool,
     pub out: PathBuf,
+    /// The gateway's admin listener (`http://host:port`), read every 2 s for the report.
+    pub admin: Option<String>,
+    pub admin_token: Option<String>,
+    /// Ramp the crowd and find where the shop's p90 crossed the target.
+    pub find_capacity: bool,
+    /// The p90 the shop should stay under; otherwise the room's `target_origin_latency`,
+    /// read through `admin`.
+    pub latency_target: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +159,23 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
     if !(0.0..=1.0).contains(&plan.abandon) {
         return Err(RehearseError::Plan("--abandon: a share between 0 and 1".to_owned()));
     }
+    if plan.find_capacity && plan.arrival != Arrival::Ramp {
+        return Err(RehearseError::Plan("--find-capacity ramps the crowd: leave --arrival out".to_owned()));
+    }
     let (addr, host) = resolve(plan).await?;
+    let watch = match &plan.admin {
+        Some(url) => Some(watch::Watch::connect(url, plan.admin_token.clone(), &plan.script.steps[0].path).await?),
+        None => None,
+    };
+    let latency_target =
+        plan.latency_target.map(|t| t.as_secs_f64() * 1000.0).or_else(|| watch.as_ref().and_then(|w| w.target_ms));
+    if plan.find_capacity && latency_target.is_none() {
+        return Err(RehearseError::Plan(
+            "--find-capacity needs the p90 the shop should stay under: --target 300ms, or --admin URL of a \
+             gateway whose room has target_origin_latency"
+                .to_owned(),
+        ));
+    }
     std::fs::create_dir_all(&plan.out)
         .map_err(|e| RehearseError::Write { path: plan.out.display().to_string(), why: e.to_string() })?;
     let started_at = crate::time::rfc3339(crate::time::unix_ms() / 1000);
@@ -165,6 +195,8 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
         seed ^= seed << 17;
         (seed >> 11) as f64 / (1u64 << 53) as f64
     };
+    let (stop_watching, stop) = tokio::sync::oneshot::channel();
+    let watching = watch.map(|watch| tokio::spawn(watch.follow(started, stop)));
     let mut buyers = tokio::task::JoinSet::new();
     for i in 0..plan.crowd {
         let due = plan.arrival.due(i, plan.crowd, plan.arrival_s);
@@ -209,13 +241,19 @@ pub async fn run(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<Report, 
         started_at,
         ran_s: started.elapsed().as_secs_f64(),
     };
-    let report = Report::of(&records, &setting);
+    let _ = stop_watching.send(());
+    let gateway = match watching {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    let capacity = latency_target.filter(|_| plan.find_capacity).map(|t| capacity::find(&records, setting.ran_s, t));
+    let report = Report::of(&records, &setting).with(gateway, capacity);
     let write = |name: &str, text: String| {
         let path = plan.out.join(name);
         std::fs::write(&path, text)
             .map_err(|e| RehearseError::Write { path: path.display().to_string(), why: e.to_string() })
     };
     write("report.json", serde_json::to_string_pretty(&report).unwrap_or_default() + "\n")?;
-    write("report.html", report::html(&report))?;
+    write("report.html", page::html(&report))?;
     Ok(report)
 }

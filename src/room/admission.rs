@@ -78,7 +78,7 @@ impl WaitingRoom {
     ) -> Admission<'a> {
         if uri.query().is_some_and(|q| q.contains(cookies::PREFIX)) {
             // Tokens are only ever read from cookies; one offered in a URL is noted, not used.
-            self.room_metrics(room).token_rejected(Rejection::InUrl);
+            room.metrics().token_rejected(Rejection::InUrl);
         }
         let queue_cookie = QueueCookie::Unchecked(cookies::find(headers, &room.queue_cookie));
         let mut caller = Caller::from_cookies(room, headers, queue_cookie, client);

@@ -219,7 +219,7 @@ impl WaitingRoom {
             VisitorState::Closed
         } else if room.admission_rate().is_none() {
             VisitorState::Paused
-        } else if !room.is_recounting() && self.room_metrics(room).queue_length.load(Relaxed) == 0 {
+        } else if !room.is_recounting() && room.metrics().queue_length.load(Relaxed) == 0 {
             VisitorState::Open
         } else {
             VisitorState::Waiting
@@ -237,7 +237,7 @@ impl WaitingRoom {
         let verified = self.verified(room, token, now)?;
         let claims = &verified.claims;
         if self.cache.is_revoked(&claims.sid, now) {
-            self.room_metrics(room).token_rejected(TokenRejection::Revoked);
+            room.metrics().token_rejected(TokenRejection::Revoked);
             return None;
         }
         let mut session = Session { room: room.index, id: claims.sid.clone(), expires_at: claims.exp };
@@ -269,7 +269,7 @@ impl WaitingRoom {
             Ok(true) => verified.mark_counted(epoch),
             Ok(false) => {
                 self.cache.revoke(&claims.sid, claims.exp + self.tokens.leeway_secs());
-                self.room_metrics(room).token_rejected(TokenRejection::Revoked);
+                room.metrics().token_rejected(TokenRejection::Revoked);
                 return None;
             }
             // The store is away: the token is still good, renew another time.
@@ -295,13 +295,13 @@ impl WaitingRoom {
                     self.cache.put(token, claims, until)
                 }
                 Err(rejection) => {
-                    self.room_metrics(room).token_rejected(rejection);
+                    room.metrics().token_rejected(rejection);
                     return None;
                 }
             },
         };
         if verified.claims.room != room.name {
-            self.room_metrics(room).token_rejected(TokenRejection::OtherRoom);
+            room.metrics().token_rejected(TokenRejection::OtherRoom);
             return None;
         }
         Some(verified)
@@ -344,7 +344,7 @@ impl WaitingRoom {
         // visitor was away too long, or the store lost it and the place was not fresh).
         let place_lost = placed && ticket.seq > 0;
         if standing.rejoined {
-            self.room_metrics(room).rejoins.fetch_add(1, Relaxed);
+            room.metrics().rejoins.fetch_add(1, Relaxed);
         }
         // Positions shown never go up for one place. (They can only rise when visitors
         // ahead are restored after a store wipe; the shown one then waits for reality.)
@@ -361,7 +361,7 @@ impl WaitingRoom {
             }
         }
         if standing.joined {
-            self.room_metrics(room).joins.fetch_add(1, Relaxed);
+            room.metrics().joins.fetch_add(1, Relaxed);
         }
         if placed {
             ticket.seq = standing.seq;
@@ -383,13 +383,13 @@ impl WaitingRoom {
             (false, false) => None,
         };
         if let Some(waited) = waited {
-            self.room_metrics(room).wait.observe(waited);
+            room.metrics().wait.observe(waited);
         }
         if used_up {
             ticket = ticket.without_place();
         }
         if standing.immediate {
-            self.room_metrics(room).admitted.fetch_add(1, Relaxed);
+            room.metrics().admitted.fetch_add(1, Relaxed);
         }
         if placed || !had_cookie || shown_changed || seen_changed || used_up || remembered_page {
             jar.set(&room.queue_cookie, &self.signer.encode(&room.name, &ticket));
@@ -437,8 +437,7 @@ impl WaitingRoom {
     ) -> StatusBody {
         let state = state.or(standing.map(|s| VisitorState::from(s.state))).unwrap_or(VisitorState::Waiting);
         let position = standing.and_then(|s| s.position);
-        let queue_length =
-            standing.map_or_else(|| self.room_metrics(room).queue_length.load(Relaxed), |s| s.queue_length);
+        let queue_length = standing.map_or_else(|| room.metrics().queue_length.load(Relaxed), |s| s.queue_length);
         let eta =
             if state == VisitorState::Waiting { status::eta_seconds(position, room.admission_rate()) } else { None };
         // A claimed admission changes only when its session ends, a refused place when the

@@ -438,10 +438,6 @@ impl WaitingRoom {
         self.rooms.iter().find(|r| r.name == name)
     }
 
-    fn room_metrics<'a>(&self, room: &'a Room) -> &'a RoomMetrics {
-        &room.metrics
-    }
-
     /// Now, in unix seconds, by the room's clock.
     fn now_secs(&self) -> u64 {
         (self.clock.0)() / 1_000_000

@@ -100,7 +100,7 @@ impl WaitingRoom {
         client: std::net::IpAddr,
         return_to: String,
     ) -> StatusBody {
-        self.room_metrics(room).places_refused.count(reason);
+        room.metrics().places_refused.count(reason);
         tracing::debug!(target: "anteroom::abuse", room = %room.name, reason = reason.label(), %client, "no place");
         let mut status = self.status_body(room, None, Some(VisitorState::Refused), return_to);
         status.queue_id = queue_id::of(visitor);
@@ -109,7 +109,7 @@ impl WaitingRoom {
     }
 
     fn challenge_counted(&self, room: &Room, result: ChallengeResult) {
-        self.room_metrics(room).challenges.count(result);
+        room.metrics().challenges.count(result);
     }
 
     /// The challenge for `visitor`: the one they are solving if it is still fresh (a
@@ -196,7 +196,7 @@ impl WaitingRoom {
         if elapsed < FLOOD_WINDOW {
             return;
         }
-        let metrics = self.room_metrics(room);
+        let metrics = room.metrics();
         let refused: u64 = [ChallengeResult::Failed, ChallengeResult::Expired, ChallengeResult::Replayed]
             .into_iter()
             .map(|result| metrics.challenges.get(result))

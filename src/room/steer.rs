@@ -33,7 +33,7 @@ impl WaitingRoom {
             (false, true) => ADMISSION_MODES[1],
             (false, false) => ADMISSION_MODES[0],
         };
-        self.room_metrics(room).set_admission(stats.admit_per_minute, mode, stats.origin_health.gauge());
+        room.metrics().set_admission(stats.admit_per_minute, mode, stats.origin_health.gauge());
     }
 }
 

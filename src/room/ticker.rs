@@ -95,7 +95,7 @@ impl WaitingRoom {
         if self.metrics.set_store_up(true) {
             tracing::info!("store reachable again");
         }
-        let metrics = self.room_metrics(room);
+        let metrics = room.metrics();
         let stats = &report.stats;
         metrics.queue_length.store(stats.queue_length, Relaxed);
         metrics.active_sessions.store(stats.active_sessions, Relaxed);
