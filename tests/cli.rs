@@ -652,6 +652,38 @@ fn a_broken_room_template_stops_the_start_naming_the_file_and_line() {
 }
 
 #[test]
+fn the_demo_crowd_ends_in_a_before_and_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("TMPDIR", tmp.path().as_os_str()), ("RUST_LOG", std::ffi::OsStr::new("warn"))];
+    let (mut child, _url, lines) = spawn_demo_with(&["--shop", "fragile", "--crowd", "200"], &env);
+    let mut before = None;
+    let mut after = None;
+    let mut verdict = None;
+    for line in lines {
+        if line.starts_with("straight at the shop:") {
+            before = Some(line);
+        } else if line.starts_with("through anteroom:") {
+            after = Some(line);
+        } else if line.starts_with("the same crowd:") {
+            verdict = Some(line);
+            break;
+        }
+    }
+    terminate(&mut child);
+    let (before, after, verdict) = (before.unwrap(), after.unwrap(), verdict.unwrap());
+    assert!(after.contains("200 of 200 buyers finished, 0 failed"), "{after}");
+    assert!(before.contains(" of 200 buyers finished") && before.contains("the shop's p99"), "{before}");
+    assert!(verdict.contains("through anteroom — reports: "), "{verdict}");
+    // Both runs left a report where the line says.
+    for run in ["through-anteroom", "straight-at-the-shop"] {
+        let report = tmp.path().join("anteroom-demo").join(run).join("report.json");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(report["crowd"], 200, "{run}");
+        assert_eq!(report["direct"], run == "straight-at-the-shop", "{run}");
+    }
+}
+
+#[test]
 fn the_demo_crowd_makes_a_line_that_moves() {
     let (mut child, addr, _lines) = spawn_demo(&["--crowd", "40"]);
     let status = |cookie: &str| {

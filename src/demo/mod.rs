@@ -1,9 +1,10 @@
 //! `anteroom demo`: the gateway in front of a built-in sample ticket shop, on localhost,
-//! so a newcomer sees anteroom work with nothing of their own; simulated buyers
-//! ([`crowd`]) make a line that moves, and the terminal shows one summary line
+//! so a newcomer sees anteroom work with nothing of their own; simulated buyers make a
+//! line that moves while the same crowd goes straight at a twin of the shop
+//! ([`compare`]: the before and after), and the terminal shows one summary line
 //! (`summary`) rather than the access log.
 
-mod crowd;
+mod compare;
 pub mod fragile;
 mod summary;
 
@@ -131,23 +132,64 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response<Body> {
     response
 }
 
-/// The demo room's limits: a fragile shop, three buyers at once, twenty a minute.
+/// The demo's room.
 const ROOM: &str = "show";
-const CAPACITY: u32 = 3;
-const ADMIT_PER_MINUTE: u32 = 20;
 
-/// The demo's gateway config: small limits in front of the sample shop, and one room on
-/// the memory store covering the event pages and the checkout (the event list stays open).
-pub fn config(shop: SocketAddr, listen: SocketAddr, admin: SocketAddr, admin_token: &str) -> Config {
+/// The demo room's limits, which the banner tells.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Buyers inside at once.
+    pub capacity: u32,
+    /// Admissions a minute: the rate, or the ceiling of an adaptive room.
+    pub admit_per_minute: u32,
+    pub adaptive: bool,
+}
+
+impl Limits {
+    /// The sample shop: three buyers at once, twenty a minute, so that one person sees a
+    /// line move. The fragile shop: what the story's shop needed — an adaptive rate that
+    /// follows its health, between a floor and a ceiling far above what it can take.
+    pub(crate) fn of(shop: Shop) -> Self {
+        match shop {
+            Shop::Sample => Self { capacity: 3, admit_per_minute: 20, adaptive: false },
+            Shop::Fragile => Self { capacity: 2_000, admit_per_minute: 6_000, adaptive: true },
+        }
+    }
+}
+
+/// The demo's gateway config: one room on the memory store covering the event pages and
+/// the checkout (the event list stays open); small fixed limits in front of the sample
+/// shop, adaptive admission (target 250 ms) in front of the fragile one.
+pub fn config(shop: Shop, shop_addr: SocketAddr, listen: SocketAddr, admin: SocketAddr, admin_token: &str) -> Config {
+    let Limits { capacity, admit_per_minute, adaptive } = Limits::of(shop);
+    let (origin, admission) = if adaptive {
+        (
+            "max_requests_per_second = 500\nburst = 50\nmax_in_flight = 64\nmax_wait = \"5s\"\nresponse_timeout = \"10s\"\n",
+            "admission = \"adaptive\"\ntarget_origin_latency = \"250ms\"\n",
+        )
+    } else {
+        ("max_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n", "")
+    };
     let text = format!(
         "[listen]\nhttp = \"{listen}\"\nadmin = \"{admin}\"\n[admin]\ntoken = \"{admin_token}\"\n\
-         [origin]\nurl = \"http://{shop}\"\nmax_requests_per_second = 20\nburst = 5\nmax_in_flight = 8\nmax_wait = \"2s\"\n\
+         [origin]\nurl = \"http://{shop_addr}\"\n{origin}\
          [store]\nbackend = \"memory\"\n\
-         [[rooms]]\nname = \"{ROOM}\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n\
-         admit_per_minute = {ADMIT_PER_MINUTE}\nmax_active_users = {CAPACITY}\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
+         [[rooms]]\nname = \"{ROOM}\"\ntitle = \"The Exclusive Show\"\npaths = [\"/events\", \"/checkout\"]\n{admission}\
+         admit_per_minute = {admit_per_minute}\nmax_active_users = {capacity}\nsession_duration = \"2m\"\nabandon_after = \"30s\"\n"
     );
     // The text above is fixed apart from addresses, which are always valid here.
     Config::from_toml(&text, []).unwrap_or_else(|e| panic!("demo config is invalid: {e}"))
+}
+
+/// Starts a shop of this kind on an ephemeral port of localhost.
+async fn start(shop: Shop) -> std::io::Result<SocketAddr> {
+    match shop {
+        Shop::Sample => start_shop().await,
+        Shop::Fragile => {
+            let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+            Ok(fragile::FragileShop::serve(listener, fragile::Shape::SEED)?.addr)
+        }
+    }
 }
 
 /// Runs the demo until `shutdown` resolves. `log_file`: where the access log goes, when
@@ -161,34 +203,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let bind_error = |source| AppError::Bind { key: "demo shop", addr: SocketAddr::from(([127, 0, 0, 1], 0)), source };
-    let shop = match shop {
-        Shop::Sample => start_shop().await.map_err(bind_error)?,
-        Shop::Fragile => {
-            let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(bind_error)?;
-            fragile::FragileShop::serve(listener, fragile::Shape::SEED).map_err(bind_error)?.addr
-        }
-    };
+    let shop_addr = start(shop).await.map_err(bind_error)?;
     // A token of this run's own, for the console on localhost (printed in the banner).
     let admin_token = crate::token::generate_key(crate::token::TokenAlgorithm::Hs256)
         .map(|key| key.trim().chars().filter(char::is_ascii_alphanumeric).take(24).collect::<String>())
         .unwrap_or_else(|_| format!("demo-{:x}", crate::time::unix_us()));
-    let config = config(shop, listen, admin, &admin_token);
+    let config = config(shop, shop_addr, listen, admin, &admin_token);
     let listeners = Listeners::bind(&config).await?;
     let gateway = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     let admin = listeners.admin.local_addr().ok();
     let presenter = match (gateway, admin) {
         (Some(gateway), Some(admin)) => {
+            let (news, headlines) = tokio::sync::mpsc::unbounded_channel();
             if crowd > 0 {
-                crowd::spawn(gateway, crowd);
+                let twin = start(shop).await.map_err(bind_error)?;
+                tokio::spawn(compare::before_and_after(gateway, twin, crowd, news));
             }
             let presenter = summary::Presenter {
                 gateway,
                 admin,
-                shop,
+                shop: shop_addr,
                 crowd,
+                news: headlines,
                 room: ROOM,
-                capacity: CAPACITY,
-                admit_per_minute: ADMIT_PER_MINUTE,
+                limits: Limits::of(shop),
                 log_file,
                 admin_token,
             };

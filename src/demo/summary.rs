@@ -70,8 +70,9 @@ pub(super) struct Presenter {
     pub shop: SocketAddr,
     pub crowd: usize,
     pub room: &'static str,
-    pub capacity: u32,
-    pub admit_per_minute: u32,
+    pub limits: super::Limits,
+    /// Lines to print above the summary line (the crowd's before and after).
+    pub news: tokio::sync::mpsc::UnboundedReceiver<String>,
     /// The access log's file, when it is not on the terminal.
     pub log_file: Option<PathBuf>,
     /// The demo's admin token (random per run), for the console's login.
@@ -81,7 +82,7 @@ pub(super) struct Presenter {
 impl Presenter {
     /// Prints the banner once the crowd has made a line (so that the first URL shows the
     /// queue), then the summary line until the process ends.
-    pub(super) async fn run(self) {
+    pub(super) async fn run(mut self) {
         let metrics = || async {
             match client::get(self.admin, "/metrics").await {
                 Ok((200, text)) => Some(Sample::parse(&text, self.room)),
@@ -105,12 +106,16 @@ impl Presenter {
             let at = Instant::now();
             history.retain(|(t, _)| at.duration_since(*t) <= Duration::from_secs(61));
             history.push((at, now));
+            while let Ok(news) = self.news.try_recv() {
+                print(&if terminal { format!("\r\x1b[2K{news}\n") } else { format!("{news}\n") });
+            }
             if second % every != 0 {
                 continue;
             }
             let (minute_at, minute_ago) = history[0];
             let second_ago = history.len().checked_sub(2).map_or(now, |i| history[i].1);
-            let text = line(&now, &second_ago, &minute_ago, at.duration_since(minute_at).as_secs_f64(), self.capacity);
+            let minute = at.duration_since(minute_at).as_secs_f64();
+            let text = line(&now, &second_ago, &minute_ago, minute, self.limits.capacity);
             if terminal {
                 print(&format!("\r\x1b[2K{text}"));
             } else {
@@ -121,10 +126,17 @@ impl Presenter {
 
     fn banner(&self) -> String {
         let (gateway, admin, shop, token) = (self.gateway, self.admin, self.shop, &self.admin_token);
+        let super::Limits { capacity, admit_per_minute, adaptive } = self.limits;
+        let rate = if adaptive {
+            format!("up to {admit_per_minute} a minute as the shop's health allows")
+        } else {
+            format!("{admit_per_minute} a minute")
+        };
         let crowd = if self.crowd > 0 {
             format!(
-                "  {} simulated buyers are in line before you; the shop lets {} in at once, {} a minute.\n",
-                self.crowd, self.capacity, self.admit_per_minute
+                "  {} simulated buyers are in line before you; the shop lets {capacity} in at once, {rate}.\n  \
+                 the same {} buyers also go straight at a twin of the shop: the before and after show here.\n",
+                self.crowd, self.crowd
             )
         } else {
             String::new()
@@ -140,7 +152,7 @@ impl Presenter {
              the whole shop through anteroom:  http://{gateway}/\n  \
              metrics:                          http://{admin}/metrics\n  \
              the console:                      http://{admin}/admin/console (admin token: {token})\n{log}  \
-             (the sample shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
+             (the shop itself listens on http://{shop}/)\nPress Ctrl-C to stop.\n"
         )
     }
 }
