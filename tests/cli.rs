@@ -114,10 +114,12 @@ fn a_valid_config_prints_the_effective_values_with_secrets_masked() {
 }
 
 #[test]
-fn the_shipped_config_checks_clean() {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/anteroom.toml");
-    let out = Command::new(BIN).arg("check-config").arg("--config").arg(shipped).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+fn the_shipped_configs_check_clean() {
+    for file in ["config/anteroom.toml", "config/rehearsal/adaptive.toml", "config/rehearsal/fixed.toml"] {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let out = Command::new(BIN).arg("check-config").arg("--config").arg(shipped).output().unwrap();
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 mod support;
 
-use anteroom::config::Secret;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -15,12 +14,7 @@ const TOKEN: &str = "console-door-admin-token";
 
 async fn gateway() -> (Origin, Gateway) {
     let origin = Origin::start().await;
-    let config = Gateway::config(&origin.url()).admin(|admin| admin.token = Some(Secret::new(TOKEN))).room(
-        "sale",
-        &["/tickets"],
-        |_| {},
-    );
-    let gw = Gateway::built(config).await;
+    let gw = Gateway::with_admin_token(&origin.url(), TOKEN).await;
     (origin, gw)
 }
 

@@ -192,10 +192,13 @@ async fn fragile_shop() -> FragileShop {
     FragileShop::serve(listener, Shape::SEED).unwrap()
 }
 
-/// Writes the shop's script and gives the arguments every search shares.
-fn search_args(dir: &Path, crowd: usize, over_s: u32) -> Vec<String> {
-    let script = dir.join("buyer.toml");
-    std::fs::write(&script, SHOP_SCRIPT).unwrap();
+/// The script shipped for rehearsals against the fragile shop.
+fn shipped_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rehearsal/buyer.toml")
+}
+
+/// The arguments every search shares; `script`: the buyer's script file.
+fn search_args(dir: &Path, script: &Path, crowd: usize, over_s: u32) -> Vec<String> {
     ["--find-capacity", "--crowd", &crowd.to_string(), "--arrival-s", &over_s.to_string(), "--duration", "90s"]
         .iter()
         .map(|a| a.to_string())
@@ -212,7 +215,9 @@ async fn find_capacity_straight_at_a_fragile_shop_finds_where_its_p90_crossed_th
     // Up to 80 buyers a second at the end (two requests each): well past what the shop
     // takes at the target.
     let mut args = vec!["--direct".to_owned(), shop.url(), "--target".to_owned(), "250ms".to_owned()];
-    args.extend(search_args(dir.path(), 1_200, 30));
+    let script = dir.path().join("buyer.toml");
+    std::fs::write(&script, SHOP_SCRIPT).unwrap();
+    args.extend(search_args(dir.path(), &script, 1_200, 30));
     let out = rehearse_async(args).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&dir.path().join("report"));
@@ -259,7 +264,7 @@ async fn find_capacity_through_an_adaptive_room_reads_the_target_from_the_gatewa
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec![gw.url("/"), "--admin".to_owned(), format!("http://{}", gw.admin)];
     args.extend(["--admin-token".to_owned(), TOKEN.to_owned()]);
-    args.extend(search_args(dir.path(), 1_200, 30));
+    args.extend(search_args(dir.path(), &shipped_script(), 1_200, 30));
     let out = rehearse_async(args).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&dir.path().join("report"));
@@ -309,12 +314,7 @@ fn capacity_and_admin_mistakes_stop_before_the_crowd_starts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_admin_token_stops_the_rehearsal_before_it_starts() {
     let origin = Origin::start().await;
-    let config = Gateway::config(&origin.url()).admin(|admin| admin.token = Some(Secret::new(TOKEN))).room(
-        "sale",
-        &["/tickets"],
-        |_| {},
-    );
-    let gw = Gateway::built(config).await;
+    let gw = Gateway::with_admin_token(&origin.url(), TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let admin = format!("http://{}", gw.admin);

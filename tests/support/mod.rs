@@ -65,6 +65,17 @@ impl Gateway {
             })
     }
 
+    /// A gateway whose admin API takes `token`, with one room `sale` on `/tickets` at the
+    /// default limits.
+    pub async fn with_admin_token(origin: &str, token: &str) -> Self {
+        let config = Self::config(origin).admin(|admin| admin.token = Some(anteroom::config::Secret::new(token))).room(
+            "sale",
+            &["/tickets"],
+            |_| {},
+        );
+        Self::built(config).await
+    }
+
     /// Starts a gateway from a built config (see [`Gateway::config`]).
     pub async fn built(config: anteroom::config::ConfigBuilder) -> Self {
         let config = config.build().unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
