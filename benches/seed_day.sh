@@ -3,8 +3,11 @@
 # `anteroom rehearse` — straight at the shop, or through anteroom with the shipped
 # rehearsal configs (a fixed rate set too high, or adaptive admission).
 #
-# Usage: benches/seed_day.sh direct|fixed|adaptive [crowd] [arrival-seconds] [out-dir]
+# Usage: benches/seed_day.sh direct|fixed|adaptive|generator [crowd] [arrival-seconds] [out-dir]
 #   e.g. benches/seed_day.sh adaptive 50000 60 /tmp/seed-day-adaptive
+# `generator` measures the crowd itself: buyers that each send 20 requests with no think
+# time, straight at the fast sample shop, arriving at once; its CPU time per request is
+# what one core of the generator sustains.
 # Prints the report's sentences; report.json and report.html land in out-dir. A release
 # build is made first. The shop listens on 127.0.0.1:3901, the gateway on :3902 (admin
 # :9092): nothing else may use those ports.
@@ -25,6 +28,13 @@ ARGS=(--crowd "$CROWD" --arrival spread --arrival-s "$ARRIVAL_S" --duration 60m
       --script config/rehearsal/buyer.toml --connections 1024 --out "$OUT")
 case "$MODE" in
   direct) TARGET=(--direct http://127.0.0.1:3901) ;;
+  generator)
+    "$BIN" shop --listen 127.0.0.1:3903 >/dev/null 2>&1 &
+    SCRIPT=$(mktemp)
+    for _ in $(seq 20); do printf '[[step]]\npath = "/events/1"\n' >> "$SCRIPT"; done
+    ARGS=(--crowd "$CROWD" --arrival at-once --arrival-s 0 --duration 10m --script "$SCRIPT" --connections 256 --out "$OUT")
+    TARGET=(--direct http://127.0.0.1:3903)
+    sleep 0.5 ;;
   fixed|adaptive)
     RUST_LOG=warn "$BIN" run --config "config/rehearsal/$MODE.toml" >/dev/null 2>&1 &
     TARGET=(http://127.0.0.1:3902 --admin http://127.0.0.1:9092) ;;

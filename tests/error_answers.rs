@@ -40,6 +40,7 @@ fn check(answers: &[Answer; 3], status: u16, code: &str, lang: &str, words: &str
     for answer in answers {
         assert_eq!(answer.status, status, "{answer:?}");
         assert_eq!(answer.header("cache-control"), Some("no-store"));
+        assert_eq!(answer.header("x-anteroom-error"), Some(code), "anteroom's own answer, not the shop's");
     }
     assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
     let html = page.body_text();

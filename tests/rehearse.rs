@@ -329,3 +329,34 @@ async fn a_wrong_admin_token_stops_the_rehearsal_before_it_starts() {
     assert!(!out_dir.join("report.json").exists());
     assert_eq!(origin.count(), 0, "not one buyer was sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_the_gateway_held_back_are_not_counted_as_the_shops() {
+    let origin = Origin::start().await;
+    // One request at the shop at a time, 300 ms each; the rest wait at most 100 ms.
+    let gw = Gateway::built(Gateway::config(&origin.url()).origin(|o| {
+        o.max_in_flight = 1;
+        o.max_wait = Duration::from_millis(100).into();
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow.toml");
+    std::fs::write(&script, "[[step]]\npath = \"/slow/300\"\n").unwrap();
+    let out_dir = dir.path().join("out");
+    let args = [gw.url("/"), "--crowd".into(), "6".into(), "--arrival".into(), "at-once".into()]
+        .into_iter()
+        .chain(["--arrival-s", "0", "--duration", "60s"].map(String::from))
+        .chain(["--script".to_owned(), script.display().to_string()])
+        .chain(["--out".to_owned(), out_dir.display().to_string()])
+        .collect();
+    let out = rehearse_async(args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = report(&out_dir);
+    let summary = &report["summary"];
+    assert!(summary["held_back"].as_u64().unwrap() > 0, "six at once through one slot: {summary}");
+    // What the report says reached the shop is exactly what did.
+    assert_eq!(summary["shop_requests"].as_u64().unwrap(), origin.count() as u64, "{summary}");
+    assert!(report["errors"].as_object().unwrap().keys().all(|k| k != "status 503"), "{}", report["errors"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("The gateway held back"), "{said}");
+}

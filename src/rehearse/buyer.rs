@@ -81,6 +81,8 @@ pub(crate) struct Record {
     pub admitted_ms: Option<u64>,
     pub polls: u64,
     pub shop: Vec<Sent>,
+    /// Requests the gateway held back from the shop (shed with `Retry-After`).
+    pub held_back: u64,
     pub outcome: Outcome,
 }
 
@@ -219,16 +221,19 @@ impl Buyer<'_> {
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         match answer {
             Ok(response) if response.headers().contains_key("x-anteroom-state") => Ok(Said::of(&response)),
+            // The gateway held the request back (no origin slot within `max_wait`): it
+            // never reached the shop, and the buyer comes back after `Retry-After`.
+            Ok(response) if held_back(&response) => {
+                self.record.held_back += 1;
+                let sent =
+                    Sent { at_ms, latency_ms, status: response.status().as_u16(), failure: Some(Failure::HeldBack) };
+                Err((sent, Some(retry_after(&response).map_or(Duration::from_secs(1), Duration::from_secs))))
+            }
             Ok(response) => {
                 let sent = Sent { at_ms, latency_ms, status: response.status().as_u16(), failure: None };
                 self.record.shop.push(sent);
                 self.crowd.now.shop_requests.fetch_add(1, Relaxed);
-                let retry_after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                match (response.status().as_u16(), retry_after) {
+                match (response.status().as_u16(), retry_after(&response)) {
                     (503 | 429, Some(secs)) => Err((sent, Some(Duration::from_secs(secs.clamp(1, 60))))),
                     (status, _) if status >= 500 => Err((sent, None)),
                     _ => Ok(None),
@@ -262,6 +267,7 @@ pub(crate) async fn live(crowd: &Crowd, due: Duration, patience: Option<Duration
             admitted_ms: None,
             polls: 0,
             shop: Vec::new(),
+            held_back: 0,
             outcome: Outcome::Unfinished,
         },
     };
@@ -375,6 +381,17 @@ enum Next {
     Poll,
     Join(u64),
     Enter,
+}
+
+/// `Retry-After` in seconds, as anteroom and most shops give it.
+fn retry_after(response: &Response<Bytes>) -> Option<u64> {
+    response.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// anteroom's own "the shop is busy / at capacity" (`X-Anteroom-Error`): the request was
+/// shed at the gateway, not answered by the shop.
+fn held_back(response: &Response<Bytes>) -> bool {
+    response.headers().get("x-anteroom-error").is_some_and(|code| code == "shop_busy" || code == "shop_at_capacity")
 }
 
 fn failed(sent: &Sent) -> Outcome {

@@ -196,6 +196,7 @@ mod tests {
             admitted_ms: Some(at_ms),
             polls: 0,
             shop: vec![sent(at_ms), sent(at_ms + latency_ms as u64)],
+            held_back: 0,
             outcome: Outcome::Done,
         }
     }

@@ -24,6 +24,9 @@ pub(crate) enum Failure {
     Timeout,
     /// The connection broke mid-exchange.
     Broken,
+    /// The gateway shed the request before the shop (`503` with `X-Anteroom-Error`), as
+    /// often as `Retry-After` was honoured.
+    HeldBack,
 }
 
 impl Failure {
@@ -32,6 +35,7 @@ impl Failure {
             Failure::Connect => "connect",
             Failure::Timeout => "timeout",
             Failure::Broken => "broken",
+            Failure::HeldBack => "held back by the gateway",
         }
     }
 }

@@ -39,6 +39,7 @@ pub(crate) fn html(report: &Report) -> String {
         ("still going at the end", group(s.unfinished)),
         ("requests to the shop", group(s.shop_requests)),
         ("failed requests to the shop", group(s.shop_errors)),
+        ("held back by the gateway, sent again", group(s.held_back)),
         (
             "shop latency p50 / p90 / p99",
             format!("{} / {} / {}", ms(s.shop_p50_ms), ms(s.shop_p90_ms), ms(s.shop_p99_ms)),

@@ -50,6 +50,9 @@ pub struct Summary {
     pub waited: u64,
     pub shop_requests: u64,
     pub shop_errors: u64,
+    /// Requests the gateway shed before the shop (`503` with `Retry-After`), each sent
+    /// again by the buyer: not among `shop_requests`.
+    pub held_back: u64,
     pub shop_p50_ms: Option<f64>,
     pub shop_p90_ms: Option<f64>,
     pub shop_p99_ms: Option<f64>,
@@ -137,9 +140,10 @@ impl Report {
         let mut outcomes = BTreeMap::new();
         let mut all_latencies = Vec::new();
         let mut waits = Vec::new();
-        let (mut shop_requests, mut shop_errors, mut polls) = (0, 0, 0);
+        let (mut shop_requests, mut shop_errors, mut polls, mut held_back) = (0, 0, 0, 0);
         for record in records {
             polls += record.polls;
+            held_back += record.held_back;
             *outcomes.entry(outcome_label(&record.outcome)).or_insert(0u64) += 1;
             for sent in &record.shop {
                 shop_requests += 1;
@@ -209,6 +213,7 @@ impl Report {
             waited: wait_s.count as u64,
             shop_requests,
             shop_errors,
+            held_back,
             shop_p50_ms: quantile(&all_latencies, 0.5),
             shop_p90_ms: quantile(&all_latencies, 0.9),
             shop_p99_ms: quantile(&all_latencies, 0.99),
@@ -343,6 +348,13 @@ fn sentences(summary: &Summary, wait: &Spread, fifo: &Fifo, generator: &Generato
         group(summary.shop_requests),
         group(summary.shop_errors)
     ));
+    if summary.held_back > 0 {
+        said.push(format!(
+            "The gateway held back {} requests (no slot at the shop in time: 503 with Retry-After), and the buyers \
+             sent them again.",
+            group(summary.held_back)
+        ));
+    }
     if let (Some(p50), Some(max)) = (wait.p50, wait.max) {
         said.push(format!(
             "{} buyers waited in line: half of them up to {}, the longest {}.",
@@ -397,6 +409,7 @@ mod tests {
             admitted_ms: admitted,
             polls: 1,
             shop: vec![Sent { at_ms: admitted.unwrap_or(first), latency_ms: 20.0, status: 200, failure: None }],
+            held_back: 0,
             outcome: Outcome::Done,
         }
     }

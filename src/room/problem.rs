@@ -1,6 +1,7 @@
 //! anteroom's own error answers, as the client asked for them: a page in the queue
 //! page's style and the buyer's language, JSON with a machine-readable `error` code, or
-//! one line of text (curl, scripts).
+//! one line of text (curl, scripts). Each carries `X-Anteroom-Error: <code>`, so that
+//! a client, a CDN or a rehearsal can tell anteroom's own answer from the shop's.
 
 use super::WaitingRoom;
 use crate::problem::{Asked, Problem};
@@ -31,6 +32,7 @@ impl WaitingRoom {
         if let Some(secs) = retry_secs {
             answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        answer.headers_mut().insert("x-anteroom-error", HeaderValue::from_static(problem.code()));
         answer
     }
 }
