@@ -6,6 +6,7 @@
 mod abuse;
 mod histogram;
 mod ops;
+pub(crate) mod read;
 
 pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused};
 pub(crate) use histogram::{quantile, Histogram};

@@ -22,28 +22,20 @@ pub(super) struct Sample {
 impl Sample {
     /// Reads the room's and the origin's series from Prometheus text.
     pub(super) fn parse(metrics: &str, room: &str) -> Self {
-        let value = |series: &str| -> f64 {
-            metrics
-                .lines()
-                .filter_map(|line| line.strip_prefix(series))
-                .filter_map(|rest| rest.trim().parse::<f64>().ok())
-                .next()
-                .unwrap_or(0.0)
-        };
-        let shop_requests = metrics
-            .lines()
-            .filter(|line| line.starts_with("anteroom_origin_requests_total{"))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        let labelled = |name: &str| value(&format!("{name}{{room=\"{room}\"}}"));
-        Self {
-            queue_length: labelled("anteroom_queue_length"),
-            admitted: labelled("anteroom_admitted_total"),
-            inside: labelled("anteroom_active_sessions"),
-            shop_requests,
-            latency_sum: value("anteroom_origin_latency_seconds_sum"),
-            latency_count: value("anteroom_origin_latency_seconds_count"),
+        let mut sample = Self::default();
+        for series in crate::metrics::read::series(metrics) {
+            let ours = series.label("room") == Some(room);
+            match series.name {
+                "anteroom_queue_length" if ours => sample.queue_length = series.value,
+                "anteroom_admitted_total" if ours => sample.admitted = series.value,
+                "anteroom_active_sessions" if ours => sample.inside = series.value,
+                "anteroom_origin_requests_total" => sample.shop_requests += series.value,
+                "anteroom_origin_latency_seconds_sum" => sample.latency_sum = series.value,
+                "anteroom_origin_latency_seconds_count" => sample.latency_count = series.value,
+                _ => {}
+            }
         }
+        sample
     }
 }
 

@@ -175,29 +175,23 @@ struct Scrape {
 }
 
 impl Scrape {
-    /// Reads the Prometheus text format line by line: `name{labels} value`. Only our own
-    /// gateway's output is read, so a line that does not parse is skipped, not an error.
     fn of(text: &str) -> Self {
         let mut scrape = Scrape::default();
         let mut buckets: Vec<(f64, u64)> = Vec::new();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else { continue };
-            let Ok(value) = value.parse::<f64>() else { continue };
-            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-            match name {
+        for series in crate::metrics::read::series(text) {
+            match series.name {
                 "anteroom_origin_latency_seconds_bucket" => {
-                    let le = labels.split("le=\"").nth(1).and_then(|rest| rest.split('"').next());
-                    let bound = match le {
+                    let bound = match series.label("le") {
                         Some("+Inf") => f64::INFINITY,
                         Some(bound) => bound.parse().unwrap_or(f64::NAN),
                         None => continue,
                     };
                     if !bound.is_nan() {
-                        buckets.push((bound, value as u64));
+                        buckets.push((bound, series.value as u64));
                     }
                 }
-                "anteroom_origin_requests_total" => scrape.forwarded += value as u64,
-                "anteroom_origin_in_flight_limit" => scrape.in_flight_limit = Some(value),
+                "anteroom_origin_requests_total" => scrape.forwarded += series.value as u64,
+                "anteroom_origin_in_flight_limit" => scrape.in_flight_limit = Some(series.value),
                 _ => {}
             }
         }
