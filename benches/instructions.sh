@@ -4,8 +4,13 @@
 # to compare before and after a hot-path change. (Kernel work is not counted: both
 # proxies make the same four socket calls per request.)
 #
-# Usage: [BASELINE_BIN=path] benches/instructions.sh [seconds]      Needs: valgrind, wrk, nginx.
+# Usage: [BASELINE_BIN=path] [FEATURES=1] benches/instructions.sh [seconds]      Needs: valgrind, wrk, nginx, curl.
 # BASELINE_BIN counts another build too (e.g. the previous release), in the same run.
+# FEATURES=1 adds what the product's features cost a proxied request: the same request
+# with the admin token (console and its sampler), an adaptive room with proof of work on
+# another path (which turns on the adaptive in-flight limit for every request to the
+# shop); and a buyer's request inside a room, with an admission token, in a fixed room
+# and in an adaptive one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
@@ -42,16 +47,22 @@ CONF
 
 nginx -c "$WORK/origin.conf" -g 'daemon off;' &
 sleep 0.5
-measure() { # name port command...
+measure() { # name port command...   (TOKEN_ROOM=name: first walk into that room, then send its admission token)
   local name=$1 port=$2; shift 2
   valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   local pid=$!
   sleep 4
+  local header=()
+  if [ -n "${TOKEN_ROOM:-}" ]; then
+    local cookie; cookie=$(curl -s -m 20 -o /dev/null -c - "http://127.0.0.1:$port/" | awk -v c="anteroom_t_$TOKEN_ROOM" '$6 == c {print $6 "=" $7}')
+    [ -n "$cookie" ] || { echo "$name: no admission token from a walk-in" >&2; return 1; }
+    header=(-H "Cookie: $cookie")
+  fi
   # Warm up, then count from zero: start-up (the crypto library seeding its random
   # generator alone costs ~400M instructions) must not be spread over the requests.
-  wrk -t1 -c8 -d1s "http://127.0.0.1:$port/" > /dev/null
+  wrk -t1 -c8 -d1s "${header[@]}" "http://127.0.0.1:$port/" > /dev/null
   callgrind_control -z "$pid" > /dev/null 2>&1
-  local n; n=$(wrk -t1 -c8 -d"${SECONDS_PER_RUN}s" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
+  local n; n=$(wrk -t1 -c8 -d"${SECONDS_PER_RUN}s" "${header[@]}" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
   kill -INT "$pid" 2>/dev/null || true; kill -QUIT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   local ir; ir=$(grep "refs" "$WORK/$name.err" | tr -d , | awk '{print $NF}')
   printf "%-9s %8s requests  %8d instructions/request\n" "$name" "$n" $((ir / n))
@@ -62,5 +73,20 @@ export RUST_LOG=info TOKIO_WORKER_THREADS=1
 measure anteroom 18282 target/release/anteroom run --config "$WORK/anteroom.toml"
 if [ -n "${BASELINE_BIN:-}" ]; then
   measure baseline 18282 "$BASELINE_BIN" run --config "$WORK/anteroom.toml"
+fi
+if [ -n "${FEATURES:-}" ]; then
+  room() { # name paths admission-keys
+    printf '[[rooms]]\nname = "%s"\npaths = [%s]\nmax_active_users = 1000000\nadmit_per_minute = 600000\n%s\n' "$1" "$2" "$3"
+  }
+  ADAPTIVE='admission = "adaptive"
+target_origin_latency = "250ms"'
+  { cat "$WORK/anteroom.toml"; printf '[admin]\ntoken = "a-token-for-the-benchmark-only"\n'
+    room sale '"/sale"' "$ADAPTIVE
+challenge = \"proof-of-work\""; } > "$WORK/features.toml"
+  { cat "$WORK/anteroom.toml"; room sale '"/"' ""; } > "$WORK/fixed-room.toml"
+  { cat "$WORK/anteroom.toml"; room sale '"/"' "$ADAPTIVE"; } > "$WORK/adaptive-room.toml"
+  measure features 18282 target/release/anteroom run --config "$WORK/features.toml"
+  TOKEN_ROOM=sale measure fixed-room 18282 target/release/anteroom run --config "$WORK/fixed-room.toml"
+  TOKEN_ROOM=sale measure adaptive-room 18282 target/release/anteroom run --config "$WORK/adaptive-room.toml"
 fi
 measure nginx 18283 nginx -c "$WORK/proxy.conf"

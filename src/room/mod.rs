@@ -388,19 +388,23 @@ impl WaitingRoom {
         if self.rooms.is_empty() {
             return Routing::Outside;
         }
-        let normalized = routing::normalize_path(raw_path);
-        let literal = routing::literal_path(raw_path);
+        // Most paths are already canonical: one scan instead of two rewrites.
+        let canonical = routing::is_canonical(raw_path);
+        let normalized = if canonical { raw_path.to_owned() } else { routing::normalize_path(raw_path) };
+        // The literal form, when it differs (a canonical path is its own).
+        let literal = (!canonical).then(|| routing::literal_path(raw_path)).filter(|literal| *literal != normalized);
         let by_normalized = self.room_for(&normalized, host);
-        let by_literal = if literal == normalized { by_normalized } else { self.room_for(&literal, host) };
+        let by_literal = match &literal {
+            Some(literal) => self.room_for(literal, host),
+            None => by_normalized,
+        };
         let room = match (by_normalized, by_literal) {
             (None, None) => return Routing::Outside,
             (Some(a), Some(b)) if a.index != b.index => return Routing::Ambiguous,
             (Some(room), _) | (None, Some(room)) => room,
         };
         let in_room = |form: Option<&Room>| form.is_some_and(|r| r.index == room.index);
-        let literal_differs = literal != normalized;
-        let forms =
-            [in_room(by_normalized).then_some(normalized), (literal_differs && in_room(by_literal)).then_some(literal)];
+        let forms = [in_room(by_normalized).then_some(normalized), literal.filter(|_| in_room(by_literal))];
         Routing::Room(Routed { room, forms })
     }
 

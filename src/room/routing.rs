@@ -20,30 +20,62 @@ use http::{header, HeaderMap, Method, Uri};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+/// Is `raw` already its own normalized and literal form? Lowercase ASCII letters, digits
+/// and `-._~` in segments between single slashes, no `.` or `..` segment, no slash at the
+/// end (but `/` itself): then [`normalize_path`] and [`literal_path`] would both give it
+/// back unchanged, and most request paths are such — the check is one pass, no allocation.
+pub(crate) fn is_canonical(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if raw == "/" {
+        return true;
+    }
+    if bytes.first() != Some(&b'/') || bytes.last() == Some(&b'/') {
+        return false;
+    }
+    raw[1..].split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+    })
+}
+
 /// Lowercased, percent-decoded, `\` read as `/`, empty and `.` segments dropped, `..`
 /// applied, `;parameters` cut from each segment. Always starts with `/`.
 pub(crate) fn normalize_path(raw: &str) -> String {
-    let decoded = percent_decode(raw).replace('\\', "/");
-    let mut segments: Vec<&str> = Vec::new();
+    // Runs for every request while a room is configured: borrow what needs no change
+    // (most paths have no `%` and no `\\`), and lowercase ASCII in place.
+    let decoded = if raw.contains('%') { Cow::Owned(percent_decode(raw)) } else { Cow::Borrowed(raw) };
+    let decoded = if decoded.contains('\\') { Cow::Owned(decoded.replace('\\', "/")) } else { decoded };
+    let mut path = String::with_capacity(decoded.len() + 1);
+    let mut kept: Vec<usize> = Vec::new();
     for segment in decoded.split('/') {
         let segment = segment.split(';').next().unwrap_or("");
         match segment {
             "" | "." => {}
             ".." => {
-                segments.pop();
+                if let Some(start) = kept.pop() {
+                    path.truncate(start);
+                }
             }
-            s => segments.push(s),
+            s => {
+                kept.push(path.len());
+                path.push('/');
+                path.push_str(s);
+            }
         }
-    }
-    let mut path = String::with_capacity(decoded.len() + 1);
-    for s in &segments {
-        path.push('/');
-        path.push_str(s);
     }
     if path.is_empty() {
         path.push('/');
     }
-    path.to_lowercase()
+    if path.is_ascii() {
+        path.make_ascii_lowercase();
+        path
+    } else {
+        path.to_lowercase()
+    }
 }
 
 pub(crate) fn percent_decode(raw: &str) -> String {
@@ -187,12 +219,44 @@ mod tests {
             "\\tickets\\1",
             "/tickets;jsessionid=9/1",
             "/./tickets/1/",
+            "/A/%2E%2E/tickets/1",
+            "/a/b/..;x/../tickets/1",
+            "/tickets%5C1",
         ] {
             assert_eq!(normalize_path(raw), "/tickets/1", "{raw}");
         }
         assert_eq!(normalize_path("/../../"), "/");
         assert_eq!(normalize_path("/%zz"), "/%zz");
         assert_eq!(normalize_path("/a%"), "/a%");
+        // Beyond ASCII, lowercased as Unicode; bytes that are not UTF-8 stay replaced.
+        assert_eq!(normalize_path("/ÄRGER/Straße"), "/ärger/straße");
+        assert_eq!(normalize_path("/%C3%84/%FF"), "/ä/\u{fffd}");
+    }
+
+    #[test]
+    fn a_canonical_path_is_its_own_normalized_and_literal_form() {
+        // Every path of up to five characters over an alphabet of the characters that
+        // matter to either form: the fast path never routes differently.
+        const ALPHABET: [char; 10] = ['/', '.', 'a', 'A', '%', '2', 'e', ';', '\\', '-'];
+        let mut canonical = 0;
+        let mut stack = vec![String::new()];
+        while let Some(path) = stack.pop() {
+            if is_canonical(&path) {
+                canonical += 1;
+                assert_eq!(normalize_path(&path), path, "normalized {path:?}");
+                assert_eq!(literal_path(&path), path, "literal {path:?}");
+            }
+            if path.chars().count() < 5 {
+                stack.extend(ALPHABET.iter().map(|c| format!("{path}{c}")));
+            }
+        }
+        assert!(canonical > 100, "{canonical}");
+        for raw in ["/tickets/1", "/", "/a.b/c-d_e~f"] {
+            assert!(is_canonical(raw), "{raw}");
+        }
+        for raw in ["", "tickets", "/Tickets", "/tickets/", "//t", "/t/./u", "/t/..", "/t%41", "/t;x", "/ä"] {
+            assert!(!is_canonical(raw), "{raw}");
+        }
     }
 
     #[test]
