@@ -7,13 +7,13 @@
 
 mod support;
 
-use anteroom::config::{AdmissionMode, HumanDuration, Secret};
+use anteroom::config::{AdmissionMode, ChallengeMode, Difficulty, HumanDuration, Secret};
 use anteroom::demo::fragile::{FragileShop, Shape};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 use support::origin::Origin;
-use support::Gateway;
+use support::{metric, Gateway};
 
 const BIN: &str = env!("CARGO_BIN_EXE_anteroom");
 const TOKEN: &str = "admin-secret-for-tests";
@@ -21,11 +21,12 @@ const TOKEN: &str = "admin-secret-for-tests";
 static ONE_SEARCH_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs `anteroom rehearse` off the async runtime (the gateway under test shares it).
-async fn rehearse_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || rehearse(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+async fn rehearse_async<S: AsRef<str>>(args: &[S]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+    tokio::task::spawn_blocking(move || rehearse(&args)).await.unwrap()
 }
 
-fn rehearse(args: &[&str]) -> Output {
+fn rehearse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(BIN).arg("rehearse").args(args).output().expect("run anteroom")
 }
 
@@ -60,20 +61,27 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     let out_dir = dir.path().join("report");
     let url = gw.url("/");
     let admin = format!("http://{}", gw.admin);
-    let args = ["--crowd", "60", "--arrival", "spread", "--arrival-s", "2", "--duration", "60s", "--admin", &admin];
-    let out = tokio::task::spawn_blocking({
-        let (script, out_dir) = (script.display().to_string(), out_dir.display().to_string());
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        move || {
-            let mut all = vec![url.as_str()];
-            all.extend(args.iter().map(String::as_str));
-            all.extend(["--admin-token", TOKEN]);
-            all.extend(["--script", &script, "--out", &out_dir]);
-            rehearse(&all)
-        }
-    })
-    .await
-    .unwrap();
+    let (script, out_arg) = (script.display().to_string(), out_dir.display().to_string());
+    let out = rehearse_async(&[
+        url.as_str(),
+        "--crowd",
+        "60",
+        "--arrival",
+        "spread",
+        "--arrival-s",
+        "2",
+        "--duration",
+        "60s",
+        "--admin",
+        &admin,
+        "--admin-token",
+        TOKEN,
+        "--script",
+        &script,
+        "--out",
+        &out_arg,
+    ])
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
     let summary = &report["summary"];
@@ -95,6 +103,8 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     assert!(samples.iter().any(|s| s["queue_length"].as_f64() > Some(0.0)), "the whole line was read: {gateway}");
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("60 of 60 buyers finished their visit"), "{said}");
+    // A progress line every 2 s while it ran, on stderr.
+    assert!(stderr(&out).lines().any(|l| l.contains(" of 60 arrived |") && l.contains("in line")), "{}", stderr(&out));
     assert!(
         said.contains("The gateway forwarded 120 requests to the shop; the buyers counted 120 (0.0 % apart)"),
         "{said}"
@@ -123,28 +133,22 @@ async fn direct_sends_the_same_crowd_straight_at_the_shop() {
     let script = dir.path().join("buyer.toml");
     std::fs::write(&script, SCRIPT).unwrap();
     let out_dir = dir.path().join("direct");
-    let shop = origin.url();
-    let out = tokio::task::spawn_blocking({
-        let (script, out_dir) = (script.display().to_string(), out_dir.display().to_string());
-        move || {
-            rehearse(&[
-                "--direct",
-                &shop,
-                "--crowd",
-                "40",
-                "--arrival",
-                "at-once",
-                "--arrival-s",
-                "0",
-                "--script",
-                &script,
-                "--out",
-                &out_dir,
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let (shop, script, out_arg) = (origin.url(), script.display().to_string(), out_dir.display().to_string());
+    let out = rehearse_async(&[
+        "--direct",
+        &shop,
+        "--crowd",
+        "40",
+        "--arrival",
+        "at-once",
+        "--arrival-s",
+        "0",
+        "--script",
+        &script,
+        "--out",
+        &out_arg,
+    ])
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
     assert_eq!(report["direct"], true);
@@ -218,7 +222,7 @@ async fn find_capacity_straight_at_a_fragile_shop_finds_where_its_p90_crossed_th
     let script = dir.path().join("buyer.toml");
     std::fs::write(&script, SHOP_SCRIPT).unwrap();
     args.extend(search_args(dir.path(), &script, 1_200, 30));
-    let out = rehearse_async(args).await;
+    let out = rehearse_async(&args).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&dir.path().join("report"));
     let capacity = &report["capacity"];
@@ -265,7 +269,7 @@ async fn find_capacity_through_an_adaptive_room_reads_the_target_from_the_gatewa
     let mut args = vec![gw.url("/"), "--admin".to_owned(), format!("http://{}", gw.admin)];
     args.extend(["--admin-token".to_owned(), TOKEN.to_owned()]);
     args.extend(search_args(dir.path(), &shipped_script(), 1_200, 30));
-    let out = rehearse_async(args).await;
+    let out = rehearse_async(&args).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&dir.path().join("report"));
     let capacity = &report["capacity"];
@@ -318,12 +322,8 @@ async fn a_wrong_admin_token_stops_the_rehearsal_before_it_starts() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
     let admin = format!("http://{}", gw.admin);
-    let args: Vec<String> = [gw.url("/").as_str(), "--admin", &admin, "--admin-token", "wrong", "--out"]
-        .iter()
-        .map(|a| a.to_string())
-        .chain([out_dir.display().to_string()])
-        .collect();
-    let out = rehearse_async(args).await;
+    let (url, out_arg) = (gw.url("/"), out_dir.display().to_string());
+    let out = rehearse_async(&[url.as_str(), "--admin", &admin, "--admin-token", "wrong", "--out", &out_arg]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("the admin token was refused"), "{}", stderr(&out));
     assert!(!out_dir.join("report.json").exists());
@@ -343,13 +343,23 @@ async fn requests_the_gateway_held_back_are_not_counted_as_the_shops() {
     let script = dir.path().join("slow.toml");
     std::fs::write(&script, "[[step]]\npath = \"/slow/300\"\n").unwrap();
     let out_dir = dir.path().join("out");
-    let args = [gw.url("/"), "--crowd".into(), "6".into(), "--arrival".into(), "at-once".into()]
-        .into_iter()
-        .chain(["--arrival-s", "0", "--duration", "60s"].map(String::from))
-        .chain(["--script".to_owned(), script.display().to_string()])
-        .chain(["--out".to_owned(), out_dir.display().to_string()])
-        .collect();
-    let out = rehearse_async(args).await;
+    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
+    let out = rehearse_async(&[
+        url.as_str(),
+        "--crowd",
+        "6",
+        "--arrival",
+        "at-once",
+        "--arrival-s",
+        "0",
+        "--duration",
+        "60s",
+        "--script",
+        &script,
+        "--out",
+        &out_arg,
+    ])
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
     let summary = &report["summary"];
@@ -359,4 +369,44 @@ async fn requests_the_gateway_held_back_are_not_counted_as_the_shops() {
     assert!(report["errors"].as_object().unwrap().keys().all(|k| k != "status 503"), "{}", report["errors"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("The gateway held back"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_solve_the_rooms_challenge_before_they_get_a_place() {
+    let origin = Origin::start().await;
+    let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| {
+        room.challenge = ChallengeMode::ProofOfWork;
+        room.challenge_difficulty = Difficulty::Bits(8);
+        room.admit_per_minute = 600;
+        room.max_active_users = 5;
+    });
+    let gw = Gateway::built(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("buyer.toml");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let out_dir = dir.path().join("report");
+    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
+    let out = rehearse_async(&[
+        url.as_str(),
+        "--crowd",
+        "20",
+        "--arrival-s",
+        "1",
+        "--duration",
+        "60s",
+        "--script",
+        &script,
+        "--out",
+        &out_arg,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = report(&out_dir);
+    assert_eq!(report["summary"]["done"], 20, "{}", report["outcomes"]);
+    assert_eq!(report["summary"]["shop_requests"].as_u64().unwrap(), origin.count() as u64);
+    // Every place was bought with a solved challenge, none with a failed one.
+    let metrics = gw.metrics().await;
+    let solved = metric(&metrics, "anteroom_challenges_total{room=\"sale\",result=\"solved\"}");
+    assert!(solved >= 20, "{solved} challenges solved for 20 buyers");
+    assert_eq!(metric(&metrics, "anteroom_challenges_total{room=\"sale\",result=\"failed\"}"), 0);
 }

@@ -117,11 +117,7 @@ pub async fn call(
 
 /// `GET path` from the admin listener, from async code (the demo's summary line).
 pub async fn get(admin: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let req = Request::get(path)
-        .header(header::HOST, admin.to_string())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
-    send(&AdminTarget::local(admin).authority(), req).await
+    call(&AdminTarget::local(admin), "GET", path, None, None).await
 }
 
 async fn send(target: &str, req: Request<Full<Bytes>>) -> Result<(u16, String), String> {
