@@ -410,3 +410,44 @@ async fn buyers_solve_the_rooms_challenge_before_they_get_a_place() {
     assert!(solved >= 20, "{solved} challenges solved for 20 buyers");
     assert_eq!(metric(&metrics, "anteroom_challenges_total{room=\"sale\",result=\"failed\"}"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_abandon_buyers_give_up_while_they_wait() {
+    let origin = Origin::start().await;
+    // One buyer a minute: everyone else waits for the whole rehearsal.
+    let config = Gateway::config(&origin.url()).room("sale", &["/tickets"], |room| {
+        room.admit_per_minute = 1;
+        room.max_active_users = 1;
+    });
+    let gw = Gateway::built(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("report");
+    let script = dir.path().join("buyer.toml");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
+    // Each gives up after 10 s to 2 min: within 25 s about one in eight of 100 does.
+    let out = rehearse_async(&[
+        url.as_str(),
+        "--crowd",
+        "100",
+        "--arrival-s",
+        "1",
+        "--duration",
+        "25s",
+        "--abandon",
+        "1",
+        "--script",
+        &script,
+        "--out",
+        &out_arg,
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = &report(&out_dir)["summary"];
+    let count = |key: &str| summary[key].as_u64().unwrap();
+    assert!(count("gave_up") > 0, "{summary}");
+    assert_eq!(count("failed"), 0, "{summary}");
+    assert_eq!(count("gave_up") + count("unfinished") + count("done"), 100, "{summary}");
+    assert!(count("placed") >= 98, "all but the first took a place: {summary}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{} gave up", count("gave_up"))));
+}

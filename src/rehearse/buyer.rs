@@ -306,12 +306,17 @@ async fn visit(buyer: &mut Buyer<'_>, patience: Option<Duration>) -> Outcome {
                     buyer.placed(sent_ms);
                 }
                 let since = *waiting_since.get_or_insert_with(Instant::now);
-                if patience.is_some_and(|patience| since.elapsed() >= patience) {
+                let left = patience.map(|patience| patience.saturating_sub(since.elapsed()));
+                if left.is_some_and(|left| left.is_zero()) {
                     return Outcome::GaveUp;
                 }
                 // No place yet (the first answer brings the cookie): ask again at once.
                 if line.position.is_some() || line.state != "waiting" {
-                    tokio::time::sleep(line.poll_after).await;
+                    // A person gives up when their patience ends, not at the next poll.
+                    tokio::time::sleep(left.map_or(line.poll_after, |left| left.min(line.poll_after))).await;
+                    if patience.is_some_and(|patience| since.elapsed() >= patience) {
+                        return Outcome::GaveUp;
+                    }
                 }
                 Next::Poll
             }

@@ -47,6 +47,9 @@ pub struct Summary {
     pub turned_away: u64,
     pub failed: u64,
     pub unfinished: u64,
+    /// Buyers who took a place in line (whether or not their turn came).
+    pub placed: u64,
+    /// Buyers whose turn came after they had taken a place.
     pub waited: u64,
     pub shop_requests: u64,
     pub shop_errors: u64,
@@ -210,6 +213,7 @@ impl Report {
             turned_away: outcomes.iter().filter(|(k, _)| k.starts_with("turned away")).map(|(_, v)| v).sum(),
             failed: outcomes.iter().filter(|(k, _)| k.starts_with("failed")).map(|(_, v)| v).sum(),
             unfinished: count("unfinished"),
+            placed: records.iter().filter(|r| r.placed_ms.is_some()).count() as u64,
             waited: wait_s.count as u64,
             shop_requests,
             shop_errors,
@@ -362,6 +366,8 @@ fn sentences(summary: &Summary, wait: &Spread, fifo: &Fifo, generator: &Generato
             duration_words(p50),
             duration_words(max)
         ));
+    } else if summary.placed > 0 {
+        said.push(format!("{} buyers took a place in line; nobody's turn came.", group(summary.placed)));
     } else {
         said.push("Nobody waited in line.".to_owned());
     }
@@ -425,6 +431,23 @@ mod tests {
         // A's last "waiting" was sent before B's turn was seen: in order.
         let fair = [buyer(50, Some(100), Some(900), Some(2_000)), buyer(200, Some(250), Some(1_500), Some(2_500))];
         assert_eq!(fifo(&fair).certain_inversions, 0);
+    }
+
+    #[test]
+    fn a_line_whose_turns_never_came_is_not_called_no_line() {
+        let mut waiting = buyer(0, Some(10), Some(900), None);
+        waiting.outcome = Outcome::Unfinished;
+        let setting = Setting {
+            target: "http://127.0.0.1:8080",
+            direct: false,
+            arrival: "spread",
+            arrival_s: 1.0,
+            started_at: "2026-12-04T21:00:00Z".to_owned(),
+            ran_s: 2.0,
+        };
+        let report = Report::of(&[waiting], &setting);
+        assert_eq!((report.summary.placed, report.summary.waited), (1, 0));
+        assert!(report.summary.sentences.iter().any(|s| s == "1 buyers took a place in line; nobody's turn came."));
     }
 
     #[test]
