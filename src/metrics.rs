@@ -285,6 +285,13 @@ impl Metrics {
         }
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
         let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
+        header(
+            &mut out,
+            "anteroom_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the log output (stdout) did not keep up.",
+        );
+        let _ = writeln!(out, "anteroom_log_lines_dropped_total {}", crate::telemetry::dropped_lines());
         self.render_ops(&mut out);
         self.render_rooms(&mut out);
         self.render_abuse(&mut out);

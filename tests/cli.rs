@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_anteroom");
+mod support;
+
+use support::process::{admin_address, spawn_run, terminate, ConfigFrom, BIN};
 
 fn check_config(text: &str, env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -144,41 +146,6 @@ fn healthcheck_fails_when_nothing_listens() {
     assert!(stderr(&out).contains("unhealthy"));
 }
 
-/// How `spawn_run` tells the gateway where its config is.
-enum ConfigFrom {
-    Flag,
-    Env,
-}
-
-/// Starts `anteroom run` on port 0 in front of a dead origin, with `extra` TOML appended;
-/// returns the child and its stdout lines.
-fn spawn_run(dir: &Path, extra: &str, from: ConfigFrom) -> (Child, impl Iterator<Item = String>) {
-    let path = dir.join("anteroom.toml");
-    let text = "[listen]\nhttp = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n";
-    std::fs::write(&path, format!("{text}{extra}")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("run").env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::null());
-    match from {
-        ConfigFrom::Flag => cmd.arg("--config").arg(&path),
-        ConfigFrom::Env => cmd.env("ANTEROOM_CONFIG", &path),
-    };
-    let mut child = cmd.spawn().unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
-    (child, lines)
-}
-
-/// The admin listener's address, from the "anteroom is serving" log line.
-fn admin_address(lines: &mut impl Iterator<Item = String>) -> String {
-    let serving = lines.find(|l| l.contains("anteroom is serving")).expect("started");
-    serving.split_whitespace().find_map(|f| f.strip_prefix("admin=")).expect("admin address").to_owned()
-}
-
-/// SIGTERM, then waits for the exit.
-fn terminate(child: &mut Child) {
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap();
-}
-
 #[test]
 fn run_serves_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,38 +171,6 @@ fn run_serves_and_exits_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "SIGTERM drains and exits 0");
     let rest: Vec<String> = lines.collect();
     assert!(rest.iter().any(|l| l.contains("draining")), "{rest:?}");
-}
-
-#[test]
-fn each_request_is_logged_as_one_json_line_with_its_decision() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut child, mut lines) = spawn_run(dir.path(), "[log]\nformat = \"json\"\n", ConfigFrom::Flag);
-    let serving: serde_json::Value = lines
-        .by_ref()
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON"))
-        .find(|v| v["message"] == "anteroom is serving")
-        .expect("serving line");
-    let addr = serving["http"].as_str().expect("http address").to_owned();
-
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-    std::io::Write::write_all(&mut stream, b"GET /events/7?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 502"), "nothing listens on port 9: {answer}");
-
-    let access: serde_json::Value = lines
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l).expect("every line is JSON"))
-        .find(|v| v["target"] == "anteroom::access")
-        .expect("access line");
-    assert_eq!(access["method"], "GET");
-    assert_eq!(access["path"], "/events/7");
-    assert_eq!(access["status"], 502);
-    assert_eq!(access["decision"], "forwarded");
-    assert_eq!(access["client"], "127.0.0.1");
-    assert!(access["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{access}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Starts `anteroom demo` on port 0 with `extra` arguments; returns the child, the
@@ -359,43 +294,6 @@ fn keygen_prints_keys_that_sign_and_verify() {
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-#[test]
-fn rust_log_sets_the_level() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("anteroom.toml");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let text = format!(
-        "[listen]\nhttp = \"127.0.0.1:{port}\"\nadmin = \"127.0.0.1:0\"\n[origin]\nurl = \"http://127.0.0.1:9\"\n"
-    );
-    std::fs::write(&path, text).unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Nothing at info level tells us it is up: wait for the port.
-    let started = Instant::now();
-    let mut stream = loop {
-        match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("never listened: {e}"),
-        }
-    };
-    std::io::Write::write_all(&mut stream, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let logs = String::from_utf8_lossy(&out.stdout);
-    assert!(logs.contains("WARN") && logs.contains("forwarding failed"), "warnings are kept: {logs}");
-    assert!(!logs.contains("anteroom::access") && !logs.contains("INFO"), "info lines are filtered out: {logs}");
 }
 
 #[test]

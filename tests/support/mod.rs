@@ -6,6 +6,7 @@ pub mod browser;
 pub mod client;
 pub mod jar;
 pub mod origin;
+pub mod process;
 pub mod redis;
 pub mod sale;
 pub mod stores;
