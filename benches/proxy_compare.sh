@@ -6,10 +6,15 @@
 # one tokio worker, nginx with one worker process); the origin (nginx, one worker,
 # `return 200`) and wrk share CPU 0. Both proxies log every request to a file.
 #
-# Usage: [ACCESS_LOG=off] [ROUNDS=n] [ANTEROOM_BIN=path] [BASELINE_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
+# With H2=1 each round also sends h2load's HTTP/2-over-TLS load (as browsers speak) to a
+# TLS listener of each proxy (a self-signed certificate made here): H2_REQUESTS requests
+# (default 200,000) over the same number of connections, 10 streams each.
+#
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] [H2=1] [ANTEROOM_BIN=path] [BASELINE_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
 # (ANTEROOM_BIN measures another build instead of this one; BASELINE_BIN measures a second
 # build in the same rounds, e.g. the previous release, as "baseline".)
-# Needs: wrk, nginx (Debian packages), a release build (built here).
+# Needs: wrk, nginx (Debian packages; h2load from nghttp2-client and openssl for H2=1), a
+# release build (built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-20}
@@ -23,6 +28,15 @@ ANTEROOM_BIN=${ANTEROOM_BIN:-target/release/anteroom}
 [ "$ANTEROOM_BIN" = target/release/anteroom ] && cargo build --release --quiet
 
 ORIGIN_PORT=18081 ANTEROOM_PORT=18082 NGINX_PORT=18083 ADMIN_PORT=18092 BASELINE_PORT=18084 BASELINE_ADMIN_PORT=18093
+ANTEROOM_TLS_PORT=18085 NGINX_TLS_PORT=18086 BASELINE_TLS_PORT=18087
+H2=${H2:-0}
+H2_REQUESTS=${H2_REQUESTS:-200000}
+if [ "$H2" = 1 ]; then
+  command -v h2load >/dev/null && command -v openssl >/dev/null || { echo "H2=1 needs h2load and openssl: apt-get install nghttp2-client openssl" >&2; exit 1; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+  NGINX_TLS="listen 127.0.0.1:$NGINX_TLS_PORT ssl http2; ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
+fi
 
 cat > "$WORK/origin.conf" <<CONF
 worker_processes 1;
@@ -50,6 +64,7 @@ http {
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    ${NGINX_TLS:-}
     location / {
       proxy_pass http://origin;
       proxy_http_version 1.1;
@@ -73,7 +88,10 @@ burst = 100000
 max_in_flight = 4096
 CONF
 
-sed -e "s/$ANTEROOM_PORT/$BASELINE_PORT/; s/$ADMIN_PORT/$BASELINE_ADMIN_PORT/" "$WORK/anteroom.toml" > "$WORK/baseline.toml"
+if [ "$H2" = 1 ]; then
+  sed -i "/^\[listen\]/a https = \"127.0.0.1:$ANTEROOM_TLS_PORT\"\ntls_cert = \"$WORK/cert.pem\"\ntls_key = \"$WORK/key.pem\"" "$WORK/anteroom.toml"
+fi
+sed -e "s/$ANTEROOM_PORT/$BASELINE_PORT/; s/$ADMIN_PORT/$BASELINE_ADMIN_PORT/; s/$ANTEROOM_TLS_PORT/$BASELINE_TLS_PORT/" "$WORK/anteroom.toml" > "$WORK/baseline.toml"
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
@@ -96,6 +114,21 @@ run_wrk() { # name url pids-of-the-proxy...
   printf "%-10s %12s %10s %10s %14s  %s\n" "$name" "$rps" "$p50" "$p99" "$us" "$errors"
   echo "$rps" > "$WORK/$name.rps"
   echo "$us" > "$WORK/$name.us"
+}
+
+run_h2load() { # name url pids-of-the-proxy...
+  local name=$1 url=$2; shift 2
+  local before; before=$(cpu_ticks "$@")
+  taskset -c 0 h2load -n "$H2_REQUESTS" -c "$CONNECTIONS" -m 10 -t 1 "$url" > "$WORK/$name.h2"
+  local after; after=$(cpu_ticks "$@")
+  local rps done_ us
+  rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' "$WORK/$name.h2")
+  done_=$(awk '/^requests:/ {print $8}' "$WORK/$name.h2")
+  us=$(awk -v t=$((after - before)) -v n="$done_" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  # "time for request:  min  max  mean  sd  +/- sd"
+  read -r min max mean sd _ < <(awk '/^time for request:/ {print $4, $5, $6, $7, $8}' "$WORK/$name.h2")
+  printf "%-10s %12s %10s %10s %10s %10s %14s  %s\n" "$name" "$rps" "$min" "$mean" "$max" "$sd" "$us" \
+    "$(awk '/^requests:/ {print $8, "succeeded,", $10, "failed"}' "$WORK/$name.h2")"
 }
 
 taskset -c 0 nginx -c "$WORK/origin.conf" -g 'daemon off;' & wait_port $ORIGIN_PORT
@@ -127,5 +160,12 @@ for round in $(seq "$ROUNDS"); do
   if [ -n "${BASELINE_BIN:-}" ]; then
     awk -v a="$(cat "$WORK/anteroom.rps")" -v b="$(cat "$WORK/baseline.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v bc="$(cat "$WORK/baseline.us")" \
       'BEGIN { printf "anteroom / baseline: throughput ratio %.2f, CPU per request ratio %.2f\n", a / b, ac / bc }'
+  fi
+  if [ "$H2" = 1 ]; then
+    echo "h2load -n $H2_REQUESTS -c $CONNECTIONS -m 10 -t 1 (HTTP/2 over TLS): time for request"
+    printf "%-10s %12s %10s %10s %10s %10s %14s\n" target req/s min mean max sd "CPU us/req"
+    run_h2load anteroom "https://127.0.0.1:$ANTEROOM_TLS_PORT/" $ANTEROOM_PID
+    [ -n "${BASELINE_BIN:-}" ] && run_h2load baseline "https://127.0.0.1:$BASELINE_TLS_PORT/" $BASELINE_PID
+    run_h2load nginx "https://127.0.0.1:$NGINX_TLS_PORT/" $NGINX_PIDS
   fi
 done
