@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::protect::Protection;
 use crate::proxy::{ClientError, Proxy};
 use crate::room::WaitingRoom;
-use crate::server::{tls, Server};
+use crate::server::{threads, tls, Server, ServingThreads};
 use crate::store::{MemoryStore, RedisStore, Store, StoreFault};
 use arc_swap::ArcSwap;
 pub use reload::Reloads;
@@ -62,6 +62,8 @@ pub enum AppError {
     Tls(#[from] rustls::Error),
     #[error("{0}")]
     Store(#[from] StoreFault),
+    #[error("cannot start the serving threads: {0}")]
+    Threads(std::io::Error),
 }
 
 /// The store the config names. Redis is connected lazily: the gateway starts, and answers
@@ -205,7 +207,8 @@ pub async fn run_reloading(
         if let Some(listener) = listener {
             let server = Arc::new(Server::new(current.clone(), &config.limits, tls));
             servers.push(server.clone());
-            public.push(tokio::spawn(server.run(listener, public_stopped.clone())));
+            let serving = ServingThreads::start(server, listener, threads::count(), public_stopped.clone());
+            public.push(serving.map_err(AppError::Threads)?);
         }
     }
     let (stop_admin, admin_stopped) = watch::channel(false);
@@ -255,15 +258,16 @@ pub async fn run_reloading(
     health.start_draining();
     let _ = stop_public.send(true);
     let drained = tokio::time::timeout(grace, async {
-        for task in &mut public {
-            let _ = task.await;
+        for threads in &mut public {
+            threads.finished().await;
         }
     })
     .await;
     if drained.is_err() {
         tracing::warn!("grace period over: cutting the connections still open");
-        for task in &public {
-            task.abort();
+        for threads in &mut public {
+            threads.cut();
+            threads.finished().await;
         }
     }
     for ticker in &serving.tickers {

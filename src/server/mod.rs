@@ -4,6 +4,7 @@
 
 mod idle;
 mod peer;
+pub(crate) mod threads;
 pub(crate) mod tls;
 
 use crate::config::Limits;
@@ -20,6 +21,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+pub(crate) use threads::ServingThreads;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
