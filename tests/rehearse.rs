@@ -9,7 +9,7 @@ mod support;
 
 use anteroom::config::{AdmissionMode, ChallengeMode, Difficulty, HumanDuration, Secret};
 use anteroom::demo::fragile::{FragileShop, Shape};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 use support::origin::Origin;
@@ -24,6 +24,22 @@ static ONE_SEARCH_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_
 async fn rehearse_async<S: AsRef<str>>(args: &[S]) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
     tokio::task::spawn_blocking(move || rehearse(&args)).await.unwrap()
+}
+
+/// Runs `anteroom rehearse ARGS --script (steps, written into dir) --out DIR/report` off
+/// the async runtime; the output, and the report's folder.
+async fn rehearse_scripted(dir: &Path, steps: &str, args: &[&str]) -> (Output, PathBuf) {
+    let script = dir.join("buyer.toml");
+    std::fs::write(&script, steps).unwrap();
+    let out_dir = dir.join("report");
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.extend([
+        "--script".to_owned(),
+        script.display().to_string(),
+        "--out".to_owned(),
+        out_dir.display().to_string(),
+    ]);
+    (rehearse_async(&all).await, out_dir)
 }
 
 fn rehearse<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
@@ -56,31 +72,27 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
     );
     let gw = Gateway::built(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("buyer.toml");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let out_dir = dir.path().join("report");
     let url = gw.url("/");
     let admin = format!("http://{}", gw.admin);
-    let (script, out_arg) = (script.display().to_string(), out_dir.display().to_string());
-    let out = rehearse_async(&[
-        url.as_str(),
-        "--crowd",
-        "60",
-        "--arrival",
-        "spread",
-        "--arrival-s",
-        "2",
-        "--duration",
-        "60s",
-        "--admin",
-        &admin,
-        "--admin-token",
-        TOKEN,
-        "--script",
-        &script,
-        "--out",
-        &out_arg,
-    ])
+    let (out, out_dir) = rehearse_scripted(
+        dir.path(),
+        SCRIPT,
+        &[
+            &url,
+            "--crowd",
+            "60",
+            "--arrival",
+            "spread",
+            "--arrival-s",
+            "2",
+            "--duration",
+            "60s",
+            "--admin",
+            &admin,
+            "--admin-token",
+            TOKEN,
+        ],
+    )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
@@ -130,24 +142,12 @@ async fn a_rehearsal_through_the_gateway_reports_what_the_shop_saw_and_a_fair_li
 async fn direct_sends_the_same_crowd_straight_at_the_shop() {
     let origin = Origin::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("buyer.toml");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let out_dir = dir.path().join("direct");
-    let (shop, script, out_arg) = (origin.url(), script.display().to_string(), out_dir.display().to_string());
-    let out = rehearse_async(&[
-        "--direct",
-        &shop,
-        "--crowd",
-        "40",
-        "--arrival",
-        "at-once",
-        "--arrival-s",
-        "0",
-        "--script",
-        &script,
-        "--out",
-        &out_arg,
-    ])
+    let shop = origin.url();
+    let (out, out_dir) = rehearse_scripted(
+        dir.path(),
+        SCRIPT,
+        &["--direct", &shop, "--crowd", "40", "--arrival", "at-once", "--arrival-s", "0"],
+    )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
@@ -320,8 +320,8 @@ async fn a_wrong_admin_token_stops_the_rehearsal_before_it_starts() {
     let origin = Origin::start().await;
     let gw = Gateway::with_admin_token(&origin.url(), TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
     let admin = format!("http://{}", gw.admin);
+    let out_dir = dir.path().join("out");
     let (url, out_arg) = (gw.url("/"), out_dir.display().to_string());
     let out = rehearse_async(&[url.as_str(), "--admin", &admin, "--admin-token", "wrong", "--out", &out_arg]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -340,25 +340,12 @@ async fn requests_the_gateway_held_back_are_not_counted_as_the_shops() {
     }))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("slow.toml");
-    std::fs::write(&script, "[[step]]\npath = \"/slow/300\"\n").unwrap();
-    let out_dir = dir.path().join("out");
-    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
-    let out = rehearse_async(&[
-        url.as_str(),
-        "--crowd",
-        "6",
-        "--arrival",
-        "at-once",
-        "--arrival-s",
-        "0",
-        "--duration",
-        "60s",
-        "--script",
-        &script,
-        "--out",
-        &out_arg,
-    ])
+    let url = gw.url("/");
+    let (out, out_dir) = rehearse_scripted(
+        dir.path(),
+        "[[step]]\npath = \"/slow/300\"\n",
+        &[&url, "--crowd", "6", "--arrival", "at-once", "--arrival-s", "0", "--duration", "60s"],
+    )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
@@ -382,24 +369,9 @@ async fn buyers_solve_the_rooms_challenge_before_they_get_a_place() {
     });
     let gw = Gateway::built(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("buyer.toml");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let out_dir = dir.path().join("report");
-    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
-    let out = rehearse_async(&[
-        url.as_str(),
-        "--crowd",
-        "20",
-        "--arrival-s",
-        "1",
-        "--duration",
-        "60s",
-        "--script",
-        &script,
-        "--out",
-        &out_arg,
-    ])
-    .await;
+    let url = gw.url("/");
+    let (out, out_dir) =
+        rehearse_scripted(dir.path(), SCRIPT, &[&url, "--crowd", "20", "--arrival-s", "1", "--duration", "60s"]).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let report = report(&out_dir);
     assert_eq!(report["summary"]["done"], 20, "{}", report["outcomes"]);
@@ -421,26 +393,13 @@ async fn with_abandon_buyers_give_up_while_they_wait() {
     });
     let gw = Gateway::built(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("report");
-    let script = dir.path().join("buyer.toml");
-    std::fs::write(&script, SCRIPT).unwrap();
-    let (url, script, out_arg) = (gw.url("/"), script.display().to_string(), out_dir.display().to_string());
+    let url = gw.url("/");
     // Each gives up after 10 s to 2 min: within 25 s about one in eight of 100 does.
-    let out = rehearse_async(&[
-        url.as_str(),
-        "--crowd",
-        "100",
-        "--arrival-s",
-        "1",
-        "--duration",
-        "25s",
-        "--abandon",
-        "1",
-        "--script",
-        &script,
-        "--out",
-        &out_arg,
-    ])
+    let (out, out_dir) = rehearse_scripted(
+        dir.path(),
+        SCRIPT,
+        &[&url, "--crowd", "100", "--arrival-s", "1", "--duration", "25s", "--abandon", "1"],
+    )
     .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let summary = &report(&out_dir)["summary"];

@@ -433,18 +433,23 @@ mod tests {
         assert_eq!(fifo(&fair).certain_inversions, 0);
     }
 
-    #[test]
-    fn a_line_whose_turns_never_came_is_not_called_no_line() {
-        let mut waiting = buyer(0, Some(10), Some(900), None);
-        waiting.outcome = Outcome::Unfinished;
-        let setting = Setting {
+    /// A rehearsal of a crowd spread over one second that ran `ran_s` seconds.
+    fn spread_over_a_second(ran_s: f64) -> Setting<'static> {
+        Setting {
             target: "http://127.0.0.1:8080",
             direct: false,
             arrival: "spread",
             arrival_s: 1.0,
             started_at: "2026-12-04T21:00:00Z".to_owned(),
-            ran_s: 2.0,
-        };
+            ran_s,
+        }
+    }
+
+    #[test]
+    fn a_line_whose_turns_never_came_is_not_called_no_line() {
+        let mut waiting = buyer(0, Some(10), Some(900), None);
+        waiting.outcome = Outcome::Unfinished;
+        let setting = spread_over_a_second(2.0);
         let report = Report::of(&[waiting], &setting);
         assert_eq!((report.summary.placed, report.summary.waited), (1, 0));
         assert!(report.summary.sentences.iter().any(|s| s == "1 buyers took a place in line; nobody's turn came."));
@@ -453,14 +458,7 @@ mod tests {
     #[test]
     fn the_report_sums_the_crowd_and_says_it_in_words() {
         let records = [buyer(0, Some(10), Some(500), Some(1_200)), buyer(100, None, None, None)];
-        let setting = Setting {
-            target: "http://127.0.0.1:8080",
-            direct: false,
-            arrival: "spread",
-            arrival_s: 1.0,
-            started_at: "2026-12-04T21:00:00Z".to_owned(),
-            ran_s: 3.0,
-        };
+        let setting = spread_over_a_second(3.0);
         let report = Report::of(&records, &setting);
         assert_eq!((report.summary.buyers, report.summary.done, report.summary.shop_requests), (2, 2, 2));
         assert_eq!(report.timeline.len(), 3);
