@@ -49,31 +49,50 @@ impl ServingThreads {
         let (cut, cut_rx) = watch::channel(false);
         let mut done = Vec::with_capacity(threads);
         for i in 0..threads.max(1) {
-            let listener = listener.try_clone()?;
-            let (server, shutdown, mut cut_rx) = (server.clone(), shutdown.clone(), cut_rx.clone());
-            let (finished, finished_rx) = oneshot::channel();
-            std::thread::Builder::new().name(format!("anteroom-serve-{i}")).spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => runtime,
-                    Err(e) => return tracing::error!(error = %e, "cannot start a serving thread's runtime"),
-                };
-                runtime.block_on(async move {
-                    let listener = match TcpListener::from_std(listener) {
-                        Ok(listener) => listener,
-                        Err(e) => return tracing::error!(error = %e, "a serving thread cannot listen"),
-                    };
-                    tokio::select! {
-                        () = server.run(listener, shutdown) => {}
-                        _ = cut_rx.wait_for(|cut| *cut) => {}
-                    }
-                });
-                // Whatever is still open is cut here, without waiting on it.
-                runtime.shutdown_background();
-                let _ = finished.send(());
-            })?;
-            done.push(finished_rx);
+            // A thread that cannot start stops those already started.
+            let started = Self::spawn(i, &server, &listener, &shutdown, &cut_rx);
+            match started {
+                Ok(finished) => done.push(finished),
+                Err(e) => {
+                    let _ = cut.send(true);
+                    return Err(e);
+                }
+            }
         }
         Ok(Self { done, cut })
+    }
+
+    /// Starts serving thread `i`; the receiver resolves once it has stopped.
+    fn spawn<H: Handler>(
+        i: usize,
+        server: &Arc<Server<H>>,
+        listener: &std::net::TcpListener,
+        shutdown: &watch::Receiver<bool>,
+        cut_rx: &watch::Receiver<bool>,
+    ) -> std::io::Result<oneshot::Receiver<()>> {
+        let listener = listener.try_clone()?;
+        let (server, shutdown, mut cut_rx) = (server.clone(), shutdown.clone(), cut_rx.clone());
+        let (finished, finished_rx) = oneshot::channel();
+        std::thread::Builder::new().name(format!("anteroom-serve-{i}")).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => return tracing::error!(error = %e, "cannot start a serving thread's runtime"),
+            };
+            runtime.block_on(async move {
+                let listener = match TcpListener::from_std(listener) {
+                    Ok(listener) => listener,
+                    Err(e) => return tracing::error!(error = %e, "a serving thread cannot listen"),
+                };
+                tokio::select! {
+                    () = server.run(listener, shutdown) => {}
+                    _ = cut_rx.wait_for(|cut| *cut) => {}
+                }
+            });
+            // Whatever is still open is cut here, without waiting on it.
+            runtime.shutdown_background();
+            let _ = finished.send(());
+        })?;
+        Ok(finished_rx)
     }
 
     /// Resolves once every thread has stopped.
