@@ -90,7 +90,7 @@ async fn measure(server: &str, kind: Kind, n: usize, pki: &tls::TestPki) -> f64 
     let mut held = Vec::with_capacity(n);
     for chunk in 0..n.div_ceil(500) {
         let batch = (chunk * 500..n.min((chunk + 1) * 500)).map(|_| connect(addr, kind, pki));
-        held.extend(futures_join_all(batch).await);
+        held.extend(all_at_once(batch).await);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = running.rss();
@@ -100,8 +100,8 @@ async fn measure(server: &str, kind: Kind, n: usize, pki: &tls::TestPki) -> f64 
     per
 }
 
-/// Runs the futures at once (a small stand-in for futures::join_all, without the crate).
-async fn futures_join_all<F: std::future::Future<Output = Client> + Send + 'static>(
+/// Runs the connections' futures at once, as tasks; their clients in order.
+async fn all_at_once<F: std::future::Future<Output = Client> + Send + 'static>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<Client> {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();

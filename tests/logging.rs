@@ -103,12 +103,13 @@ fn pipelined(addr: &str, count: usize, patience: Duration) -> Result<usize, Stri
     Ok(answers)
 }
 
+/// Appended to `[origin]`: its default rate limit would make these tests slow.
+const UNLIMITED: &str = "max_requests_per_second = 1000000\nburst = 1000000\n";
+
 #[test]
 fn a_stalled_stdout_holds_up_no_request_and_dropped_lines_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    // (Appended to `[origin]`: its default rate limit would make this slow.)
-    let unlimited = "max_requests_per_second = 1000000\nburst = 1000000\n";
-    let (mut child, mut lines) = spawn_run(dir.path(), unlimited, ConfigFrom::Flag);
+    let (mut child, mut lines) = spawn_run(dir.path(), UNLIMITED, ConfigFrom::Flag);
     let serving = serving_line(&mut lines);
     let (http, admin) = (field(&serving, "http").to_owned(), field(&serving, "admin").to_owned());
     // From here on nobody reads the gateway's stdout: the pipe fills (64 KiB) and stays full.
@@ -165,4 +166,30 @@ fn get(addr: &str, path: &str) -> String {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
+}
+
+#[test]
+fn a_stalled_stdout_does_not_keep_the_process_from_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut lines) = spawn_run(dir.path(), UNLIMITED, ConfigFrom::Flag);
+    let http = field(&serving_line(&mut lines), "http").to_owned();
+    // Far more log than the pipe holds, and nobody reads it.
+    assert_eq!(pipelined(&http, 2_000, Duration::from_secs(20)), Ok(2_000));
+
+    // The exit waits a moment for the output, not forever.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 30 s after SIGTERM: the exit waits on the stalled output");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "drained and exited");
+    drop(lines);
 }

@@ -151,7 +151,7 @@ mod tests {
         let (stop, stopped) = watch::channel(false);
         let mut threads = ServingThreads::start(server, listener, 2, stopped).unwrap();
 
-        let answers = futures_answers(addr, 40).await;
+        let answers = answers_at_once(addr, 40).await;
         for answer in &answers {
             assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
             let body = answer.rsplit("\r\n\r\n").next().unwrap().trim();
@@ -174,7 +174,7 @@ mod tests {
         assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the hung connection is closed, unanswered: {read:?}");
     }
 
-    async fn futures_answers(addr: std::net::SocketAddr, n: usize) -> Vec<String> {
+    async fn answers_at_once(addr: std::net::SocketAddr, n: usize) -> Vec<String> {
         let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(get(addr, "/"))).collect();
         let mut answers = Vec::with_capacity(n);
         for task in tasks {
