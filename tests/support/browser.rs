@@ -7,6 +7,7 @@ use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use std::error::Error as _;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,21 @@ pub struct Options {
 
 impl Browser {
     pub async fn start(options: Options) -> Self {
+        // On a loaded machine chromedriver has now and then dropped the very first
+        // connection (or died) while Chromium started: such a start is tried afresh, with a
+        // new driver, a few times before the test is failed.
+        let mut attempt = 1;
+        loop {
+            match Self::try_start(&options).await {
+                Ok(browser) => return browser,
+                Err(error) if attempt < 3 => eprintln!("browser start {attempt} failed ({error}); trying again"),
+                Err(error) => panic!("browser did not start: {error}"),
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn try_start(options: &Options) -> Result<Self, String> {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -37,13 +53,17 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver must be installed (apt-get install chromium chromium-driver)");
-        let driver = SocketAddr::from(([127, 0, 0, 1], port));
+        let profile = tempfile::tempdir().unwrap();
+        // Built now so that a failed start below kills the driver (in Drop).
+        let mut browser =
+            Self { driver: SocketAddr::from(([127, 0, 0, 1], port)), session: String::new(), child, _profile: profile };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(driver).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
+        while TcpStream::connect(browser.driver).await.is_err() {
+            if Instant::now() >= deadline {
+                return Err("chromedriver did not listen within 20 s".to_owned());
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let profile = tempfile::tempdir().unwrap();
         // No network at start (this machine has none), and a fresh profile.
         let mut args = vec![
             "--headless".to_owned(),
@@ -55,7 +75,7 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
             "--window-size=420,900".to_owned(),
-            format!("--user-data-dir={}", profile.path().display()),
+            format!("--user-data-dir={}", browser._profile.path().display()),
         ];
         let mut prefs = serde_json::Map::new();
         if let Some(language) = options.language {
@@ -69,10 +89,10 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium(), "args": args, "prefs": prefs }
         }}});
-        let mut browser = Self { driver, session: String::new(), child, _profile: profile };
-        let created = browser.call(Method::POST, "/session", Some(capabilities)).await;
-        browser.session = created["sessionId"].as_str().expect("a session id").to_owned();
-        browser
+        let created = browser.send(Method::POST, "/session", Some(capabilities)).await?;
+        let created = created.map_err(|refusal| format!("chromedriver refused the session: {refusal}"))?;
+        browser.session = created["sessionId"].as_str().ok_or("the new session has no id")?.to_owned();
+        Ok(browser)
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -84,15 +104,25 @@ impl Browser {
 
     /// A WebDriver call; `Err` with the driver's error object when it refuses.
     async fn try_call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
+        match self.send(method.clone(), path, body).await {
+            Ok(answer) => answer,
+            Err(error) => panic!("webdriver {method} {path}: {error}"),
+        }
+    }
+
+    /// Sends one WebDriver call: the outer `Err` when no answer came, the inner one with the
+    /// driver's error object when it answered with a refusal.
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Result<Result<Value, Value>, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        // chromedriver, on a loaded machine, now and then closes a connection without an
-        // answer: such a call is made once more, on a new connection.
+        // chromedriver, on a loaded machine, now and then closes or resets a connection
+        // without an answer: such a call is made again, on a new connection.
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let stream = TcpStream::connect(self.driver).await.expect("chromedriver");
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            let stream = TcpStream::connect(self.driver).await.map_err(|e| format!("cannot connect: {e}"))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake: {e}"))?;
             tokio::spawn(conn);
             let req = Request::builder()
                 .method(method.clone())
@@ -103,18 +133,19 @@ impl Browser {
                 .unwrap();
             match sender.send_request(req).await {
                 Ok(response) => break response,
-                Err(e) if attempt < 3 && (e.is_incomplete_message() || e.is_canceled() || e.is_closed()) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                Err(e) if attempt < 3 => {
+                    eprintln!("webdriver {method} {path}: no answer ({e}: {:?}); sending again", e.source());
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err(e) => panic!("webdriver {method} {path}: no answer: {e}"),
+                Err(e) => return Err(format!("no answer: {e} ({:?})", e.source())),
             }
         };
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let value: Value = serde_json::from_slice(&bytes).expect("webdriver JSON");
+        let bytes = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not WebDriver JSON: {e}"))?;
         if value["value"]["error"].is_string() {
-            return Err(value["value"].clone());
+            return Ok(Err(value["value"].clone()));
         }
-        Ok(value["value"].clone())
+        Ok(Ok(value["value"].clone()))
     }
 
     fn session_path(&self, rest: &str) -> String {
@@ -246,7 +277,8 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // Ending the session closes Chromium (blocking: Drop cannot await); then the driver.
         use std::io::{Read, Write};
-        if let Ok(mut stream) = std::net::TcpStream::connect(self.driver) {
+        let stream = (!self.session.is_empty()).then(|| std::net::TcpStream::connect(self.driver));
+        if let Some(Ok(mut stream)) = stream {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
             let request = format!(
                 "DELETE /session/{} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
