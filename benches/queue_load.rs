@@ -67,6 +67,31 @@ impl Redis {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// Seconds of CPU (user and system) the server has used since it started.
+    fn cpu_seconds(&self) -> f64 {
+        let info = self.cli(&["INFO", "cpu"]);
+        let field = |name: &str| -> f64 {
+            info.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).expect("used_cpu")
+        };
+        field("used_cpu_user:") + field("used_cpu_sys:")
+    }
+
+    /// Calls and microseconds of one command since the last `CONFIG RESETSTAT`.
+    fn command_stats(&self, command: &str) -> (u64, u64) {
+        (self.command_stat(command, "calls="), self.command_stat(command, "usec="))
+    }
+
+    /// Calls of one command that ended in an error reply.
+    fn failed_calls(&self, command: &str) -> u64 {
+        self.command_stat(command, "failed_calls=")
+    }
+
+    fn command_stat(&self, command: &str, field: &str) -> u64 {
+        let info = self.cli(&["INFO", "commandstats"]);
+        let line = info.lines().find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:"))).unwrap_or_default();
+        line.split(',').find_map(|kv| kv.strip_prefix(field)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
     fn used_memory(&self) -> u64 {
         self.cli(&["INFO", "memory"])
             .lines()
@@ -121,6 +146,7 @@ async fn run(visitors: usize, connections: usize, million: usize) {
         joined = target;
         let per = (redis.used_memory() - before) as f64 / target as f64;
         println!("redis memory per waiting visitor at {target}: {per:.0} bytes");
+        poll_directly(&store, &redis, "mem", target, 300_000).await;
     }
     // Support's lookup of a queue id walks the whole room (ZSCAN steps); a prefix nobody
     // has makes it walk every member.
@@ -156,8 +182,17 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     let join_ceiling = redis_benchmark(&redis, &sha, connections, 200_000, 100_000_000);
     println!("redis-benchmark, visit script as a join: {join_ceiling:.0} calls/s");
     redis_benchmark(&redis, &sha, connections, 250_000, 50_000); // warm: joins most of 50k ids
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    let cpu_before = redis.cpu_seconds();
     let status_ceiling = redis_benchmark(&redis, &sha, connections, 300_000, 50_000);
-    println!("redis-benchmark, visit script as a status of a waiting visitor: {status_ceiling:.0} calls/s");
+    let cpu = redis.cpu_seconds() - cpu_before;
+    let (calls, usec) = redis.command_stats("evalsha");
+    println!(
+        "redis-benchmark, visit script as a status of a waiting visitor: {status_ceiling:.0} calls/s; \
+         redis CPU {:.2} µs per call, script {:.2} µs per call",
+        cpu * 1e6 / calls.max(1) as f64,
+        usec as f64 / calls.max(1) as f64
+    );
     println!("ratio gateway/redis-benchmark: joins {:.2}, status {:.2}", joins / join_ceiling, status / status_ceiling);
     drop(redis);
 
@@ -199,11 +234,58 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
     }
 }
 
+/// Status polls of waiting visitors straight through the store API (as the gateway sends
+/// them, coalesced), picked at random among `population`: polls per second, and what each
+/// cost Redis: its CPU (user and system, so the network's share too) per poll, and the
+/// script's own time per call divided by the visitors each call carried.
+async fn poll_directly(store: &Arc<Store>, redis: &Redis, room: &str, population: usize, polls: usize) {
+    redis.cli(&["CONFIG", "RESETSTAT"]);
+    let cpu_before = redis.cpu_seconds();
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for task in 0..256 {
+        let (store, next, room) = (store.clone(), next.clone(), room.to_owned());
+        tasks.push(tokio::spawn(async move {
+            // A cheap random walk over the population (an LCG per task).
+            let mut x = task as u64 * 7_919 + 1;
+            while next.fetch_add(1, Ordering::Relaxed) < polls {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let id = visitor_id((x >> 33) as usize % population);
+                let visit =
+                    Visit { visitor: &id, restore: None, prequeue_score: 0, joining: Joining::Keep, client: None };
+                let standing = store.visit(&room, &visit, &policy()).await.expect("poll");
+                assert!(standing.position.is_some(), "a waiting visitor has a position");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = redis.cpu_seconds() - cpu_before;
+    let (calls, usec) = redis.command_stats("evalsha");
+    let per_call = calls.max(1) as f64;
+    println!(
+        "store status polls at {population} waiting: {:.0} polls/s; redis CPU {:.2} µs per poll; \
+         script {:.1} µs per call / {:.1} visitors per call = {:.2} µs per poll",
+        polls as f64 / seconds,
+        cpu * 1e6 / polls as f64,
+        usec as f64 / per_call,
+        polls as f64 / per_call,
+        usec as f64 / polls as f64,
+    );
+}
+
 fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, keyspace: usize) -> f64 {
-    let keys: Vec<String> = ["waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants"]
-        .iter()
-        .map(|k| format!("anteroom:{{rb}}:{k}"))
-        .collect();
+    // The room's keys, as the store passes them.
+    let keys: Vec<String> = [
+        "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
+        "claims", "clients", "owners",
+    ]
+    .iter()
+    .map(|k| format!("anteroom:{{rb}}:{k}"))
+    .collect();
     let mut args: Vec<String> = vec![
         "-p".into(),
         redis.port.to_string(),
@@ -216,18 +298,23 @@ fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, ke
         "-q".into(),
         "EVALSHA".into(),
         sha.into(),
-        "8".into(),
+        keys.len().to_string(),
     ];
     args.extend(keys);
     // The room (admit_per_minute, capacity, session ms, abandon ms, opens_at, recount ms,
-    // remembered epoch, paused, closed, two overrides), the restore grace, then one
-    // visitor: id, restore epoch, restore seq, restore seen, pre-queue score, join
-    let room = ["1", "1", "900000", "3600000", "0", "38000", "0", "0", "0", "", ""];
-    let visitor = ["10000", "v:__rand_int__", "", "", "", "0", "1"];
+    // remembered epoch, paused, closed, two overrides, adaptive start), the restore grace,
+    // rejoin, reclaim, places per client; then one visitor: id, restore epoch, seq and
+    // seen, pre-queue score, join, proof id and expiry, client.
+    let room = ["1", "1", "900000", "3600000", "0", "38000", "0", "0", "0", "", "", "", "10000", "0", "30000", "0"];
+    let visitor = ["v:__rand_int__", "", "", "", "0", "1", "", "0", ""];
     for a in room.iter().chain(&visitor) {
         args.push((*a).into());
     }
+    let failed_before = redis.failed_calls("evalsha");
     let out = Command::new("redis-benchmark").args(&args).output().expect("redis-benchmark");
+    // An error reply counts as a request to redis-benchmark: the script must not fail.
+    let failed = redis.failed_calls("evalsha") - failed_before;
+    assert_eq!(failed, 0, "the visit script failed under redis-benchmark: {}", redis.cli(&["INFO", "errorstats"]));
     let text = String::from_utf8_lossy(&out.stdout);
     // "EVALSHA ...: 61349.69 requests per second, p50=..." (the last \r-separated part)
     let last = text.rsplit('\r').next().unwrap_or(&text);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use anteroom::store::{LimitOverrides, Policy, QueueState, Remembered, Restore, Standing};
+use anteroom::store::{Joining, LimitOverrides, Policy, QueueState, Remembered, Restore, Standing, Visit};
 use std::time::Duration;
 use support::stores::{conformance, names, plain, policy, renewal, slow, Harness, ROOM};
 
@@ -32,6 +32,7 @@ conformance!(
     ticks_running_at_once_admit_no_more_than_one_would,
     a_visit_without_joining_holds_no_place,
     many_visits_at_once_each_get_one_place,
+    waiters_polling_together_see_their_places_and_stay_in_line,
     a_closed_room_admits_nobody_and_shoppers_keep_their_session,
 );
 
@@ -479,6 +480,50 @@ async fn many_visits_at_once_each_get_one_place(h: Harness) {
         }
         positions.sort();
         assert_eq!(positions, (1..=150).collect::<Vec<u64>>(), "{room}: one place each");
+    }
+}
+
+/// Polls that arrive together (one script call on the Redis store, which finds the
+/// waiters among them and writes their heartbeats in bulk) each see their own place and
+/// keep it alive, while a newcomer and a second tab in the same call are answered as alone.
+async fn waiters_polling_together_see_their_places_and_stay_in_line(h: Harness) {
+    let policy = Policy { abandon_ms: 600, rejoin_ms: 0, ..policy() };
+    h.store.set_paused(ROOM, true).await.unwrap();
+    let visitors = names(0..60);
+    for v in &visitors {
+        h.visit(v, &policy).await;
+    }
+    // For longer than a waiter's patience the even ones poll (each from two tabs, all at
+    // once, with a newcomer); the odd ones are silent. No tick runs meanwhile.
+    let started = std::time::Instant::now();
+    let mut round = 0;
+    while started.elapsed() < Duration::from_millis(1_200) {
+        let mut tasks = Vec::new();
+        let newcomer = format!("newcomer-{round}");
+        let polls = visitors.iter().enumerate().step_by(2).flat_map(|(i, v)| [(i, v.clone()), (i, v.clone())]);
+        for (i, visitor) in polls.chain([(60 + round, newcomer)]) {
+            let (store, policy) = (h.store.clone(), policy.clone());
+            tasks.push(tokio::spawn(async move {
+                let joining = if i < 60 { Joining::Keep } else { Joining::Place };
+                let visit = Visit { visitor: &visitor, restore: None, prequeue_score: 0, joining, client: None };
+                (i, store.visit(ROOM, &visit, &policy).await.unwrap())
+            }));
+        }
+        for task in tasks {
+            let (i, standing) = task.await.unwrap();
+            assert_eq!((standing.state, standing.position), (QueueState::Paused, Some(i as u64 + 1)), "visitor {i}");
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The silent ones are dropped (and the early newcomers, silent since); the pollers kept
+    // their places, now one after the other at the head.
+    let report = h.store.tick(ROOM, &policy, 0).await.unwrap();
+    assert!(report.abandoned >= 30, "{report:?}");
+    for (i, v) in visitors.iter().enumerate() {
+        let visit = Visit { visitor: v, restore: None, prequeue_score: 0, joining: Joining::Keep, client: None };
+        let kept = (i % 2 == 0).then_some(i as u64 / 2 + 1);
+        assert_eq!(h.store.visit(ROOM, &visit, &policy).await.unwrap().position, kept, "{v}");
     }
 }
 

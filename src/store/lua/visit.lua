@@ -62,6 +62,13 @@ local function spend(proof, until_ms)
   return true
 end
 
+-- A visitor with a place in line: where it is (the heartbeat is the caller's).
+local function standing_in_line(v, score, extra)
+  if scheduled then return answer(SCHEDULED, -1, score, extra) end
+  local position = redis.call('ZRANK', waiting, v) + 1
+  return answer(paused and PAUSED or WAITING, position, score, extra)
+end
+
 local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score, join, proof, proof_until, client)
   -- The client holds one place more (counted only where the room caps them).
   local function hold_place()
@@ -90,10 +97,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   end
   local function in_line(score, rejoined, joined)
     redis.call('ZADD', seen, now, v)
-    local extra = { rejoined = rejoined, joined = joined }
-    if scheduled then return answer(SCHEDULED, -1, score, extra) end
-    local position = redis.call('ZRANK', waiting, v) + 1
-    return answer(paused and PAUSED or WAITING, position, score, extra)
+    return standing_in_line(v, score, { rejoined = rejoined, joined = joined })
   end
 
   -- A closed room: those shopping go on; everyone else is told, and nothing is written.
@@ -104,7 +108,8 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     return answer(CLOSED, -1, 0)
   end
 
-  -- The common case first: a waiter polling.
+  -- A waiter polling (the common case, when not found by the batch's first look: the
+  -- same visitor twice in one batch, the first visit having made the place).
   local score = redis.call('ZSCORE', waiting, v)
   if score then
     return in_line(tonumber(score))
@@ -193,8 +198,31 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   return in_line(score, nil, 1)
 end
 
+-- The common case for the whole batch at once: waiters polling. One ZMSCORE finds them and
+-- one ZADD writes all their heartbeats; only the others go through `visit`. Another
+-- visitor's visit never moves a waiter out of line (it changes only that visitor's own
+-- entries, and nobody is admitted at once while someone waits), so the scores read first
+-- stay true for the whole batch.
+local ids = {}
 for i = 17, #ARGV, 9 do
-  visit(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7],
-    ARGV[i + 8])
+  ids[#ids + 1] = ARGV[i]
+end
+local scores = {}
+if not closed and #ids > 0 then
+  scores = redis.call('ZMSCORE', waiting, unpack(ids))
+end
+local beats = {}
+for k, v in ipairs(ids) do
+  if scores[k] then
+    standing_in_line(v, tonumber(scores[k]), {})
+    beats[#beats + 1] = now
+    beats[#beats + 1] = v
+  else
+    local i = 17 + (k - 1) * 9
+    visit(v, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
+  end
+end
+if #beats > 0 then
+  redis.call('ZADD', seen, unpack(beats))
 end
 return out
