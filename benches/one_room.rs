@@ -2,7 +2,7 @@
 //! queue page's own pace, with two gateway instances sharing one Redis.
 //!
 //! Run: `cargo bench --bench one_room` (env: WAITING=100000,1000000 the line lengths,
-//! SECONDS=40 of measured polling for each, CONNECTIONS=32 per gateway).
+//! SECONDS=40 of measured polling for each, CONNECTIONS=256 per gateway).
 //!
 //! For each line length it starts a fresh `redis-server` and two release `anteroom run`
 //! (the same signing key, the same room), puts WAITING visitors in line through the
@@ -44,7 +44,7 @@ fn main() {
         .map(|s| s.trim().parse().expect("WAITING: numbers separated by commas"))
         .collect();
     let seconds = env_usize("SECONDS", 40) as u64;
-    let connections = env_usize("CONNECTIONS", 32);
+    let connections = env_usize("CONNECTIONS", 256);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     println!(
         "# one room: two gateways, one Redis, {} cores",
@@ -78,6 +78,12 @@ async fn one_line(waiting: usize, window: Duration, connections: usize) {
     );
     // The first comes in at once (the room was quiet); everyone else takes a place.
     assert_eq!(joined.line.load(Ordering::Relaxed), waiting as u64 - 1, "everyone took a place");
+    // From here on each buyer sends the cookie the join set, which names their place.
+    let mut kept: Vec<String> = cookies.to_vec();
+    for (i, pair) in std::mem::take(&mut *joined.set_cookies.lock().expect("lock")) {
+        kept[i] = pair;
+    }
+    let cookies = Arc::new(kept);
 
     // What the line costs with nobody polling: the two gateways' ticks.
     let cpu_before = redis.cpu_seconds();
@@ -162,6 +168,8 @@ struct Outcome {
     line: AtomicU64,
     poll_after_sum: AtomicU64,
     poll_after_count: AtomicU64,
+    /// The cookies the answers set, by visitor: a browser keeps the one that names its place.
+    set_cookies: std::sync::Mutex<Vec<(usize, String)>>,
 }
 
 impl Outcome {
@@ -221,6 +229,12 @@ async fn run_clients(
                     .expect("req");
                 let response = sender.send_request(req).await.expect("response");
                 let ok = response.status() == 200 && response.headers().contains_key("x-anteroom-state");
+                if method == "POST" {
+                    let set = response.headers().get("set-cookie").and_then(|v| v.to_str().ok());
+                    if let Some(pair) = set.and_then(|c| c.split(';').next()) {
+                        outcome.set_cookies.lock().expect("lock").push((i, pair.to_owned()));
+                    }
+                }
                 let body = response.into_body().collect().await.expect("body").to_bytes();
                 let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 if !ok || answer["position"].as_u64().is_none() {

@@ -134,7 +134,7 @@ impl RedisStore {
     }
 
     pub async fn visit(&self, room: &str, visit: &Visit<'_>, policy: &Policy) -> Result<Standing, StoreFault> {
-        let sender = self.visits.get_or_init(|| visits::spawn(self.inner.clone()));
+        let sender = self.visits.get_or_init(|| visits::spawn(self.inner.clone(), visits::LINGER));
         let (reply, answer) = oneshot::channel();
         let job = visits::Job { room: room.to_owned(), policy: policy.clone(), visit: visit.into(), reply };
         sender.send(job).await.map_err(|_| StoreFault::unreachable("visit batcher stopped"))?;
