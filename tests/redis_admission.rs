@@ -285,12 +285,20 @@ async fn when_redis_dies_under_load_buyers_keep_shopping_newcomers_get_a_fast_pa
         room.abandon_after = HumanDuration::secs(3);
     };
     let gw = on_redis(&origin, &redis, room).await;
+    // At 1,000 a second, admissions at once are spaced 1 ms apart: a newcomer
+    // within the same millisecond as the one before is told to wait (and holds no place),
+    // so the 20 buyers are whoever got in.
     let mut buyers = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..200 {
         let mut buyer = Visitor::new(gw.addr);
-        assert_eq!(buyer.get("/tickets/1").await.body_text(), "hello");
-        buyers.push(buyer);
+        if buyer.get("/tickets/1").await.body_text() == "hello" {
+            buyers.push(buyer);
+        }
+        if buyers.len() == 20 {
+            break;
+        }
     }
+    assert_eq!(buyers.len(), 20, "twenty buyers got in at once");
     assert_eq!(readyz(&gw).await.0, 200);
     assert_eq!(store_up(&gw).await, 1);
 
