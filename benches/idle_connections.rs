@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo bench --bench idle_connections     # args: PLAIN (15000) TLS (4000); needs an
 //!                                          # open-files limit above the larger count
+//! ANTEROOM_BIN=/tmp/anteroom-before cargo bench --bench idle_connections   # another build
 //! ```
 //!
 //! anteroom answers a cookie-less queue status (`/_anteroom/status?room=bench`), nginx a
@@ -184,7 +185,9 @@ impl Server {
             );
             let path = dir.path().join("anteroom.toml");
             std::fs::write(&path, config).expect("config");
-            Command::new(env!("CARGO_BIN_EXE_anteroom"))
+            // ANTEROOM_BIN: another build to compare (this one's by default).
+            let bin = std::env::var_os("ANTEROOM_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_anteroom").into());
+            Command::new(bin)
                 .args(["run", "--config"])
                 .arg(&path)
                 .env("RUST_LOG", "warn")

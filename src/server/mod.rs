@@ -146,7 +146,10 @@ impl<H: Handler> Server<H> {
         let addr = peer.addr;
         let service = service_fn(move |req| {
             let (handler, peer) = (handler.clone(), peer.clone());
-            async move { Ok::<_, Infallible>(handler.handle(req, peer).await) }
+            // Boxed: hyper's HTTP/1 dispatcher keeps room for the service's future in every
+            // connection, idle or not. A box costs one allocation per request instead of
+            // the whole request's state machine per open connection.
+            Box::pin(async move { Ok::<_, Infallible>(handler.handle(req, peer).await) })
         });
         let conn = settings.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
