@@ -110,14 +110,14 @@ async fn one_line(waiting: usize, window: Duration, connections: usize) {
     let cpu = redis.cpu_seconds() - cpu_before;
     let seconds = measured_from.elapsed().as_secs_f64();
     let (calls, usec) = redis.command_stats("evalsha");
-    let polled = outcome.sent_in_window(sent_before, seconds);
+    let poll_rate = outcome.rate_since(sent_before, seconds);
     polling.await.expect("polling");
 
     let core = cpu / seconds;
-    let per_poll_us = cpu * 1e6 / polled.max(1.0) / seconds;
+    let per_poll_us = cpu * 1e6 / (poll_rate * seconds).max(1.0);
     println!(
         "  polls: wanted {rate:.0}/s, sent {:.0}/s (mean poll_after_ms asked: {:.0}; {} answers not a place in line; line {})",
-        polled,
+        poll_rate,
         outcome.mean_poll_after_ms(),
         outcome.failures.load(Ordering::Relaxed),
         outcome.line.load(Ordering::Relaxed),
@@ -127,7 +127,7 @@ async fn one_line(waiting: usize, window: Duration, connections: usize) {
         core * 100.0,
         calls as f64 / seconds,
         usec as f64 / calls.max(1) as f64,
-        polled * seconds / calls.max(1) as f64,
+        poll_rate * seconds / calls.max(1) as f64,
     );
     println!(
         "  per waiter: {:.3} µs of Redis CPU per second; at 50 % of a core at this pace: {:.2} million waiting",
@@ -177,9 +177,8 @@ impl Outcome {
         self.poll_after_sum.load(Ordering::Relaxed) as f64 / self.poll_after_count.load(Ordering::Relaxed).max(1) as f64
     }
 
-    /// Requests a second in the measured window: those sent after `before`, over the window
-    /// (the clients ran a little past it; that tail is left out by the pace).
-    fn sent_in_window(&self, before: u64, seconds: f64) -> f64 {
+    /// Requests a second over the last `seconds`, when `before` had been sent at their start.
+    fn rate_since(&self, before: u64, seconds: f64) -> f64 {
         (self.sent.load(Ordering::Relaxed).saturating_sub(before)) as f64 / seconds
     }
 }
