@@ -188,7 +188,7 @@ async fn two_gateways_on_one_redis_keep_one_line_and_one_rate() {
         // Joined on one instance, polls the other: the line is one.
         visitors.push((i, v.moved_to(there), joined));
     }
-    // The join sequence each got, from their signed queue cookies (v2.visitor.epoch.seq…).
+    // The join sequence each got, from their signed queue cookies (v3.visitor.epoch.seq…).
     let sequence = |v: &Visitor| -> Option<u64> { v.cookie("anteroom_q_sale")?.split('.').nth(3)?.parse().ok() };
     let numbered: Vec<u64> = visitors.iter().filter_map(|(_, v, _)| sequence(v)).filter(|seq| *seq > 0).collect();
     let mut tasks = Vec::new();

@@ -149,6 +149,9 @@ pub(crate) struct QueueTicket {
     pub first: u64,
     /// Unix ms when the store last confirmed the place (0: never).
     pub seen: u64,
+    /// Unix ms when the place was taken (0: unknown, a cookie from before it was kept), for
+    /// the time in line: the sequence is no clock.
+    pub joined: u64,
     /// The page the visitor first asked for (already sanitized), to return them to.
     pub return_to: Option<String>,
 }
@@ -192,12 +195,15 @@ impl QueueCookieSigner {
         URL_SAFE_NO_PAD.encode(&context.sign().as_ref()[..16])
     }
 
-    /// `v2.{visitor}.{epoch}.{seq}.{shown}.{first}.{seen}.{return_to, base64url}.{mac}`; the
-    /// room is inside the MAC, so a cookie of one room is worthless in another.
+    /// `v3.{visitor}.{epoch}.{seq}.{shown}.{first}.{seen}.{return_to, base64url}.{joined}.{mac}`;
+    /// the room is inside the MAC, so a cookie of one room is worthless in another.
     pub(crate) fn encode(&self, room: &str, ticket: &QueueTicket) -> String {
         let t = ticket;
         let return_to = t.return_to.as_deref().map(|r| URL_SAFE_NO_PAD.encode(r)).unwrap_or_default();
-        let body = format!("v2.{}.{}.{}.{}.{}.{}.{return_to}", t.visitor, t.epoch, t.seq, t.shown, t.first, t.seen);
+        let body = format!(
+            "v3.{}.{}.{}.{}.{}.{}.{return_to}.{}",
+            t.visitor, t.epoch, t.seq, t.shown, t.first, t.seen, t.joined
+        );
         let mac = self.keys.first().map(|k| Self::mac(k, room, &body)).unwrap_or_default();
         format!("{body}.{mac}")
     }
@@ -213,9 +219,12 @@ impl QueueCookieSigner {
             return None;
         }
         let mut parts = body.split('.');
-        // v1 (before `seen` and `return_to`) still holds a place, but restores none.
-        let version = parts.next()?;
-        if version != "v1" && version != "v2" {
+        // v1 (before `seen` and `return_to`) still holds a place, but restores none; v2
+        // (before `joined`) is read as joined at an unknown time. From v3 on, a later
+        // version only adds fields at the end, so a cookie of a newer instance (a rolling
+        // update) is read for what this one knows.
+        let version: u32 = parts.next()?.strip_prefix('v')?.parse().ok()?;
+        if version == 0 {
             return None;
         }
         let visitor = parts.next()?;
@@ -223,25 +232,28 @@ impl QueueCookieSigner {
         let seq = parts.next()?.parse().ok()?;
         let shown = parts.next()?.parse().ok()?;
         let first = parts.next()?.parse().ok()?;
-        let (seen, return_to) = if version == "v2" {
+        let (seen, return_to) = if version == 1 {
+            (0, None)
+        } else {
             let seen = parts.next()?.parse().ok()?;
             let return_to = match parts.next()? {
                 "" => None,
                 encoded => Some(String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?),
             };
             (seen, return_to)
-        } else {
-            (0, None)
         };
+        let joined = if version >= 3 { parts.next()?.parse().ok()? } else { 0 };
+        let known_to_end = version > 3 || parts.next().is_none();
         let well_formed =
             visitor.len() == 22 && visitor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        (well_formed && parts.next().is_none()).then(|| QueueTicket {
+        (well_formed && known_to_end).then(|| QueueTicket {
             visitor: visitor.to_owned(),
             epoch,
             seq,
             shown,
             first,
             seen,
+            joined,
             return_to,
         })
     }
@@ -285,6 +297,7 @@ mod tests {
             shown: 17,
             first: 40,
             seen: 1_800_000_000_000,
+            joined: 1_799_999_000_000,
             return_to: Some("/tickets/42?seat=A.12".into()),
         };
         let value = signer.encode("sale", &ticket);
@@ -298,6 +311,34 @@ mod tests {
         assert_eq!(signer.decode("sale", "garbage"), None);
         let later = value.replacen(".1800000000000.", ".1900000000000.", 1);
         assert_eq!(signer.decode("sale", &later), None, "a place cannot be kept fresh by hand");
+        let sooner = value.replacen(".1799999000000.", ".1700000000000.", 1);
+        assert_eq!(signer.decode("sale", &sooner), None, "nor its time in line stretched");
+    }
+
+    #[test]
+    fn a_cookie_of_a_later_version_is_read_for_what_this_one_knows() {
+        let signer = QueueCookieSigner::new(&[[7; 32]]);
+        let visitor = new_visitor_id();
+        let sign = |body: &str| format!("{body}.{}", QueueCookieSigner::mac(&signer.keys[0], "sale", body));
+        let later =
+            signer.decode("sale", &sign(&format!("v4.{visitor}.5.1234.17.40.1800000000000..1799999000000.x.y")));
+        let later = later.expect("v4 decodes");
+        assert_eq!((later.seq, later.seen, later.joined), (1234, 1_800_000_000_000, 1_799_999_000_000));
+        let padded = sign(&format!("v3.{visitor}.5.1234.17.40.1800000000000..1799999000000.x"));
+        assert_eq!(signer.decode("sale", &padded), None, "a v3 cookie has nothing after `joined`");
+        assert_eq!(signer.decode("sale", &sign(&format!("v0.{visitor}.5.1234.17.40"))), None);
+        assert_eq!(signer.decode("sale", &sign(&format!("v3.{visitor}.5.1234.17.40.1800000000000.."))), None);
+    }
+
+    #[test]
+    fn a_cookie_from_before_joined_still_holds_and_restores_its_place() {
+        let signer = QueueCookieSigner::new(&[[7; 32]]);
+        let visitor = new_visitor_id();
+        let body = format!("v2.{visitor}.5.1234.17.40.1800000000000.{}", URL_SAFE_NO_PAD.encode("/x"));
+        let mac = QueueCookieSigner::mac(&signer.keys[0], "sale", &body);
+        let ticket = signer.decode("sale", &format!("{body}.{mac}")).expect("v2 decodes");
+        assert_eq!((ticket.seq, ticket.seen, ticket.joined), (1234, 1_800_000_000_000, 0));
+        assert_eq!(ticket.return_to.as_deref(), Some("/x"));
     }
 
     #[test]

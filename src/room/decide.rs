@@ -364,6 +364,10 @@ impl WaitingRoom {
             room.metrics().joins.fetch_add(1, Relaxed);
         }
         if placed {
+            // The same place brought back (after a data loss) keeps its join time.
+            if standing.seq != ticket.seq || ticket.joined == 0 {
+                ticket.joined = standing.now_ms;
+            }
             ticket.seq = standing.seq;
             ticket.epoch = standing.epoch;
         }
@@ -378,7 +382,7 @@ impl WaitingRoom {
         // Admitted: the place is used up, and the cookie must not bring it back.
         let used_up = standing.state == QueueState::Admitted && ticket.seq > 0;
         let waited = match (used_up, standing.immediate) {
-            (true, _) => status::waited(ticket.seq, standing.now_ms, room.policy.opens_at_ms),
+            (true, _) => status::waited(ticket.seq, ticket.joined, standing.now_ms, room.policy.opens_at_ms),
             (false, true) => Some(std::time::Duration::ZERO),
             (false, false) => None,
         };

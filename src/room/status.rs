@@ -144,15 +144,23 @@ pub(crate) fn eta_minutes_range(eta_seconds: Option<u64>) -> Option<(u64, u64)> 
 /// `/`: browsers read `/\x` and `/<TAB>/x` as other hosts. Paths with dot segments
 /// (`/.//evil.example`) are refused too: the browser resolves them, and what is left may
 /// start with `//`.
-/// Order scores below this are pre-queue scores (random, before `opens_at`); above it,
-/// join times in unix µs (2001 onwards).
+/// Order scores of cookies from before `joined` was kept: below this, pre-queue scores
+/// (random, before `opens_at`); above it, join times in unix µs (2001 onwards).
 const JOIN_TIMES_FROM_US: u64 = 1_000_000_000_000_000;
 
-/// How long a place waited for its turn: from its join time (its order score), or from
-/// the opening for a place taken before it. `None` when the score says nothing usable.
-pub(crate) fn waited(seq: u64, now_ms: u64, opens_at_ms: Option<u64>) -> Option<std::time::Duration> {
+/// How long a place waited for its turn: from when it was taken (`joined_ms`, from the
+/// cookie), or from the opening for a place taken before it. Cookies from before `joined`
+/// was kept (0) fall back to the order score, which was then the join time in µs. `None`
+/// when nothing usable is known.
+pub(crate) fn waited(seq: u64, joined_ms: u64, now_ms: u64, opens_at_ms: Option<u64>) -> Option<std::time::Duration> {
     let now_us = now_ms.saturating_mul(1000);
-    let from_us = if seq >= JOIN_TIMES_FROM_US { seq } else { opens_at_ms?.saturating_mul(1000) };
+    let from_us = if joined_ms > 0 {
+        joined_ms.max(opens_at_ms.unwrap_or(0)).saturating_mul(1000)
+    } else if seq >= JOIN_TIMES_FROM_US {
+        seq
+    } else {
+        opens_at_ms?.saturating_mul(1000)
+    };
     let waited = std::time::Duration::from_micros(now_us.saturating_sub(from_us));
     // A day in line is no wait anyone had: a clock far off, not a measurement.
     (waited < std::time::Duration::from_secs(86_400)).then_some(waited)
@@ -204,12 +212,24 @@ mod waited_tests {
     #[test]
     fn the_wait_runs_from_the_join_or_for_the_pre_queue_from_the_opening() {
         let now_ms = 1_800_000_000_000;
+        // The sequence is no clock: a dense score in the µs range says nothing of the wait.
+        let dense = JOIN + 5;
+        assert_eq!(waited(dense, now_ms - 90_000, now_ms, None), Some(Duration::from_secs(90)));
+        let opening = Some(now_ms - 30_000);
+        assert_eq!(waited(123_456, now_ms - 90_000, now_ms, opening), Some(Duration::from_secs(30)), "pre-queue");
+        assert_eq!(waited(dense, now_ms + 5_000, now_ms, None), Some(Duration::ZERO), "clocks apart: no negative wait");
+        assert_eq!(waited(dense, 1, now_ms, None), None, "a wait of years is a broken clock");
+    }
+
+    #[test]
+    fn a_cookie_from_before_the_join_time_was_kept_reads_it_from_the_score() {
+        let now_ms = 1_800_000_000_000;
         let joined_us = (now_ms - 90_000) * 1000;
-        assert_eq!(waited(joined_us, now_ms, None), Some(Duration::from_secs(90)));
-        assert_eq!(waited(123_456, now_ms, Some(now_ms - 30_000)), Some(Duration::from_secs(30)));
-        assert_eq!(waited(123_456, now_ms, None), None, "a pre-queue score without an opening says nothing");
-        assert_eq!(waited(joined_us, now_ms - 100_000, None), Some(Duration::ZERO), "clocks apart: no negative wait");
-        assert_eq!(waited(JOIN, now_ms, None), None, "a wait of years is a broken clock");
+        assert_eq!(waited(joined_us, 0, now_ms, None), Some(Duration::from_secs(90)));
+        assert_eq!(waited(123_456, 0, now_ms, Some(now_ms - 30_000)), Some(Duration::from_secs(30)));
+        assert_eq!(waited(123_456, 0, now_ms, None), None, "a pre-queue score without an opening says nothing");
+        assert_eq!(waited(joined_us, 0, now_ms - 100_000, None), Some(Duration::ZERO));
+        assert_eq!(waited(JOIN, 0, now_ms, None), None);
     }
 
     const JOIN: u64 = super::JOIN_TIMES_FROM_US;
