@@ -5,7 +5,11 @@
 //! runs one suite against both. The model, per room:
 //!
 //! - `waiting`: visitor → order score (join sequence; a random score before `opens_at`)
-//! - `seen`: visitor → last heartbeat (ms), for abandonment
+//! - heartbeats: when each waiter was last heard from (ms), for abandonment. Redis keeps
+//!   them packed, six bytes per place at the place's *slot* (read from its order score;
+//!   see `lua/prelude.lua`), and looks at a stretch of the line each tick, with the heads
+//!   checked before they are admitted; `seen` (visitor → ms) holds the rest: admissions
+//!   not yet claimed, and places without a slot
 //! - `dropped`: `visitor:seq` → when dropped for silence (ms); a visitor who comes back
 //!   within `rejoin_ms` with the signed cookie of that place gets it back
 //! - `admitted`: visitor → when admitted (ms); the visitor's next visit claims it
@@ -45,7 +49,7 @@ mod visits;
 mod zset;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::{visit_script_source, RedisStore};
+pub use self::redis::{visit_script_source, RedisStore, ROOM_KEYS};
 pub use health::*;
 pub use types::*;
 

@@ -412,13 +412,17 @@ fn room_args(call: &mut ScriptInvocation<'_>, policy: &Policy) {
         .arg(number(policy.adaptive_start));
 }
 
+/// The names of a room's keys, in the order the scripts take them (see the prelude), each
+/// `anteroom:{ROOM}:NAME`. Heartbeat chunks are further keys, `anteroom:{ROOM}:beats:N`.
+pub const ROOM_KEYS: [&str; 15] = [
+    "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
+    "claims", "clients", "owners", "beats",
+];
+
 /// A script invocation with the room's keys, all under one hash tag.
 fn keyed<'a>(script: &'a Script, room: &str) -> ScriptInvocation<'a> {
     let mut call = script.prepare_invoke();
-    for part in [
-        "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
-        "claims", "clients", "owners",
-    ] {
+    for part in ROOM_KEYS {
         call.key(format!("anteroom:{{{room}}}:{part}"));
     }
     call

@@ -22,6 +22,11 @@ impl Harness {
         Self { store: store.into(), redis: Some(server) }
     }
 
+    /// The Redis server behind the store (none for the memory store), to look inside.
+    pub fn redis_server(&self) -> Option<&RedisServer> {
+        self.redis.as_ref()
+    }
+
     /// The store loses everything: a Redis FLUSHALL, a memory store's process restart.
     pub fn wipe(&mut self) {
         match &self.redis {

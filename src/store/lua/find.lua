@@ -28,8 +28,7 @@ for i, set in ipairs(sets) do
     for j = 1, #items, 2 do
       local member, score = items[j], tonumber(items[j + 1])
       if set[1] == 'waiting' then
-        row('waiting', member, redis.call('ZRANK', waiting, member) + 1,
-          tonumber(redis.call('ZSCORE', seen, member) or '0'))
+        row('waiting', member, redis.call('ZRANK', waiting, member) + 1, last_beat(member, score) or 0)
       elseif set[1] == 'dropped' then
         row('dropped', string.match(member, '^(.*):[^:]*$') or member, -1, score)
       else

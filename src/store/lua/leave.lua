@@ -3,6 +3,10 @@
 -- ARGV: 1 visitor, 2 the session id of the visitor's token ('': none), 3 the sequence of
 --       the place the visitor's cookie names ('': none)
 local v = ARGV[1]
+local score = redis.call('ZSCORE', waiting, v)
+if score and beats_of({ tonumber(score) })[1] > 0 then
+  beat_free(tonumber(score))
+end
 redis.call('ZREM', waiting, v)
 redis.call('ZREM', seen, v)
 redis.call('ZREM', admitted, v)

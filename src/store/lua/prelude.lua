@@ -20,6 +20,8 @@
 --               window: one more claim in it gets a token of the same session
 --  13 clients  hash client (IPv4, IPv6 /64) -> places it holds in line (rooms that cap them)
 --  14 owners   hash visitor -> the client whose place they hold, to count it down
+--  15 beats    hash chunk -> places counted in it; the chunk's heartbeats are the string
+--               at `beats:CHUNK` (see "Heartbeats" below)
 -- The controller's state is in `state` too: adaptive_apm, adaptive_phase,
 -- adaptive_reason, origin_health. A live admit_per_minute pins the rate.
 -- ARGV 1-12 of visit, tick, renew and health describe the room (see Policy in
@@ -31,7 +33,7 @@
 --   ('': the room admits at a fixed rate)
 local waiting, seen, admitted, active, revoked, state, seqkey, grants, health, dropped, proofs, claims =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
-local clients, owners = KEYS[13], KEYS[14]
+local clients, owners, beats = KEYS[13], KEYS[14], KEYS[15]
 
 -- A place in line leaves (admitted, dropped, left): its client holds one place less.
 local function release_place(v)
@@ -145,4 +147,180 @@ end
 -- Session ids are "visitor.start": the visitor holds the place in `active`.
 local function visitor_of(session)
   return string.match(session, '^([^.]+)') or session
+end
+
+-- Order scores, all integers below 2^53 (exact in a double and in Lua):
+--   joined after the opening: a dense sequence, counting on from the µs time of the first
+--     join of the room's data (so it stays above every place of lost data brought back);
+--   joined before the opening (pre-queue): PREQUEUE_FROM + r * PREQUEUE_SLOTS + n, with r
+--     random below 2^17 (the order) and n the n-th pre-queue place of the data (the slot;
+--     0 once 2^23 - 1 are taken: those places keep their heartbeat in `seen`).
+-- Scores below PREQUEUE_FROM, or between the two ranges, come from older versions.
+local PREQUEUE_FROM = 2 ^ 40
+local PREQUEUE_SLOTS = 2 ^ 23
+local PREQUEUE_ORDERS = 2 ^ 17
+local OPENED_FROM = 1e15
+
+-- Heartbeats. A place with a slot keeps its last heartbeat (ms, 6 bytes) at that slot of
+-- a string of BEAT_CHUNK slots, not in `seen` (a sorted-set entry costs about 20 times
+-- that). `beats` counts each chunk's places; a chunk with none left is deleted. A beat of
+-- 0 means the place keeps its heartbeat in `seen` (no slot, or placed by an older version).
+local BEAT_CHUNK = 16384
+local BEAT_BYTES = 6
+
+local function slot_of(score)
+  if score >= OPENED_FROM then return score end
+  if score >= PREQUEUE_FROM and score < PREQUEUE_FROM + PREQUEUE_ORDERS * PREQUEUE_SLOTS then
+    local n = (score - PREQUEUE_FROM) % PREQUEUE_SLOTS
+    if n > 0 then return n end
+  end
+  return nil
+end
+
+-- A slot's chunk: its field in `beats`, its key, and the slot's index in it.
+local chunk_names = {}
+local function chunk_of(slot)
+  local chunk = math.floor(slot / BEAT_CHUNK)
+  local names = chunk_names[chunk]
+  if not names then
+    names = { int(chunk) }
+    names[2] = beats .. ':' .. names[1]
+    chunk_names[chunk] = names
+  end
+  return names[1], names[2], slot - chunk * BEAT_CHUNK
+end
+
+-- A new place with a slot: counted in its chunk (a new chunk is made at its full size at
+-- once: Redis would grow it by doubling), its first heartbeat written. False: no slot.
+local function beat_new(score)
+  local slot = slot_of(score)
+  if not slot then return false end
+  local field, key, at = chunk_of(slot)
+  if redis.call('HINCRBY', beats, field, 1) == 1 then
+    redis.call('SETRANGE', key, BEAT_CHUNK * BEAT_BYTES - 1, '\0')
+  end
+  redis.call('BITFIELD', key, 'SET', 'u48', '#' .. at, now)
+  return true
+end
+
+-- The last heartbeats of places (a list of scores), 0 for those without one in a chunk.
+-- Slots close together (the line after the opening is dense) are read as one range of
+-- bytes; scattered ones (the pre-queue's) with BITFIELD_RO, at most 1,000 at a time.
+local function beats_of(scores)
+  local groups, order, out = {}, {}, {}
+  for i, score in ipairs(scores) do
+    out[i] = 0
+    local slot = slot_of(score)
+    if slot then
+      local _, key, at = chunk_of(slot)
+      local g = groups[key]
+      if not g then
+        g = { lo = at, hi = at, at = {}, index = {} }
+        groups[key] = g
+        order[#order + 1] = key
+      end
+      if at < g.lo then g.lo = at end
+      if at > g.hi then g.hi = at end
+      g.at[#g.at + 1] = at
+      g.index[#g.index + 1] = i
+    end
+  end
+  for _, key in ipairs(order) do
+    local g = groups[key]
+    if g.hi - g.lo < 4 * #g.at + 64 then
+      local bytes = redis.call('GETRANGE', key, g.lo * BEAT_BYTES, (g.hi + 1) * BEAT_BYTES - 1)
+      for j, at in ipairs(g.at) do
+        local p = (at - g.lo) * BEAT_BYTES + 1
+        local b1, b2, b3, b4, b5, b6 = string.byte(bytes, p, p + BEAT_BYTES - 1)
+        if b6 then
+          out[g.index[j]] = ((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6
+        end
+      end
+    else
+      for from = 1, #g.at, 1000 do
+        local args = {}
+        for j = from, math.min(from + 999, #g.at) do
+          args[#args + 1] = 'GET'
+          args[#args + 1] = 'u48'
+          args[#args + 1] = '#' .. g.at[j]
+        end
+        local got = redis.call('BITFIELD_RO', key, unpack(args))
+        for j, beat in ipairs(got) do out[g.index[from + j - 1]] = beat end
+      end
+    end
+  end
+  return out
+end
+
+-- Heartbeats of places held (lists of visitors and their scores): written at their slots,
+-- one call per chunk. A beat that was 0 there belongs to a place without one (placed by an
+-- older version): undone, and that heartbeat goes to `seen`; a chunk the write made (no
+-- place of this version in it) is deleted again.
+local function beat_held(visitors, scores)
+  local seen_beats = {}
+  local by_chunk, order = {}, {}
+  for i, score in ipairs(scores) do
+    local slot = slot_of(score)
+    if slot then
+      local field, key, at = chunk_of(slot)
+      local c = by_chunk[key]
+      if not c then
+        c = { field = field, args = {}, visitors = {} }
+        by_chunk[key] = c
+        order[#order + 1] = key
+      end
+      c.args[#c.args + 1] = 'SET'
+      c.args[#c.args + 1] = 'u48'
+      c.args[#c.args + 1] = '#' .. at
+      c.args[#c.args + 1] = now
+      c.visitors[#c.visitors + 1] = visitors[i]
+    else
+      seen_beats[#seen_beats + 1] = now
+      seen_beats[#seen_beats + 1] = visitors[i]
+    end
+  end
+  for _, key in ipairs(order) do
+    local c = by_chunk[key]
+    local before = redis.call('BITFIELD', key, unpack(c.args))
+    local undo = {}
+    for j, old in ipairs(before) do
+      if old == 0 then
+        undo[#undo + 1] = 'SET'
+        undo[#undo + 1] = 'u48'
+        undo[#undo + 1] = c.args[j * 4 - 1]
+        undo[#undo + 1] = 0
+        seen_beats[#seen_beats + 1] = now
+        seen_beats[#seen_beats + 1] = c.visitors[j]
+      end
+    end
+    if #undo > 0 then
+      if redis.call('HEXISTS', beats, c.field) == 1 then
+        redis.call('BITFIELD', key, unpack(undo))
+      else
+        redis.call('DEL', key)
+      end
+    end
+  end
+  if #seen_beats > 0 then
+    redis.call('ZADD', seen, unpack(seen_beats))
+  end
+end
+
+-- A place with a heartbeat at its slot leaves: the slot is cleared and counted out.
+local function beat_free(score)
+  local field, key, at = chunk_of(slot_of(score))
+  if redis.call('HINCRBY', beats, field, -1) <= 0 then
+    redis.call('HDEL', beats, field)
+    redis.call('DEL', key)
+  else
+    redis.call('BITFIELD', key, 'SET', 'u48', '#' .. at, 0)
+  end
+end
+
+-- When a place was last heard from (ms): its slot's heartbeat, else `seen`'s; nil if never.
+local function last_beat(v, score)
+  local beat = beats_of({ score })[1]
+  if beat > 0 then return beat, true end
+  local at = redis.call('ZSCORE', seen, v)
+  return at and tonumber(at), false
 end

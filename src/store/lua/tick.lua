@@ -25,24 +25,69 @@ redis.call('ZREMRANGEBYSCORE', dropped, '-inf', '(' .. int(now - rejoin_ms))
 redis.call('ZREMRANGEBYSCORE', proofs, '-inf', '(' .. int(now))
 redis.call('ZREMRANGEBYSCORE', claims, '-inf', '(' .. int(now - tonumber(ARGV[17])))
 local abandoned = 0
-local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(now - abandon_ms), 'LIMIT', 0, batch)
-for _, v in ipairs(stale) do
-  -- A waiter's place is remembered for the rejoin grace; a pending admission is not.
-  local seq = redis.call('ZSCORE', waiting, v)
-  if seq and rejoin_ms > 0 then
-    redis.call('ZADD', dropped, now, v .. ':' .. int(tonumber(seq)))
+local cutoff = now - abandon_ms
+
+-- A waiter silent too long leaves the line; the place is remembered for the rejoin grace.
+local function drop(v, score, slotted)
+  if rejoin_ms > 0 then
+    redis.call('ZADD', dropped, now, v .. ':' .. int(score))
   end
-  abandoned = abandoned + redis.call('ZREM', waiting, v) + redis.call('ZREM', admitted, v)
+  redis.call('ZREM', waiting, v)
   redis.call('ZREM', seen, v)
+  if slotted then beat_free(score) end
   release_place(v)
+  abandoned = abandoned + 1
 end
+
+-- Heartbeats in `seen`: places without a slot, and admissions not yet claimed.
+local stale = redis.call('ZRANGEBYSCORE', seen, '-inf', int(cutoff), 'LIMIT', 0, batch)
+for _, v in ipairs(stale) do
+  local score = redis.call('ZSCORE', waiting, v)
+  if score then
+    score = tonumber(score)
+    local beat = beats_of({ score })[1]
+    if beat == 0 or beat <= cutoff then
+      drop(v, score, beat > 0)
+    else
+      redis.call('ZREM', seen, v) -- it beats at its slot since
+    end
+  else
+    abandoned = abandoned + redis.call('ZREM', admitted, v)
+    redis.call('ZREM', seen, v)
+    release_place(v)
+  end
+end
+
+-- Heartbeats at slots: a stretch of the line per tick, on from where the last tick (of any
+-- instance) stopped, as long as the time since it allows for passing the whole line twice
+-- per abandon_ms: a silent waiter goes within 1.5 × abandon_ms, however many instances.
+-- (The heads are checked again before they are admitted.)
+local length = redis.call('ZCARD', waiting)
+local since = math.min(math.max(now - tonumber(redis.call('HGET', state, 'last_tick') or now), 0), 1000)
+local stretch = math.min(math.max(64, math.ceil(2 * length * since / abandon_ms)), batch)
+local from = redis.call('HGET', state, 'sweep_from')
+local rows = redis.call('ZRANGEBYSCORE', waiting, from and '(' .. from or '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0,
+  stretch)
+local swept, swept_scores = {}, {}
+for i = 1, #rows, 2 do
+  swept[#swept + 1] = rows[i]
+  swept_scores[#swept_scores + 1] = tonumber(rows[i + 1])
+end
+for i, beat in ipairs(beats_of(swept_scores)) do
+  if beat > 0 and beat <= cutoff then
+    drop(swept[i], swept_scores[i], true)
+  end
+end
+if #swept == stretch then
+  redis.call('HSET', state, 'sweep_from', int(swept_scores[#swept_scores]))
+else
+  redis.call('HDEL', state, 'sweep_from')
+end
+
 local unclaimed = redis.call('ZRANGEBYSCORE', admitted, '-inf', int(now - tonumber(ARGV[15])), 'LIMIT', 0, batch)
 for _, v in ipairs(unclaimed) do
   abandoned = abandoned + redis.call('ZREM', admitted, v)
   redis.call('ZREM', seen, v)
-end
-if abandoned > 0 then
-  redis.call('HINCRBY', state, 'abandoned_total', abandoned)
 end
 local expired = redis.call('ZREMRANGEBYSCORE', active, '-inf', int(now))
 -- A revoked session's tokens all expire within a session (plus leeway) of the revocation.
@@ -64,13 +109,37 @@ if not paused and not closed and not recount and opens_at <= now and apm > 0 the
     local start = math.max(next_slot, last_tick, now - 1000)
     if start <= now then
       local n = math.min(math.floor((now - start) / interval) + 1, want)
-      local heads = redis.call('ZRANGE', waiting, 0, n - 1)
-      for _, v in ipairs(heads) do
-        redis.call('ZADD', admitted, now, v)
-        redis.call('ZREM', waiting, v)
-        release_place(v)
+      -- The heads, each heard from within abandon_ms (the sweep may not have reached them
+      -- yet): the silent are dropped and the next in line go instead. An admission keeps
+      -- its heartbeat in `seen` until it is claimed.
+      local looked = 0
+      while admitted_now < n and looked < batch do
+        local heads = redis.call('ZRANGE', waiting, 0, n - admitted_now - 1, 'WITHSCORES')
+        if #heads == 0 then break end
+        local vs, scores = {}, {}
+        for i = 1, #heads, 2 do
+          vs[#vs + 1] = heads[i]
+          scores[#scores + 1] = tonumber(heads[i + 1])
+        end
+        local slot_beats = beats_of(scores)
+        for i, v in ipairs(vs) do
+          local beat = slot_beats[i]
+          if beat == 0 then beat = tonumber(redis.call('ZSCORE', seen, v) or now) end
+          if beat <= cutoff then
+            drop(v, scores[i], slot_beats[i] > 0)
+          else
+            redis.call('ZADD', admitted, now, v)
+            redis.call('ZREM', waiting, v)
+            if slot_beats[i] > 0 then
+              redis.call('ZADD', seen, beat, v)
+              beat_free(scores[i])
+            end
+            release_place(v)
+            admitted_now = admitted_now + 1
+          end
+        end
+        looked = looked + #vs
       end
-      admitted_now = #heads
       if admitted_now > 0 then
         redis.call('HSET', state, 'next_slot', string.format('%.3f', start + admitted_now * interval))
         record_grant(admitted_now)
@@ -79,6 +148,9 @@ if not paused and not closed and not recount and opens_at <= now and apm > 0 the
   end
 end
 redis.call('HSET', state, 'last_tick', int(now))
+if abandoned > 0 then
+  redis.call('HINCRBY', state, 'abandoned_total', abandoned)
+end
 
 local pinned, reason, origin_health = control_fields()
 local revocations = redis.call('ZRANGEBYSCORE', revoked, ARGV[14], '+inf', 'WITHSCORES', 'LIMIT', 0, batch)

@@ -4,7 +4,7 @@
 -- ARGV: 1-12 the room (see prelude), 13 restore grace ms, 14 rejoin grace ms, 15 reclaim
 --       ms (an admission claimed this recently may be claimed once more: a lost answer),
 --       16 places one client may hold (0: any), then nine per visitor: visitor,
---       restore epoch ('' if none), restore seq, restore seen ms, pre-queue score, join
+--       restore epoch ('' if none), restore seq, restore seen ms, pre-queue draw (random), join
 --       ('1': take a place if none; '0': only an admission at once, so that callers
 --       without a queue cookie hold no place; 'k': keep a place held, nothing new),
 --       proof id ('' none: a place needs no proof of work) and when its challenge expires,
@@ -95,8 +95,13 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
     end
     return answer(CLAIMED, -1, 0)
   end
-  local function in_line(score, rejoined, joined)
-    redis.call('ZADD', seen, now, v)
+  -- In line, heard from now: `new` for a place just (re)taken, which gets its slot.
+  local function in_line(score, new, rejoined, joined)
+    if not new then
+      beat_held({ v }, { score })
+    elseif not beat_new(score) then
+      redis.call('ZADD', seen, now, v)
+    end
     return standing_in_line(v, score, { rejoined = rejoined, joined = joined })
   end
 
@@ -112,7 +117,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   -- same visitor twice in one batch, the first visit having made the place).
   local score = redis.call('ZSCORE', waiting, v)
   if score then
-    return in_line(tonumber(score))
+    return in_line(tonumber(score), false)
   end
 
   -- Admitted by a tick: this visit claims it.
@@ -136,7 +141,7 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
         redis.call('ZADD', waiting, restore_seq, v)
         hold_place()
         waiting_count = waiting_count + 1
-        return in_line(tonumber(restore_seq), 1)
+        return in_line(tonumber(restore_seq), true, 1)
       end
     end
   end
@@ -178,7 +183,9 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
   end
 
   if scheduled then
-    score = tonumber(prequeue_score)
+    local n = redis.call('HINCRBY', state, 'prequeue_places', 1)
+    if n >= PREQUEUE_SLOTS then n = 0 end
+    score = PREQUEUE_FROM + (tonumber(prequeue_score) % PREQUEUE_ORDERS) * PREQUEUE_SLOTS + n
   elseif restoring then
     score = restore_seq
     if not recovered then
@@ -187,22 +194,24 @@ local function visit(v, restore_epoch, restore_seq, restore_seen, prequeue_score
       recount = true
     end
   else
+    -- Dense, so that a place's slot is its score; from the first join's µs time on, so
+    -- that it stays above the places of a previous epoch.
     local last = tonumber(redis.call('GET', seqkey) or '0')
-    score = math.max(last + 1, now_us)
+    score = last >= OPENED_FROM and last + 1 or now_us
     redis.call('SET', seqkey, int(score))
   end
   redis.call('ZADD', waiting, int(score), v)
   hold_place()
   redis.call('HINCRBY', state, 'joins_total', 1)
   waiting_count = waiting_count + 1
-  return in_line(score, nil, 1)
+  return in_line(score, true, nil, 1)
 end
 
--- The common case for the whole batch at once: waiters polling. One ZMSCORE finds them and
--- one ZADD writes all their heartbeats; only the others go through `visit`. Another
--- visitor's visit never moves a waiter out of line (it changes only that visitor's own
--- entries, and nobody is admitted at once while someone waits), so the scores read first
--- stay true for the whole batch.
+-- The common case for the whole batch at once: waiters polling. One ZMSCORE finds them, and
+-- their heartbeats take one write per chunk (see the prelude); only the others go through
+-- `visit`. Another visitor's visit never moves a waiter out of line (it changes only that
+-- visitor's own entries, and nobody is admitted at once while someone waits), so the
+-- scores read first stay true for the whole batch.
 local ids = {}
 for i = 17, #ARGV, 9 do
   ids[#ids + 1] = ARGV[i]
@@ -211,18 +220,19 @@ local scores = {}
 if not closed and #ids > 0 then
   scores = redis.call('ZMSCORE', waiting, unpack(ids))
 end
-local beats = {}
+local held, held_scores = {}, {}
 for k, v in ipairs(ids) do
   if scores[k] then
-    standing_in_line(v, tonumber(scores[k]), {})
-    beats[#beats + 1] = now
-    beats[#beats + 1] = v
+    local score = tonumber(scores[k])
+    standing_in_line(v, score, {})
+    held[#held + 1] = v
+    held_scores[#held_scores + 1] = score
   else
     local i = 17 + (k - 1) * 9
     visit(v, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8])
   end
 end
-if #beats > 0 then
-  redis.call('ZADD', seen, unpack(beats))
+if #held > 0 then
+  beat_held(held, held_scores)
 end
 return out
