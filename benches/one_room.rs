@@ -2,7 +2,8 @@
 //! queue page's own pace, with two gateway instances sharing one Redis.
 //!
 //! Run: `cargo bench --bench one_room` (env: WAITING=100000,1000000 the line lengths,
-//! SECONDS=40 of measured polling for each, CONNECTIONS=256 per gateway).
+//! SECONDS=40 of measured polling for each, CONNECTIONS=256 per gateway, ANTEROOM_BIN=
+//! another build of the gateway).
 //!
 //! For each line length it starts a fresh `redis-server` and two release `anteroom run`
 //! (the same signing key, the same room), puts WAITING visitors in line through the

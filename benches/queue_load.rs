@@ -1,11 +1,12 @@
 //! Queue throughput and memory, on this machine, one gateway and Redis on the same box.
 //!
 //! Run: `cargo bench --bench queue_load` (env: VISITORS=100000, CONNECTIONS=64,
-//! MILLION=1000000). It starts its own `redis-server` and the release `anteroom` binary,
+//! MILLION=1000000; ONLY=memory stops after the first part). It starts its own `redis-server` and the release `anteroom` binary,
 //! then measures and prints:
 //!
 //! 1. Redis memory per waiting visitor at 100k and 1M (joined through the store API, with
-//!    real 22-character visitor ids; `used_memory` before and after).
+//!    real 22-character visitor ids; `used_memory` before and after), and at 1M before the
+//!    opening (pre-queue places).
 //! 2. Through the gateway (HTTP keep-alive, CONNECTIONS clients): cookie-less status
 //!    (no store call), joins (`POST /_anteroom/join`, one store script each) and status
 //!    polls of joined visitors (`GET /_anteroom/status`).
@@ -72,7 +73,7 @@ async fn run(visitors: usize, connections: usize, million: usize) {
     let before = redis.used_memory();
     let mut joined = 0;
     for target in [visitors.min(million), million] {
-        join_directly(&store, "mem", joined, target).await;
+        join_directly(&store, "mem", joined, target, &policy()).await;
         joined = target;
         let per = (redis.used_memory() - before) as f64 / target as f64;
         println!("redis memory per waiting visitor at {target}: {per:.0} bytes");
@@ -88,6 +89,17 @@ async fn run(visitors: usize, connections: usize, million: usize) {
         found.len()
     );
     redis.cli(&["FLUSHALL"]);
+
+    // The same before the opening: pre-queue places, in random order.
+    let before = redis.used_memory();
+    let opens = Policy { opens_at_ms: Some(anteroom::time::unix_ms() + 86_400_000), ..policy() };
+    join_directly(&store, "pre", 0, million, &opens).await;
+    let per = (redis.used_memory() - before) as f64 / million as f64;
+    println!("redis memory per pre-queue visitor at {million}: {per:.0} bytes");
+    redis.cli(&["FLUSHALL"]);
+    if std::env::var("ONLY").as_deref() == Ok("memory") {
+        return;
+    }
 
     // 2. Through the gateway on the Redis store.
     let gateway = Gateway::start(&format!(
@@ -144,11 +156,11 @@ fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
+async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize, policy: &Policy) {
     let next = Arc::new(AtomicUsize::new(from));
     let mut tasks = Vec::new();
     for _ in 0..256 {
-        let (store, next, room) = (store.clone(), next.clone(), room.to_owned());
+        let (store, next, room, policy) = (store.clone(), next.clone(), room.to_owned(), policy.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -156,9 +168,11 @@ async fn join_directly(store: &Arc<Store>, room: &str, from: usize, to: usize) {
                     return;
                 }
                 let id = visitor_id(i);
+                // The gateway's pre-queue order: random (here a cheap hash of the index).
+                let prequeue_score = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24;
                 let visit =
-                    Visit { visitor: &id, restore: None, prequeue_score: 0, joining: Joining::Place, client: None };
-                store.visit(&room, &visit, &policy()).await.expect("visit");
+                    Visit { visitor: &id, restore: None, prequeue_score, joining: Joining::Place, client: None };
+                store.visit(&room, &visit, &policy).await.expect("visit");
             }
         }));
     }
@@ -212,13 +226,7 @@ async fn poll_directly(store: &Arc<Store>, redis: &Redis, room: &str, population
 
 fn redis_benchmark(redis: &Redis, sha: &str, clients: usize, requests: usize, keyspace: usize) -> f64 {
     // The room's keys, as the store passes them.
-    let keys: Vec<String> = [
-        "waiting", "seen", "admitted", "active", "revoked", "state", "seq", "grants", "health", "dropped", "proofs",
-        "claims", "clients", "owners",
-    ]
-    .iter()
-    .map(|k| format!("anteroom:{{rb}}:{k}"))
-    .collect();
+    let keys: Vec<String> = anteroom::store::ROOM_KEYS.iter().map(|k| format!("anteroom:{{rb}}:{k}")).collect();
     let mut args: Vec<String> = vec![
         "-p".into(),
         redis.port.to_string(),

@@ -104,7 +104,9 @@ impl Gateway {
         );
         let path = dir.path().join("anteroom.toml");
         std::fs::write(&path, config).expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        // ANTEROOM_BIN runs another build (an earlier commit's, for before and after).
+        let bin = std::env::var("ANTEROOM_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_anteroom").to_owned());
+        let mut child = Command::new(bin)
             .arg("run")
             .arg("--config")
             .arg(&path)
