@@ -10,9 +10,13 @@
 # TLS listener of each proxy (a self-signed certificate made here): H2_REQUESTS requests
 # (default 200,000) over the same number of connections, 10 streams each.
 #
-# Usage: [ACCESS_LOG=off] [ROUNDS=n] [H2=1] [ANTEROOM_BIN=path] [BASELINE_BIN=path] benches/proxy_compare.sh [duration-seconds] [connections]
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] [H2=1] [ANTEROOM_BIN=path] [BASELINE_BIN=path] [FEATURES=1] benches/proxy_compare.sh [duration-seconds] [connections]
 # (ANTEROOM_BIN measures another build instead of this one; BASELINE_BIN measures a second
-# build in the same rounds, e.g. the previous release, as "baseline".)
+# build in the same rounds, e.g. the previous release, as "baseline". FEATURES=1 runs, as
+# "features", the same build with the product's features on: the admin token (the
+# console and its 2 s sampler), and an adaptive room with proof of work on /sale, which
+# also puts every request to the shop under the adaptive in-flight limit; the load goes
+# to / as for the others. FEATURES=fixed: the room admits at a fixed rate instead.)
 # Needs: wrk, nginx (Debian packages; h2load from nghttp2-client and openssl for H2=1), a
 # release build (built here).
 set -euo pipefail
@@ -92,6 +96,23 @@ if [ "$H2" = 1 ]; then
   sed -i "/^\[listen\]/a https = \"127.0.0.1:$ANTEROOM_TLS_PORT\"\ntls_cert = \"$WORK/cert.pem\"\ntls_key = \"$WORK/key.pem\"" "$WORK/anteroom.toml"
 fi
 sed -e "s/$ANTEROOM_PORT/$BASELINE_PORT/; s/$ADMIN_PORT/$BASELINE_ADMIN_PORT/; s/$ANTEROOM_TLS_PORT/$BASELINE_TLS_PORT/" "$WORK/anteroom.toml" > "$WORK/baseline.toml"
+SECOND=baseline
+if [ -n "${FEATURES:-}" ]; then
+  SECOND=features
+  BASELINE_BIN=${BASELINE_BIN:-$ANTEROOM_BIN}
+  cat >> "$WORK/baseline.toml" <<CONF
+[admin]
+token = "a-token-for-the-benchmark-only"
+[[rooms]]
+name = "sale"
+paths = ["/sale"]
+admit_per_minute = 600000
+max_active_users = 1000000
+challenge = "proof-of-work"
+CONF
+  # FEATURES=fixed: the same with a fixed-rate room (no adaptive in-flight limit).
+  [ "$FEATURES" = fixed ] || printf 'admission = "adaptive"\ntarget_origin_latency = "250ms"\n' >> "$WORK/baseline.toml"
+fi
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
@@ -153,19 +174,19 @@ for round in $(seq "$ROUNDS"); do
   [ "$ROUNDS" -gt 1 ] && echo "round $round"
   run_wrk origin   "http://127.0.0.1:$ORIGIN_PORT/" $ORIGIN_PIDS
   run_wrk anteroom "http://127.0.0.1:$ANTEROOM_PORT/" $ANTEROOM_PID
-  [ -n "${BASELINE_BIN:-}" ] && run_wrk baseline "http://127.0.0.1:$BASELINE_PORT/" $BASELINE_PID
+  [ -n "${BASELINE_BIN:-}" ] && run_wrk $SECOND "http://127.0.0.1:$BASELINE_PORT/" $BASELINE_PID
   run_wrk nginx    "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS
   awk -v a="$(cat "$WORK/anteroom.rps")" -v n="$(cat "$WORK/nginx.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v nc="$(cat "$WORK/nginx.us")" \
     'BEGIN { printf "anteroom / nginx: throughput ratio %.2f, CPU per request ratio %.2f\n", a / n, ac / nc }'
   if [ -n "${BASELINE_BIN:-}" ]; then
-    awk -v a="$(cat "$WORK/anteroom.rps")" -v b="$(cat "$WORK/baseline.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v bc="$(cat "$WORK/baseline.us")" \
-      'BEGIN { printf "anteroom / baseline: throughput ratio %.2f, CPU per request ratio %.2f\n", a / b, ac / bc }'
+    awk -v a="$(cat "$WORK/anteroom.rps")" -v b="$(cat "$WORK/$SECOND.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v bc="$(cat "$WORK/$SECOND.us")" -v s=$SECOND \
+      'BEGIN { printf "anteroom / %s: throughput ratio %.2f, CPU per request ratio %.2f\n", s, a / b, ac / bc }'
   fi
   if [ "$H2" = 1 ]; then
     echo "h2load -n $H2_REQUESTS -c $CONNECTIONS -m 10 -t 1 (HTTP/2 over TLS): time for request"
     printf "%-10s %12s %10s %10s %10s %10s %14s\n" target req/s min mean max sd "CPU us/req"
     run_h2load anteroom "https://127.0.0.1:$ANTEROOM_TLS_PORT/" $ANTEROOM_PID
-    [ -n "${BASELINE_BIN:-}" ] && run_h2load baseline "https://127.0.0.1:$BASELINE_TLS_PORT/" $BASELINE_PID
+    [ -n "${BASELINE_BIN:-}" ] && run_h2load $SECOND "https://127.0.0.1:$BASELINE_TLS_PORT/" $BASELINE_PID
     run_h2load nginx "https://127.0.0.1:$NGINX_TLS_PORT/" $NGINX_PIDS
   fi
 done
