@@ -10,7 +10,9 @@
 # TLS listener of each proxy (a self-signed certificate made here): H2_REQUESTS requests
 # (default 200,000) over the same number of connections, 10 streams each.
 #
-# Usage: [ACCESS_LOG=off] [ROUNDS=n] [H2=1] [ANTEROOM_BIN=path] [BASELINE_BIN=path] [FEATURES=1] benches/proxy_compare.sh [duration-seconds] [connections]
+# Usage: [ACCESS_LOG=off] [ROUNDS=n] [H2=1] [NGINX_FIRST=1] [ANTEROOM_BIN=path] [BASELINE_BIN=path] [FEATURES=1] benches/proxy_compare.sh [duration-seconds] [connections]
+# (NGINX_FIRST=1 loads nginx before anteroom in each round: the order matters, see
+# docs/BENCHMARKS.md.)
 # (ANTEROOM_BIN measures another build instead of this one; BASELINE_BIN measures a second
 # build in the same rounds, e.g. the previous release, as "baseline". FEATURES=1 runs, as
 # "features", the same build with the product's features on: the admin token (the
@@ -173,9 +175,10 @@ ROUNDS=${ROUNDS:-1}
 for round in $(seq "$ROUNDS"); do
   [ "$ROUNDS" -gt 1 ] && echo "round $round"
   run_wrk origin   "http://127.0.0.1:$ORIGIN_PORT/" $ORIGIN_PIDS
+  [ -n "${NGINX_FIRST:-}" ] && run_wrk nginx "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS
   run_wrk anteroom "http://127.0.0.1:$ANTEROOM_PORT/" $ANTEROOM_PID
   [ -n "${BASELINE_BIN:-}" ] && run_wrk $SECOND "http://127.0.0.1:$BASELINE_PORT/" $BASELINE_PID
-  run_wrk nginx    "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS
+  if [ -z "${NGINX_FIRST:-}" ]; then run_wrk nginx "http://127.0.0.1:$NGINX_PORT/" $NGINX_PIDS; fi
   awk -v a="$(cat "$WORK/anteroom.rps")" -v n="$(cat "$WORK/nginx.rps")" -v ac="$(cat "$WORK/anteroom.us")" -v nc="$(cat "$WORK/nginx.us")" \
     'BEGIN { printf "anteroom / nginx: throughput ratio %.2f, CPU per request ratio %.2f\n", a / n, ac / nc }'
   if [ -n "${BASELINE_BIN:-}" ]; then
@@ -185,8 +188,9 @@ for round in $(seq "$ROUNDS"); do
   if [ "$H2" = 1 ]; then
     echo "h2load -n $H2_REQUESTS -c $CONNECTIONS -m 10 -t 1 (HTTP/2 over TLS): time for request"
     printf "%-10s %12s %10s %10s %10s %10s %14s\n" target req/s min mean max sd "CPU us/req"
+    [ -n "${NGINX_FIRST:-}" ] && run_h2load nginx "https://127.0.0.1:$NGINX_TLS_PORT/" $NGINX_PIDS
     run_h2load anteroom "https://127.0.0.1:$ANTEROOM_TLS_PORT/" $ANTEROOM_PID
     [ -n "${BASELINE_BIN:-}" ] && run_h2load $SECOND "https://127.0.0.1:$BASELINE_TLS_PORT/" $BASELINE_PID
-    run_h2load nginx "https://127.0.0.1:$NGINX_TLS_PORT/" $NGINX_PIDS
+    if [ -z "${NGINX_FIRST:-}" ]; then run_h2load nginx "https://127.0.0.1:$NGINX_TLS_PORT/" $NGINX_PIDS; fi
   fi
 done
