@@ -58,30 +58,89 @@ for _, v in ipairs(stale) do
   end
 end
 
--- Heartbeats at slots: a stretch of the line per tick, on from where the last tick (of any
--- instance) stopped, as long as the time since it allows for passing the whole line twice
+-- Heartbeats at slots: each tick looks at a stretch of the line, on from where the last
+-- tick (of any instance) stopped, sized by the time since it to pass the whole line twice
 -- per abandon_ms: a silent waiter goes within 1.5 × abandon_ms, however many instances.
 -- (The heads are checked again before they are admitted.)
-local length = redis.call('ZCARD', waiting)
 local since = math.min(math.max(now - tonumber(redis.call('HGET', state, 'last_tick') or now), 0), 1000)
-local stretch = math.min(math.max(64, math.ceil(2 * length * since / abandon_ms)), batch)
-local from = redis.call('HGET', state, 'sweep_from')
-local rows = redis.call('ZRANGEBYSCORE', waiting, from and '(' .. from or '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0,
-  stretch)
-local swept, swept_scores = {}, {}
-for i = 1, #rows, 2 do
-  swept[#swept + 1] = rows[i]
-  swept_scores[#swept_scores + 1] = tonumber(rows[i + 1])
+local function stretch_for(places)
+  return math.min(math.max(64, math.ceil(2 * places * since / abandon_ms)), batch)
 end
-for i, beat in ipairs(beats_of(swept_scores)) do
-  if beat > 0 and beat <= cutoff then
-    drop(swept[i], swept_scores[i], true)
+local prequeued = redis.call('ZCOUNT', waiting, '-inf', '(' .. int(OPENED_FROM))
+local opened = redis.call('ZCARD', waiting) - prequeued
+
+-- Before the opening's scores (the pre-queue, in random order; and older versions' places):
+-- walked in score order, the heartbeats of each stretch read at their slots.
+if prequeued > 0 then
+  local stretch = stretch_for(prequeued)
+  local from = redis.call('HGET', state, 'sweep_from')
+  local rows = redis.call('ZRANGEBYSCORE', waiting, from and '(' .. from or '-inf', '(' .. int(OPENED_FROM),
+    'WITHSCORES', 'LIMIT', 0, stretch)
+  local swept, swept_scores = {}, {}
+  for i = 1, #rows, 2 do
+    swept[#swept + 1] = rows[i]
+    swept_scores[#swept_scores + 1] = tonumber(rows[i + 1])
+  end
+  for i, beat in ipairs(beats_of(swept_scores)) do
+    if beat > 0 and beat <= cutoff then
+      drop(swept[i], swept_scores[i], true)
+    end
+  end
+  if #swept == stretch then
+    redis.call('HSET', state, 'sweep_from', int(swept_scores[#swept_scores]))
+  else
+    redis.call('HDEL', state, 'sweep_from')
   end
 end
-if #swept == stretch then
-  redis.call('HSET', state, 'sweep_from', int(swept_scores[#swept_scores]))
+
+-- After the opening a place's slot is its score, and the sequence is dense: the sweep
+-- reads the heartbeats themselves, a run of slots at a time, and looks up only the silent.
+-- Where no chunk is (a gap in the sequence: places of a lost epoch brought back, an older
+-- version's), it jumps to the next place.
+if opened > 0 then
+  local budget = stretch_for(opened)
+  local first = redis.call('ZRANGEBYSCORE', waiting, int(OPENED_FROM), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  local lo = tonumber(first[2])
+  local hi = math.max(tonumber(redis.call('GET', seqkey) or '0'), lo)
+  local slot = tonumber(redis.call('HGET', state, 'sweep_slot') or '0')
+  if slot < lo or slot > hi then slot = lo end
+  local jumps = 0
+  while budget > 0 and slot <= hi do
+    local _, key, at = chunk_of(slot)
+    local last = math.min(hi, slot - at + BEAT_CHUNK - 1, slot + budget - 1)
+    local bytes = redis.call('GETRANGE', key, at * BEAT_BYTES, (at + last - slot + 1) * BEAT_BYTES - 1)
+    if bytes == '' then
+      -- No chunk here: on to the next place after it.
+      jumps = jumps + 1
+      local next_place = redis.call('ZRANGEBYSCORE', waiting, '(' .. int(slot - at + BEAT_CHUNK - 1), '+inf',
+        'WITHSCORES', 'LIMIT', 0, 1)
+      if #next_place == 0 or jumps > 16 then
+        slot = next_place[2] and tonumber(next_place[2]) or hi + 1
+        break
+      end
+      slot = tonumber(next_place[2])
+    else
+      for k = 0, #bytes / BEAT_BYTES - 1 do
+        local p = k * BEAT_BYTES + 1
+        local b1, b2, b3, b4, b5, b6 = string.byte(bytes, p, p + BEAT_BYTES - 1)
+        local beat = b6 and ((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6 or 0
+        if beat > 0 and beat <= cutoff then
+          local s = slot + k
+          local who = redis.call('ZRANGEBYSCORE', waiting, int(s), int(s), 'LIMIT', 0, 1)
+          if who[1] then
+            drop(who[1], s, true)
+          else
+            beat_free(s) -- counted, but its place is gone: cleared
+          end
+        end
+      end
+      budget = budget - (last - slot + 1)
+      slot = last + 1
+    end
+  end
+  redis.call('HSET', state, 'sweep_slot', int(slot))
 else
-  redis.call('HDEL', state, 'sweep_from')
+  redis.call('HDEL', state, 'sweep_slot')
 end
 
 local unclaimed = redis.call('ZRANGEBYSCORE', admitted, '-inf', int(now - tonumber(ARGV[15])), 'LIMIT', 0, batch)
