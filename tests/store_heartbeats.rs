@@ -40,6 +40,28 @@ async fn poll(h: &Harness, polling: &[String], for_ms: u64, policy: &Policy) {
     }
 }
 
+/// `n` visitors in line, in order, in a paused room.
+async fn paused_line(h: &Harness, n: usize, policy: &Policy) -> Vec<String> {
+    h.store.set_paused(ROOM, true).await.unwrap();
+    let visitors = names(0..n);
+    for v in &visitors {
+        h.visit(v, policy).await;
+    }
+    visitors
+}
+
+/// Every `nth` visitor polls for longer than the patience of the others, then ticks run
+/// back to back (enough for Redis's sweep to pass the whole line): how many were dropped.
+async fn only_every_nth_polls(h: &Harness, visitors: &[String], nth: usize, policy: &Policy) -> u64 {
+    let pollers: Vec<String> = visitors.iter().step_by(nth).cloned().collect();
+    poll(h, &pollers, 800, policy).await;
+    let mut abandoned = 0;
+    for _ in 0..30 {
+        abandoned += h.store.tick(ROOM, policy, 0).await.unwrap().abandoned;
+    }
+    abandoned
+}
+
 async fn position(h: &Harness, visitor: &str, policy: &Policy) -> Option<u64> {
     let visit = Visit { visitor, restore: None, prequeue_score: 0, joining: Joining::Keep, client: None };
     h.store.visit(ROOM, &visit, policy).await.unwrap().position
@@ -47,19 +69,10 @@ async fn position(h: &Harness, visitor: &str, policy: &Policy) -> Option<u64> {
 
 async fn silent_waiters_anywhere_in_a_long_line_are_dropped_and_pollers_keep_their_places(h: Harness) {
     let policy = quick();
-    h.store.set_paused(ROOM, true).await.unwrap();
     // Longer than a tick's stretch on Redis (twice the line per 600 ms since the last tick,
     // and at least 64: with ticks back to back, 64).
-    let visitors = names(0..1_200);
-    for v in &visitors {
-        h.visit(v, &policy).await;
-    }
-    let pollers: Vec<String> = visitors.iter().step_by(2).cloned().collect();
-    poll(&h, &pollers, 800, &policy).await;
-    let mut abandoned = 0;
-    for _ in 0..30 {
-        abandoned += h.store.tick(ROOM, &policy, 0).await.unwrap().abandoned;
-    }
+    let visitors = paused_line(&h, 1_200, &policy).await;
+    let abandoned = only_every_nth_polls(&h, &visitors, 2, &policy).await;
     assert_eq!(abandoned, 600, "every silent one, wherever they stood");
     let report = h.store.tick(ROOM, &policy, 0).await.unwrap();
     assert_eq!((report.abandoned, report.stats.queue_length), (0, 600), "and nobody else: {report:?}");
@@ -77,11 +90,7 @@ async fn silent_waiters_anywhere_in_a_long_line_are_dropped_and_pollers_keep_the
 
 async fn silent_heads_are_dropped_not_admitted_even_before_the_sweep_reaches_them(h: Harness) {
     let policy = quick();
-    h.store.set_paused(ROOM, true).await.unwrap();
-    let visitors = names(0..1_000);
-    for v in &visitors {
-        h.visit(v, &policy).await;
-    }
+    let visitors = paused_line(&h, 1_000, &policy).await;
     // A tick while everyone is fresh moves Redis's sweep past the head of the line.
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().abandoned, 0);
     // Then the first ten fall silent while the others poll.
@@ -109,12 +118,7 @@ async fn pre_queue_places_keep_heartbeats_too(h: Harness) {
         let visit = Visit { visitor: v, restore: None, prequeue_score, joining: Joining::Place, client: None };
         assert_eq!(h.store.visit(ROOM, &visit, &policy).await.unwrap().state, QueueState::Scheduled);
     }
-    let pollers: Vec<String> = visitors.iter().step_by(3).cloned().collect();
-    poll(&h, &pollers, 800, &policy).await;
-    let mut abandoned = 0;
-    for _ in 0..30 {
-        abandoned += h.store.tick(ROOM, &policy, 0).await.unwrap().abandoned;
-    }
+    let abandoned = only_every_nth_polls(&h, &visitors, 3, &policy).await;
     assert_eq!(abandoned, 1_000, "every silent one");
     assert_eq!(h.store.tick(ROOM, &policy, 0).await.unwrap().stats.queue_length, 500);
     if let Some(redis) = h.redis_server() {
