@@ -203,6 +203,14 @@ local function beat_new(score)
   return true
 end
 
+-- The heartbeat at byte `p` of a run of slots read with GETRANGE (big-endian, as BITFIELD
+-- writes it); 0 past its end.
+local function beat_at(bytes, p)
+  local b1, b2, b3, b4, b5, b6 = string.byte(bytes, p, p + BEAT_BYTES - 1)
+  if not b6 then return 0 end
+  return ((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6
+end
+
 -- The last heartbeats of places (a list of scores), 0 for those without one in a chunk.
 -- Slots close together (the line after the opening is dense) are read as one range of
 -- bytes; scattered ones (the pre-queue's) with BITFIELD_RO, at most 1,000 at a time.
@@ -230,11 +238,7 @@ local function beats_of(scores)
     if g.hi - g.lo < 4 * #g.at + 64 then
       local bytes = redis.call('GETRANGE', key, g.lo * BEAT_BYTES, (g.hi + 1) * BEAT_BYTES - 1)
       for j, at in ipairs(g.at) do
-        local p = (at - g.lo) * BEAT_BYTES + 1
-        local b1, b2, b3, b4, b5, b6 = string.byte(bytes, p, p + BEAT_BYTES - 1)
-        if b6 then
-          out[g.index[j]] = ((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6
-        end
+        out[g.index[j]] = beat_at(bytes, (at - g.lo) * BEAT_BYTES + 1)
       end
     else
       for from = 1, #g.at, 1000 do

@@ -121,9 +121,7 @@ if opened > 0 then
       slot = tonumber(next_place[2])
     else
       for k = 0, #bytes / BEAT_BYTES - 1 do
-        local p = k * BEAT_BYTES + 1
-        local b1, b2, b3, b4, b5, b6 = string.byte(bytes, p, p + BEAT_BYTES - 1)
-        local beat = b6 and ((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6 or 0
+        local beat = beat_at(bytes, k * BEAT_BYTES + 1)
         if beat > 0 and beat <= cutoff then
           local s = slot + k
           local who = redis.call('ZRANGEBYSCORE', waiting, int(s), int(s), 'LIMIT', 0, 1)
