@@ -13,6 +13,7 @@ conformance!(
     silent_waiters_anywhere_in_a_long_line_are_dropped_and_pollers_keep_their_places,
     silent_heads_are_dropped_not_admitted_even_before_the_sweep_reaches_them,
     pre_queue_places_keep_heartbeats_too,
+    places_brought_back_after_a_data_loss_are_swept_too,
 );
 
 /// Silence after 600 ms; paused until a test lets people in.
@@ -133,6 +134,26 @@ async fn pre_queue_places_keep_heartbeats_too(h: Harness) {
         assert_eq!(redis.cli(&["EXISTS", "anteroom:{sale}:beats"]), "0");
         assert_eq!(redis.cli(&["--scan", "--pattern", "anteroom:{sale}:beats:*"]), "", "no chunk left");
     }
+}
+
+/// After a data loss the line is what came back with the buyers' cookies, at their old
+/// order scores, and nobody new has joined yet: the silent among them still go.
+async fn places_brought_back_after_a_data_loss_are_swept_too(mut h: Harness) {
+    let policy = quick();
+    // Longer than a tick's stretch (64), short enough to come back within the restore grace.
+    let visitors = paused_line(&h, 100, &policy).await;
+    let mut held = Vec::new();
+    for v in &visitors {
+        held.push(h.visit_as(v, None, Joining::Keep, &policy).await);
+    }
+    h.wipe();
+    h.store.set_paused(ROOM, true).await.unwrap();
+    for (v, before) in visitors.iter().zip(&held) {
+        assert_eq!(h.visit_with_cookie(v, before, &policy).await.seq, before.seq, "{v} is back at the old place");
+    }
+    let abandoned = only_every_nth_polls(&h, &visitors, 2, &policy).await;
+    assert_eq!(abandoned, 50, "every silent one");
+    assert_eq!(position(&h, &visitors[98], &policy).await, Some(50));
 }
 
 /// Places an older version wrote (their order scores µs join times, their heartbeats in

@@ -101,7 +101,9 @@ if opened > 0 then
   local budget = stretch_for(opened)
   local first = redis.call('ZRANGEBYSCORE', waiting, int(OPENED_FROM), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   local lo = tonumber(first[2])
-  local hi = math.max(tonumber(redis.call('GET', seqkey) or '0'), lo)
+  -- The last place, not the last sequence handed out: after a data loss the places brought
+  -- back from cookies may be all there is.
+  local hi = tonumber(redis.call('ZREVRANGE', waiting, 0, 0, 'WITHSCORES')[2])
   local slot = tonumber(redis.call('HGET', state, 'sweep_slot') or '0')
   if slot < lo or slot > hi then slot = lo end
   local jumps = 0
