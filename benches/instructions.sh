@@ -11,6 +11,8 @@
 # another path (which turns on the adaptive in-flight limit for every request to the
 # shop); and a buyer's request inside a room, with an admission token, in a fixed room
 # and in an adaptive one.
+# KEEP_PROFILES=dir keeps the callgrind files, one per thread (NAME.cg-NN; the serving
+# thread's is the large one): `callgrind_annotate --inclusive=no --auto=no FILE`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
@@ -49,7 +51,7 @@ nginx -c "$WORK/origin.conf" -g 'daemon off;' &
 sleep 0.5
 measure() { # name port command...   (TOKEN_ROOM=name: first walk into that room, then send its admission token)
   local name=$1 port=$2; shift 2
-  valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/$name.cg" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   local pid=$!
   sleep 4
   local header=()
@@ -66,7 +68,7 @@ measure() { # name port command...   (TOKEN_ROOM=name: first walk into that room
   kill -INT "$pid" 2>/dev/null || true; kill -QUIT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   local ir; ir=$(grep "refs" "$WORK/$name.err" | tr -d , | awk '{print $NF}')
   printf "%-9s %8s requests  %8d instructions/request\n" "$name" "$n" $((ir / n))
-  [ -n "${KEEP_PROFILES:-}" ] && cp "$WORK/$name.cg" "$KEEP_PROFILES/$name.cg"
+  [ -n "${KEEP_PROFILES:-}" ] && cp "$WORK/$name.cg"* "$KEEP_PROFILES/"
   return 0
 }
 export RUST_LOG=info TOKIO_WORKER_THREADS=1
