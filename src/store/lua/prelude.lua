@@ -324,7 +324,7 @@ end
 -- When a place was last heard from (ms): its slot's heartbeat, else `seen`'s; nil if never.
 local function last_beat(v, score)
   local beat = beats_of({ score })[1]
-  if beat > 0 then return beat, true end
+  if beat > 0 then return beat end
   local at = redis.call('ZSCORE', seen, v)
-  return at and tonumber(at), false
+  return at and tonumber(at)
 end

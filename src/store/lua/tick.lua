@@ -62,7 +62,8 @@ end
 -- tick (of any instance) stopped, sized by the time since it to pass the whole line twice
 -- per abandon_ms: a silent waiter goes within 1.5 × abandon_ms, however many instances.
 -- (The heads are checked again before they are admitted.)
-local since = math.min(math.max(now - tonumber(redis.call('HGET', state, 'last_tick') or now), 0), 1000)
+local last_tick = tonumber(redis.call('HGET', state, 'last_tick') or int(now))
+local since = math.min(math.max(now - last_tick, 0), 1000)
 local function stretch_for(places)
   return math.min(math.max(64, math.ceil(2 * places * since / abandon_ms)), batch)
 end
@@ -156,7 +157,6 @@ redis.call('ZREMRANGEBYSCORE', revoked, '-inf', int(now - session_ms - 60000))
 -- come. Budget left unused for longer than since the last tick (empty line, full house,
 -- pause) is lost, not saved for a burst.
 local admitted_now = 0
-local last_tick = tonumber(redis.call('HGET', state, 'last_tick') or int(now))
 if not paused and not closed and not recount and opens_at <= now and apm > 0 then
   local free = capacity - redis.call('ZCARD', active) - redis.call('ZCARD', admitted)
   local want = math.min(free, batch, window_budget(apm))
