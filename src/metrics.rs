@@ -4,11 +4,14 @@
 //! stays one relaxed atomic add per event.
 
 mod abuse;
+mod connections;
 mod histogram;
 mod ops;
 pub(crate) mod read;
 
 pub(crate) use abuse::{ChallengeResult, Challenges, PlaceRefusal, PlacesRefused};
+pub(crate) use connections::ClientConnections;
+pub(crate) use connections::Counted;
 pub(crate) use histogram::{quantile, Histogram};
 use histogram::{LATENCY_BUCKETS, WAIT_BUCKETS};
 #[cfg(test)]
@@ -42,6 +45,8 @@ pub struct Metrics {
     /// One entry per configured room, in config order. A reload adds and removes rooms;
     /// a room kept keeps its counters.
     rooms: RwLock<Vec<(String, Arc<RoomMetrics>)>>,
+    /// The public listeners' client connections (the servers count them).
+    connections: Arc<ClientConnections>,
 }
 
 /// A per-room metric family: name, type, help, and which field it reads.
@@ -127,6 +132,7 @@ impl Default for Metrics {
             // Assumed up until a call fails, so a fresh instance does not report an outage.
             store_up: AtomicBool::new(true),
             rooms: RwLock::default(),
+            connections: Arc::default(),
         }
     }
 }
@@ -236,6 +242,11 @@ impl Metrics {
         self.origin_in_flight_limit.store(limit as u64, Relaxed);
     }
 
+    /// What the public listeners' servers count their connections in.
+    pub(crate) fn client_connections(&self) -> Arc<ClientConnections> {
+        self.connections.clone()
+    }
+
     /// Prometheus text exposition format, version 0.0.4.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -285,6 +296,15 @@ impl Metrics {
         }
         header(&mut out, "anteroom_store_up", "gauge", "1 while the store answers, 0 while it does not.");
         let _ = writeln!(out, "anteroom_store_up {}", u8::from(self.store_up.load(Relaxed)));
+        header(
+            &mut out,
+            "anteroom_client_connections",
+            "gauge",
+            "Client connections open on the public listeners: serving, or parked (idle HTTP/1, no buffers held).",
+        );
+        let (serving, parked) = self.connections.now();
+        let _ = writeln!(out, "anteroom_client_connections{{state=\"serving\"}} {serving}");
+        let _ = writeln!(out, "anteroom_client_connections{{state=\"parked\"}} {parked}");
         header(
             &mut out,
             "anteroom_log_lines_dropped_total",

@@ -205,7 +205,8 @@ pub async fn run_reloading(
     let mut public = Vec::new();
     for (listener, tls) in [(listeners.http, None), (listeners.https, prepared.tls.clone())] {
         if let Some(listener) = listener {
-            let server = Arc::new(Server::new(current.clone(), &config.limits, tls));
+            let server =
+                Arc::new(Server::new(current.clone(), &config.limits, tls, prepared.metrics.client_connections()));
             servers.push(server.clone());
             let serving = ServingThreads::start(server, listener, threads::count(), public_stopped.clone());
             public.push(serving.map_err(AppError::Threads)?);
@@ -219,7 +220,7 @@ pub async fn run_reloading(
         config.admin.token.clone(),
     ));
     let history = admin.spawn_history();
-    let admin_server = Arc::new(Server::new(admin.clone(), &config.limits, None));
+    let admin_server = Arc::new(Server::new(admin.clone(), &config.limits, None, Arc::default()));
     let admin_task = tokio::spawn(admin_server.run(listeners.admin, admin_stopped));
     tracing::info!(
         http = http_addr.as_deref().unwrap_or("off"),

@@ -2,22 +2,25 @@
 //! port 0), serve HTTP/1.1 and HTTP/2 on each connection, cut off slow and idle clients,
 //! and drain gracefully.
 
+mod http1;
 mod idle;
 mod peer;
+mod rewind;
+mod service;
 pub(crate) mod threads;
 pub(crate) mod tls;
 
 use crate::config::Limits;
+use crate::metrics::ClientConnections;
 use crate::response::Body;
 use arc_swap::ArcSwap;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use idle::{Activity, Tracked};
 pub(crate) use peer::Peer;
-use std::convert::Infallible;
+use service::Serve;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 
 pub(crate) struct Server<H> {
     handler: Arc<H>,
+    connections: Arc<ClientConnections>,
     /// Read once per new connection: a reload (limits, certificate) applies to the
     /// connections accepted after it; open ones keep what they started with.
     settings: ArcSwap<Settings>,
@@ -41,17 +45,29 @@ pub(crate) struct Server<H> {
 
 /// How connections are served: the HTTP builders, TLS, and the client timeouts.
 pub(crate) struct Settings {
+    /// HTTP/2 (after ALPN or the prior-knowledge preface).
     builder: auto::Builder<TokioExecutor>,
+    /// HTTP/1, served in episodes (see `http1`).
+    http1: hyper::server::conn::http1::Builder,
     tls: Option<TlsAcceptor>,
     /// Bounds the TLS handshake, which hyper's header timer does not cover, and the wait
     /// for a new connection's first byte, which it does not cover either.
     handshake_timeout: Duration,
     idle_timeout: Duration,
+    /// How long an HTTP/1 connection is quiet between exchanges before it is parked.
+    park_after: Duration,
 }
 
 impl<H: Handler> Server<H> {
-    pub(crate) fn new(handler: Arc<H>, limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
-        Self { handler, settings: ArcSwap::from_pointee(Settings::new(limits, tls)) }
+    /// `connections` counts the open connections (the public listeners share the
+    /// metrics' counts; the admin listener keeps its own).
+    pub(crate) fn new(
+        handler: Arc<H>,
+        limits: &Limits,
+        tls: Option<TlsAcceptor>,
+        connections: Arc<ClientConnections>,
+    ) -> Self {
+        Self { handler, connections, settings: ArcSwap::from_pointee(Settings::new(limits, tls)) }
     }
 
     /// Serves the connections accepted from now on with new limits and certificate.
@@ -67,22 +83,30 @@ impl<H: Handler> Server<H> {
 
 impl Settings {
     fn new(limits: &Limits, tls: Option<TlsAcceptor>) -> Self {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
         // Twice the limit for the parser: a head between the two gets the gateway's 431 page
         // (in the buyer's language); only a larger one the parser's bare 431.
         let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX).saturating_mul(2);
-        builder
-            .http1()
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
             // The header timeout does nothing without a timer (hyper needs one set).
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout.0)
             .max_buf_size(max_header_bytes)
             .keep_alive(true);
+        let mut builder = auto::Builder::new(TokioExecutor::new()).http2_only();
         builder
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
-        Self { builder, tls, handshake_timeout: limits.header_read_timeout.0, idle_timeout: limits.idle_timeout.0 }
+        let idle_timeout = limits.idle_timeout.0;
+        Self {
+            builder,
+            http1,
+            tls,
+            handshake_timeout: limits.header_read_timeout.0,
+            idle_timeout,
+            park_after: http1::PARK_AFTER.min(idle_timeout / 2),
+        }
     }
 }
 
@@ -119,19 +143,40 @@ impl<H: Handler> Server<H> {
 
     async fn connection(&self, stream: TcpStream, addr: std::net::SocketAddr, shutdown: watch::Receiver<bool>) {
         let _ = stream.set_nodelay(true);
+        let mut counted = self.connections.opened();
         let activity = Activity::new();
         let io = Tracked::new(stream, activity.clone());
         let settings = self.settings.load_full();
+        // Boxed, as are the protocols' futures: a parked connection's task keeps only what
+        // waiting for its next byte needs.
         match &settings.tls {
-            None => self.drive(&settings, io, Peer::new(addr, false), activity, shutdown).await,
+            None => {
+                Box::pin(self.serve_http1(
+                    settings.clone(),
+                    io,
+                    Peer::new(addr, false),
+                    activity,
+                    shutdown,
+                    &mut counted,
+                ))
+                .await
+            }
             Some(acceptor) => match tokio::time::timeout(settings.handshake_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => self.drive(&settings, tls, Peer::new(addr, true), activity, shutdown).await,
+                Ok(Ok(tls)) => {
+                    let peer = Peer::new(addr, true);
+                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        Box::pin(self.drive(&settings, tls, peer, activity, shutdown)).await;
+                    } else {
+                        Box::pin(self.serve_http1(settings.clone(), tls, peer, activity, shutdown, &mut counted)).await;
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
             },
         }
     }
 
+    /// Serves HTTP/2 (one hyper connection for the connection's life).
     async fn drive<I>(
         &self,
         settings: &Settings,
@@ -142,16 +187,9 @@ impl<H: Handler> Server<H> {
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let handler = self.handler.clone();
         let addr = peer.addr;
-        let service = service_fn(move |req| {
-            let (handler, peer) = (handler.clone(), peer.clone());
-            // Boxed: hyper's HTTP/1 dispatcher keeps room for the service's future in every
-            // connection, idle or not. A box costs one allocation per request instead of
-            // the whole request's state machine per open connection.
-            Box::pin(async move { Ok::<_, Infallible>(handler.handle(req, peer).await) })
-        });
-        let conn = settings.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        let service = Serve::new(self.handler.clone(), peer, None);
+        let conn = settings.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         // hyper's header timer starts with the first byte of a request; a connection that
         // never sends one would otherwise be held until the idle timeout.

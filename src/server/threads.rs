@@ -147,7 +147,7 @@ mod tests {
     async fn requests_are_served_on_the_serving_threads_and_a_cut_ends_what_a_drain_cannot() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = Arc::new(Server::new(Arc::new(ThreadName), &Limits::default(), None));
+        let server = Arc::new(Server::new(Arc::new(ThreadName), &Limits::default(), None, Arc::default()));
         let (stop, stopped) = watch::channel(false);
         let mut threads = ServingThreads::start(server, listener, 2, stopped).unwrap();
 
