@@ -10,6 +10,12 @@
 //! ANTEROOM_BIN=/tmp/anteroom-before cargo bench --bench idle_connections   # another build
 //! ```
 //!
+//! The crowd arrives in batches of 500 connections, one batch every 2.5 s (200 new
+//! connections a second, as a sale's opening minute brings them), and is measured 3 s
+//! after the last batch: long enough for anteroom to park the last batch's connections
+//! (an idle HTTP/1 connection is parked 1–2 s after its last exchange), so the figure is
+//! what a crowd that has arrived costs, not the burst of its arrival.
+//!
 //! anteroom answers a cookie-less queue status (`/_anteroom/status?room=bench`), nginx a
 //! `return 200`: both from the server itself, since a connection's cost does not depend
 //! on the shop. nginx (Debian's `nginx-light`) is measured when it is installed.
@@ -26,6 +32,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+
+/// How the crowd arrives, and how long after its last batch it is measured.
+const BATCH: usize = 500;
+const BATCH_EVERY: Duration = Duration::from_millis(2500);
+const SETTLE: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -89,11 +100,14 @@ async fn measure(server: &str, kind: Kind, n: usize, pki: &tls::TestPki) -> f64 
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = running.rss();
     let mut held = Vec::with_capacity(n);
-    for chunk in 0..n.div_ceil(500) {
-        let batch = (chunk * 500..n.min((chunk + 1) * 500)).map(|_| connect(addr, kind, pki));
+    for chunk in 0..n.div_ceil(BATCH) {
+        if chunk > 0 {
+            tokio::time::sleep(BATCH_EVERY).await;
+        }
+        let batch = (chunk * BATCH..n.min((chunk + 1) * BATCH)).map(|_| connect(addr, kind, pki));
         held.extend(all_at_once(batch).await);
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(SETTLE).await;
     let after = running.rss();
     let per = after.saturating_sub(before) as f64 / n as f64;
     eprintln!("{server} {}: {n} idle, RSS {} -> {} KiB", kind.label(), before / 1024, after / 1024);

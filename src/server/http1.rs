@@ -139,10 +139,9 @@ impl<H: Handler> Server<H> {
         }
         let parts = conn.into_parts()?;
         let (io, left) = parts.io.into_inner().into_parts();
-        let read_ahead = match left.is_empty() {
-            true => parts.read_buf,
-            false => [parts.read_buf, left].concat().into(),
-        };
+        // Copied: hyper's read-ahead is a view of its whole read buffer, which would
+        // otherwise stay allocated for as long as the connection is parked.
+        let read_ahead = Bytes::from([&parts.read_buf[..], &left[..]].concat());
         tracing::trace!(%addr, read_ahead = read_ahead.len(), "connection parked");
         Some((io, read_ahead))
     }

@@ -147,32 +147,19 @@ impl<H: Handler> Server<H> {
         let activity = Activity::new();
         let io = Tracked::new(stream, activity.clone());
         let settings = self.settings.load_full();
-        // Boxed, as are the protocols' futures: a parked connection's task keeps only what
-        // waiting for its next byte needs.
-        match &settings.tls {
-            None => {
-                Box::pin(self.serve_http1(
-                    settings.clone(),
-                    io,
-                    Peer::new(addr, false),
-                    activity,
-                    shutdown,
-                    &mut counted,
-                ))
-                .await
-            }
-            Some(acceptor) => match tokio::time::timeout(settings.handshake_timeout, acceptor.accept(io)).await {
-                Ok(Ok(tls)) => {
-                    let peer = Peer::new(addr, true);
-                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        Box::pin(self.drive(&settings, tls, peer, activity, shutdown)).await;
-                    } else {
-                        Box::pin(self.serve_http1(settings.clone(), tls, peer, activity, shutdown, &mut counted)).await;
-                    }
-                }
-                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-            },
+        // The handshake and the protocols' futures are boxed: a task is allocated at the
+        // size of its largest state, and a parked connection should keep only what waiting
+        // for its next byte needs (the handshake alone is ~3.5 KB).
+        let Some(acceptor) = &settings.tls else {
+            let peer = Peer::new(addr, false);
+            return Box::pin(self.serve_http1(settings.clone(), io, peer, activity, shutdown, &mut counted)).await;
+        };
+        let Some(tls) = Box::pin(handshake(acceptor, io, settings.handshake_timeout, addr)).await else { return };
+        let peer = Peer::new(addr, true);
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            Box::pin(self.drive(&settings, *tls, peer, activity, shutdown)).await;
+        } else {
+            Box::pin(self.serve_http1(settings.clone(), *tls, peer, activity, shutdown, &mut counted)).await;
         }
     }
 
@@ -229,6 +216,27 @@ impl<H: Handler> Handler for ArcSwap<H> {
     async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
         let current = self.load_full();
         current.handle(req, peer).await
+    }
+}
+
+/// The TLS handshake, bounded by `limit`; the stream comes boxed, so that the connection's
+/// task does not keep room for it.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    io: Tracked,
+    limit: Duration,
+    addr: std::net::SocketAddr,
+) -> Option<Box<tokio_rustls::server::TlsStream<Tracked>>> {
+    match tokio::time::timeout(limit, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => Some(Box::new(tls)),
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "TLS handshake timed out");
+            None
+        }
     }
 }
 
