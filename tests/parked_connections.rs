@@ -207,3 +207,35 @@ async fn a_tls_connection_is_parked_and_resumed_in_the_same_session() {
     assert_eq!(status_of(&answer), Some(200), "{answer}");
     assert_eq!(origin.count(), 2);
 }
+
+#[tokio::test]
+async fn a_parked_connection_that_trickles_its_next_head_is_cut_at_the_header_timeout() {
+    let origin = Origin::start().await;
+    let gw = Gateway::built(
+        Gateway::config(&origin.url()).limits(|l| l.header_read_timeout = Duration::from_secs(2).into()),
+    )
+    .await;
+    let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+    assert_eq!(status_of(&exchange(&mut stream, "/").await), Some(200));
+    until_parked(&gw, 1).await;
+    // Its first byte wakes it; the rest of the head comes a line every half second.
+    let started = Instant::now();
+    let _ = stream.write_all(b"GET /slow HTTP/1.1\r\n").await;
+    let (mut reader, mut writer) = stream.into_split();
+    tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer.write_all(b"X-Slow: a\r\n").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), reader.read_to_end(&mut rest)).await;
+    let cut_after = started.elapsed();
+    assert!(read.is_ok(), "still open after {cut_after:?}");
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.is_empty() || status_of(&rest) == Some(408), "{rest}");
+    assert!(cut_after < Duration::from_secs(6), "cut at the header timeout, not after {cut_after:?}");
+    assert_eq!(origin.count(), 1, "the trickled request never reached the shop");
+}
