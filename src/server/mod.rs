@@ -105,7 +105,9 @@ impl Settings {
             tls,
             handshake_timeout: limits.header_read_timeout.0,
             idle_timeout,
-            park_after: http1::PARK_AFTER.min(idle_timeout / 2),
+            // Well inside both limits: hyper's header timer also runs while a connection
+            // waits for its next request, and would close it before it could be parked.
+            park_after: http1::PARK_AFTER.min(idle_timeout / 3).min(limits.header_read_timeout.0 / 3),
         }
     }
 }
