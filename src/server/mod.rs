@@ -86,8 +86,8 @@ impl Settings {
         // Twice the limit for the parser: a head between the two gets the gateway's 431 page
         // (in the buyer's language); only a larger one the parser's bare 431.
         let max_header_bytes = usize::try_from(limits.max_header_bytes.0).unwrap_or(usize::MAX).saturating_mul(2);
-        let mut http1 = hyper::server::conn::http1::Builder::new();
-        http1
+        let mut h1 = hyper::server::conn::http1::Builder::new();
+        h1
             // The header timeout does nothing without a timer (hyper needs one set).
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout.0)
@@ -101,7 +101,7 @@ impl Settings {
         let idle_timeout = limits.idle_timeout.0;
         Self {
             builder,
-            http1,
+            http1: h1,
             tls,
             handshake_timeout: limits.header_read_timeout.0,
             idle_timeout,

@@ -4,8 +4,7 @@
 
 use super::{Handler, Peer};
 use crate::response::Body;
-use http::header::CONNECTION;
-use http::{HeaderMap, Request, Response, Version};
+use http::{Request, Response};
 use hyper::body::{Body as _, Incoming};
 use std::convert::Infallible;
 use std::future::Future;
@@ -40,9 +39,7 @@ impl<H: Handler> hyper::service::Service<Request<Incoming>> for Serve<H> {
         let exchange = self.exchanges.as_ref().map(|exchanges| exchanges.started(&req));
         Box::pin(async move {
             let response = handler.handle(req, peer).await;
-            if let Some(exchange) = exchange {
-                exchange.answered(&response);
-            }
+            drop(exchange);
             Ok(response)
         })
     }
@@ -56,64 +53,30 @@ pub(super) struct Exchanges {
     /// The last request came with a body: hyper may still be reading it, and only hyper
     /// knows where it ends. (The next request's head proves it was read.)
     body_open: AtomicBool,
-    /// A request or answer asked to close the connection, or the client speaks HTTP/1.0:
-    /// hyper closes it, and it must not be served again.
-    closing: AtomicBool,
 }
 
 impl Exchanges {
     fn started(self: &Arc<Self>, req: &Request<Incoming>) -> Exchange {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.body_open.store(!req.body().is_end_stream(), Ordering::Relaxed);
-        if req.version() < Version::HTTP_11 || asks_to_close(req.headers()) {
-            self.closing.store(true, Ordering::Relaxed);
-        }
         Exchange(self.clone())
     }
 
     /// Whether, as far as the requests go, the connection is between exchanges.
+    ///
+    /// A connection that is to close (`Connection: close`, HTTP/1.0, an error) needs no
+    /// check here: hyper ends it as soon as its answer is flushed, and the episode ends
+    /// with it, long before a quiet second could ask for parking.
     pub(super) fn between(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
-            && !self.body_open.load(Ordering::Relaxed)
-            && !self.closing.load(Ordering::Relaxed)
+        self.in_flight.load(Ordering::Relaxed) == 0 && !self.body_open.load(Ordering::Relaxed)
     }
 }
 
 /// One request in flight; dropped when answered, or when hyper drops the handler's future.
 struct Exchange(Arc<Exchanges>);
 
-impl Exchange {
-    fn answered(&self, response: &Response<Body>) {
-        if asks_to_close(response.headers()) {
-            self.0.closing.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
 impl Drop for Exchange {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-fn asks_to_close(headers: &HeaderMap) -> bool {
-    headers.get_all(CONNECTION).iter().any(|value| {
-        value.to_str().is_ok_and(|tokens| tokens.split(',').any(|token| token.trim().eq_ignore_ascii_case("close")))
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    #[test]
-    fn close_is_found_among_the_connection_tokens() {
-        let mut headers = HeaderMap::new();
-        assert!(!asks_to_close(&headers));
-        headers.append(CONNECTION, HeaderValue::from_static("keep-alive"));
-        assert!(!asks_to_close(&headers));
-        headers.append(CONNECTION, HeaderValue::from_static("Upgrade, CLOSE"));
-        assert!(asks_to_close(&headers));
     }
 }
