@@ -12,6 +12,7 @@ use crate::proxy::{upload, Proxy};
 use crate::response::{self, Body};
 use crate::room::{Admission, Answered, WaitingRoom, RESERVED_PREFIX};
 use crate::server::{Handler, Peer};
+use crate::telemetry::Access;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use ipnet::IpNet;
@@ -67,15 +68,15 @@ impl Handler for Gateway {
         let client: Cow<'_, str> = if trusted { client_addr.to_string().into() } else { peer.ip_text().into() };
         let (response, decision) = self.decide(req, &peer, trusted, client_addr).await;
         self.metrics.request(decision);
-        tracing::info!(
-            target: "anteroom::access",
-            method = method.as_str(),
-            path = %uri.path(),
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
-            decision = decision.as_str(),
-            client = &*client,
-        );
+        Access {
+            method: method.as_str(),
+            path: uri.path(),
+            status: response.status().as_u16(),
+            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            decision: decision.as_str(),
+            client: &client,
+        }
+        .log();
         response
     }
 }

@@ -2,11 +2,13 @@
 //! demo's quiet terminal), level from `RUST_LOG` (default `info`).
 //!
 //! Lines are written by a thread of their own (see [`output`]): logging never waits on
-//! the output.
+//! the output. The access log's line skips tracing's machinery (see [`access`]).
 
+mod access;
 mod output;
 mod text;
 
+pub(crate) use access::Access;
 pub use output::{dropped_lines, flush};
 
 use crate::config::LogFormat;
@@ -31,6 +33,7 @@ pub fn init(format: LogFormat) {
     };
     if result.is_ok() {
         output::start_writer();
+        access::set_format(format);
     }
 }
 
