@@ -10,7 +10,7 @@ pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwar
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 /// Headers only a trusted proxy may send (X-Forwarded-For is replaced separately).
-const SPOOFABLE: [HeaderName; 4] =
+static SPOOFABLE: [HeaderName; 4] =
     [X_FORWARDED_PROTO, X_FORWARDED_HOST, header::FORWARDED, HeaderName::from_static("x-real-ip")];
 
 pub(crate) fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
@@ -20,44 +20,69 @@ pub(crate) fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), plus
 /// the proxy credentials meant for us alone.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Where `name` is in [`HOP_BY_HOP`]. Matched as text: cheaper than comparing it with
+/// each of the nine names.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    Some(match name.as_str() {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 /// `Upgrade` goes too: tunnels put it back explicitly.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names; only what is present is removed (each removal hashes).
-    let mut doomed: Vec<HeaderName> = Vec::new();
+    // One pass over the names, noting which are present without allocating: nearly every
+    // answer carries `Connection: keep-alive` and nothing else of the kind, and this runs
+    // twice per request. Only what is present is removed (each removal hashes).
+    let mut present = 0u16;
     for name in headers.keys() {
-        if is_hop_by_hop(name) {
-            doomed.push(name.clone());
+        if let Some(i) = hop_by_hop_index(name) {
+            present |= 1 << i;
         }
     }
-    if doomed.is_empty() {
+    if present == 0 {
         return;
     }
-    let named = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| !name.eq_ignore_ascii_case("close") && !name.eq_ignore_ascii_case("keep-alive"))
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect::<Vec<_>>();
-    for name in doomed.into_iter().chain(named) {
+    let named: Vec<HeaderName> = if present & 1 == 0 {
+        Vec::new()
+    } else {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|name| !name.eq_ignore_ascii_case("close") && !name.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect()
+    };
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for name in named {
         headers.remove(name);
     }
 }
@@ -80,12 +105,13 @@ pub(crate) fn set_forwarding(headers: &mut HeaderMap, peer: &Peer, trusted: bool
             headers.remove(name);
         }
     }
+    // Up to three more entries: room made once rather than grown on each insert.
+    headers.reserve(3);
     headers.insert(X_FORWARDED_FOR, forwarded_for);
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(peer.scheme()));
-    }
-    if let (false, Some(host)) = (headers.contains_key(&X_FORWARDED_HOST), host) {
-        headers.insert(X_FORWARDED_HOST, host.clone());
+    // One lookup each (`entry`), not a look and then an insert.
+    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(peer.scheme()));
+    if let Some(host) = host {
+        headers.entry(X_FORWARDED_HOST).or_insert_with(|| host.clone());
     }
 }
 
@@ -128,6 +154,18 @@ mod tests {
             h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn every_hop_by_hop_name_is_found_where_it_stands() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
+        }
+        assert_eq!(hop_by_hop_index(&header::HOST), None);
+        let mut h = map(&HOP_BY_HOP.iter().map(|n| (n.as_str(), "1")).collect::<Vec<_>>());
+        h.append(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), [header::ACCEPT]);
     }
 
     #[test]
