@@ -10,14 +10,17 @@
 //! starts a new hyper connection on the same stream. The client sees one keep-alive
 //! connection throughout.
 
+use super::gate::Gate;
 use super::rewind::{Flushes, Rewound};
 use super::service::{Exchanges, Serve};
 use super::{idle::Activity, stopped, Handler, Peer, Server, Settings};
 use crate::metrics::Counted;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::watch;
@@ -95,8 +98,12 @@ impl<H: Handler> Server<H> {
         let service = Serve::new(self.handler.clone(), peer.clone(), Some(exchanges.clone()));
         let io = TokioIo::new(Rewound::new(io, unread, flushes.clone()));
         let mut conn = settings.http1.serve_connection(io, service).with_upgrades();
+        let mut draining = *shutdown.borrow();
+        if draining {
+            Pin::new(&mut conn).graceful_shutdown();
+        }
+        let stop = stopped(shutdown);
         let idle = activity.idle_for(settings.idle_timeout);
-        tokio::pin!(idle);
         let quiet = async {
             loop {
                 activity.idle_for(settings.park_after).await;
@@ -105,23 +112,41 @@ impl<H: Handler> Server<H> {
                 }
             }
         };
-        tokio::pin!(quiet);
-        let mut draining = *shutdown.borrow();
-        if draining {
-            Pin::new(&mut conn).graceful_shutdown();
-        }
+        tokio::pin!(stop, idle, quiet);
+        // The watchers are polled only when one of them woke the task, not on every
+        // wake-up the requests cause (see `gate`).
+        let gate = Gate::new();
         let ended = loop {
-            tokio::select! {
+            let watching_stop = !draining;
+            let watching_quiet = !draining && !flushes.parking();
+            let watched = std::future::poll_fn(|cx| {
+                gate.poll(cx, |cx| {
+                    if watching_stop && stop.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Watched::Stop)
+                    } else if idle.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Watched::Idle)
+                    } else if watching_quiet && quiet.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Watched::Quiet)
+                    } else {
+                        Poll::Pending
+                    }
+                })
+            });
+            let watched = tokio::select! {
+                biased;
                 result = &mut conn => break result,
-                _ = stopped(shutdown), if !draining => {
+                watched = watched => watched,
+            };
+            match watched {
+                Watched::Stop => {
                     draining = true;
                     Pin::new(&mut conn).graceful_shutdown();
                 }
-                () = &mut idle => {
+                Watched::Idle => {
                     tracing::debug!(%addr, "closing idle connection");
                     return None;
                 }
-                () = &mut quiet, if !draining && !flushes.parking() => {
+                Watched::Quiet => {
                     // Idle now, so hyper ends at once and leaves the stream open.
                     flushes.park();
                     Pin::new(&mut conn).graceful_shutdown();
@@ -145,6 +170,16 @@ impl<H: Handler> Server<H> {
         tracing::trace!(%addr, read_ahead = read_ahead.len(), "connection parked");
         Some((io, read_ahead))
     }
+}
+
+/// What a connection's watchers saw.
+enum Watched {
+    /// The server drains.
+    Stop,
+    /// No byte moved for the idle timeout.
+    Idle,
+    /// Quiet between exchanges: time to park.
+    Quiet,
 }
 
 /// Waits, holding no buffer but a few bytes, for the next bytes of a parked connection.

@@ -2,6 +2,7 @@
 //! port 0), serve HTTP/1.1 and HTTP/2 on each connection, cut off slow and idle clients,
 //! and drain gracefully.
 
+mod gate;
 mod http1;
 mod idle;
 mod peer;
@@ -23,6 +24,7 @@ pub(crate) use peer::Peer;
 use service::Serve;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 pub(crate) use threads::ServingThreads;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -183,32 +185,48 @@ impl<H: Handler> Server<H> {
         // hyper's header timer starts with the first byte of a request; a connection that
         // never sends one would otherwise be held until the idle timeout.
         let silent = activity.silent_for(activity.count(), settings.handshake_timeout);
-        tokio::pin!(silent);
         let mut draining = *shutdown.borrow();
         if draining {
             conn.as_mut().graceful_shutdown();
         }
+        let stop = stopped(&mut shutdown);
+        let idle = activity.idle_for(settings.idle_timeout);
+        tokio::pin!(silent, stop, idle);
+        // Every stream's wake-up wakes this task: the watchers are polled only when one
+        // of them woke it (see `gate`).
+        let gate = gate::Gate::new();
         loop {
-            tokio::select! {
+            let watching_stop = !draining;
+            let watched = std::future::poll_fn(|cx| {
+                gate.poll(cx, |cx| {
+                    if watching_stop && stop.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(None)
+                    } else if idle.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Some("closing idle connection"))
+                    } else if silent.as_mut().poll(cx).is_ready() {
+                        Poll::Ready(Some("closing a connection that sent nothing"))
+                    } else {
+                        Poll::Pending
+                    }
+                })
+            });
+            let closing = tokio::select! {
+                biased;
                 result = conn.as_mut() => {
                     if let Err(e) = result {
                         tracing::debug!(%addr, error = %e, "connection ended with an error");
                     }
                     return;
                 }
-                _ = stopped(&mut shutdown), if !draining => {
-                    draining = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-                _ = activity.idle_for(settings.idle_timeout) => {
-                    tracing::debug!(%addr, "closing idle connection");
-                    return;
-                }
-                () = &mut silent => {
-                    tracing::debug!(%addr, "closing a connection that sent nothing");
-                    return;
-                }
-            }
+                closing = watched => closing,
+            };
+            let Some(why) = closing else {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+                continue;
+            };
+            tracing::debug!(%addr, "{why}");
+            return;
         }
     }
 }
