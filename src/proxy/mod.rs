@@ -186,18 +186,26 @@ impl Proxy {
         match conn.send(req).await {
             Ok(response) => Ok(response),
             Err(e) => match (classify(e, reused), replay) {
-                (SendError::Closed(_), Some((method, uri, headers))) => {
-                    tracing::debug!("origin closed a pooled connection; replaying the idempotent request once");
-                    let mut again = Request::new(empty());
-                    *again.method_mut() = method;
-                    *again.uri_mut() = uri;
-                    *again.headers_mut() = headers;
-                    let conn = self.pool.checkout().await.map_err(|e| SendError::Connect(e.into()))?;
-                    conn.send(again).await.map_err(|e| classify(e, false))
-                }
+                // Boxed, as rare: room for a second exchange in every request's future
+                // would be allocated and moved on each request.
+                (SendError::Closed(_), Some(replay)) => Box::pin(self.replay(replay)).await,
                 (error, _) => Err(error),
             },
         }
+    }
+
+    /// The idempotent request sent again on a fresh connection.
+    async fn replay(
+        &self,
+        (method, uri, headers): (Method, Uri, http::HeaderMap),
+    ) -> Result<Response<Released>, SendError> {
+        tracing::debug!("origin closed a pooled connection; replaying the idempotent request once");
+        let mut again = Request::new(empty());
+        *again.method_mut() = method;
+        *again.uri_mut() = uri;
+        *again.headers_mut() = headers;
+        let conn = self.pool.checkout().await.map_err(|e| SendError::Connect(e.into()))?;
+        conn.send(again).await.map_err(|e| classify(e, false))
     }
 }
 

@@ -107,7 +107,10 @@ impl Pool {
                 return Ok(self.conn(idle.sender, true));
             }
         }
-        let sender = tokio::time::timeout(self.connect_timeout, self.connect())
+        // Boxed: connecting (TCP, TLS, hyper's handshake) is a large state machine, and
+        // inline it would be room in every request's future, allocated and moved on each
+        // request, though nearly all of them find an idle connection.
+        let sender = Box::pin(tokio::time::timeout(self.connect_timeout, self.connect()))
             .await
             .map_err(|_| ConnectError::Timeout(self.connect_timeout))??;
         Ok(self.conn(sender, false))
