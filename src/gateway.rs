@@ -168,8 +168,7 @@ impl Gateway {
 
         let sent = Instant::now();
         let prepare = |headers: &mut http::HeaderMap| ticket.prepare(headers);
-        // Boxed: the forwarding future is large, and hyper moves the request future around.
-        let result = Box::pin(self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, prepare)).await;
+        let result = self.proxy.forward(req, peer, trusted, tunnel && self.allow_upgrade, prepare).await;
         drop(in_flight);
         match result {
             Ok(mut response) => {

@@ -12,7 +12,7 @@
 
 use super::gate::Gate;
 use super::rewind::{Flushes, Rewound};
-use super::service::{Exchanges, Serve};
+use super::service::{self, Exchanges};
 use super::{idle::Activity, stopped, Handler, Peer, Server, Settings};
 use crate::metrics::Counted;
 use bytes::Bytes;
@@ -95,7 +95,7 @@ impl<H: Handler> Server<H> {
         let addr = peer.addr;
         let exchanges = Arc::new(Exchanges::default());
         let flushes = Arc::new(Flushes::default());
-        let service = Serve::new(self.handler.clone(), peer.clone(), Some(exchanges.clone()));
+        let service = service::serve(self.handler.clone(), peer.clone(), Some(exchanges.clone()));
         let io = TokioIo::new(Rewound::new(io, unread, flushes.clone()));
         let mut conn = settings.http1.serve_connection(io, service).with_upgrades();
         let mut draining = *shutdown.borrow();

@@ -21,7 +21,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use idle::{Activity, Tracked};
 pub(crate) use peer::Peer;
-use service::Serve;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -179,7 +178,7 @@ impl<H: Handler> Server<H> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let addr = peer.addr;
-        let service = Serve::new(self.handler.clone(), peer, None);
+        let service = service::serve(self.handler.clone(), peer, None);
         let conn = settings.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         // hyper's header timer starts with the first byte of a request; a connection that

@@ -6,43 +6,32 @@ use super::{Handler, Peer};
 use crate::response::Body;
 use http::{Request, Response};
 use hyper::body::{Body as _, Incoming};
+use hyper::service::{service_fn, Service};
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-pub(super) struct Serve<H> {
+/// The service of one connection: each request to the handler, with the peer.
+///
+/// The handler's future is not boxed: hyper keeps one allocation per connection for the
+/// request in hand and moves each request's future into it, so a box of our own would
+/// be a second allocation (of some kilobytes) on every request. An idle HTTP/1
+/// connection holds neither: it is parked without hyper.
+pub(super) fn serve<H: Handler>(
     handler: Arc<H>,
     peer: Peer,
     exchanges: Option<Arc<Exchanges>>,
-}
-
-impl<H> Serve<H> {
-    pub(super) fn new(handler: Arc<H>, peer: Peer, exchanges: Option<Arc<Exchanges>>) -> Self {
-        Self { handler, peer, exchanges }
-    }
-}
-
-/// Boxed: hyper's HTTP/1 dispatcher keeps room for the service's future in every
-/// connection, idle or not. A box costs one allocation per request instead of the whole
-/// request's state machine per open connection.
-type Answer = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-impl<H: Handler> hyper::service::Service<Request<Incoming>> for Serve<H> {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Answer;
-
-    fn call(&self, req: Request<Incoming>) -> Answer {
-        let (handler, peer) = (self.handler.clone(), self.peer.clone());
-        let exchange = self.exchanges.as_ref().map(|exchanges| exchanges.started(&req));
-        Box::pin(async move {
+) -> impl Service<Request<Incoming>, Response = Response<Body>, Error = Infallible, Future: Send + 'static> + Send + 'static
+{
+    service_fn(move |req: Request<Incoming>| {
+        let (handler, peer) = (handler.clone(), peer.clone());
+        let exchange = exchanges.as_ref().map(|exchanges| exchanges.started(&req));
+        async move {
             let response = handler.handle(req, peer).await;
             drop(exchange);
             Ok(response)
-        })
-    }
+        }
+    })
 }
 
 /// What the requests of an HTTP/1 connection say about whether hyper can be taken off it.
