@@ -178,7 +178,7 @@ impl<H: Handler> Server<H> {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let addr = peer.addr;
-        let service = service::serve(self.handler.clone(), peer, None);
+        let service = service::boxed(service::serve(self.handler.clone(), peer, None));
         let conn = settings.builder.serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
         // hyper's header timer starts with the first byte of a request; a connection that
