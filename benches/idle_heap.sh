@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# What an idle HTTP/2-over-TLS connection keeps on the heap, by whom: DHAT (valgrind's
-# heap profiler) runs anteroom while N clients each open a connection, make one request
-# and stay, idle; the heap at its peak (all N held) is then summed per allocation site,
-# divided by N. The RSS figure of `cargo bench --bench idle_connections` says how much;
-# this says whose.
+# What an idle client connection keeps on the gateway's heap, and whose code allocated it.
+# `cargo bench --bench idle_connections` says how much memory a connection costs; this
+# says where it goes. The gateway runs under valgrind's heap profiler (massif); N clients
+# each open a connection, make one request (a cookie-less queue status, which the gateway
+# answers itself) and stay, idle; the heap is read before them and again once they all
+# wait (and HTTP/1 ones are parked), and the growth is split by the first function along
+# each allocation's stack that is not the allocator or a collection, per connection.
 #
-# Usage: [ANTEROOM_BIN=path] benches/idle_heap.sh [connections (400)]
+# Usage: [KIND=h2|tls|plain] [ANTEROOM_BIN=path] benches/idle_heap.sh [connections (400)]
+#   KIND: HTTP/2 over TLS (default), HTTP/1.1 over TLS, or plain HTTP/1.1.
 # Needs: valgrind, python3, openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-400}
+KIND=${KIND:-h2}
+case "$KIND" in h2 | tls | plain) ;; *) echo "KIND is h2, tls or plain" >&2; exit 2 ;; esac
 WORK=$(mktemp -d)
 trap 'pkill -INT -f "$WORK/anteroom.toml" 2>/dev/null || true; sleep 1; rm -rf "$WORK"' EXIT
 if [ -z "${ANTEROOM_BIN:-}" ]; then
@@ -36,31 +41,33 @@ allow_random_keys = true
 name = "bench"
 paths = ["/q"]
 CONF
-RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=dhat --dhat-out-file="$WORK/dhat.out" \
-  "$ANTEROOM_BIN" run --config "$WORK/anteroom.toml" > "$WORK/anteroom.log" 2>&1 &
+# --vgdb=yes lets `vgdb` ask for a heap snapshot while the gateway runs.
+RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=massif --vgdb=yes --threshold=0.1 \
+  --massif-out-file="$WORK/massif.out" "$ANTEROOM_BIN" run --config "$WORK/anteroom.toml" \
+  > "$WORK/anteroom.log" 2>&1 &
+VALGRIND=$!
 for _ in $(seq 300); do
-  (exec 3<>/dev/tcp/127.0.0.1/18302) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/18303) 2>/dev/null && break
   sleep 0.1
 done
 
-# The clients: TLS with ALPN h2, the preface, SETTINGS, one GET of a queue status (which
-# the gateway answers itself), then held open. One at a time, so the peak is all of them.
-python3 - "$N" <<'PY'
+# connect N: opens N connections of $KIND one at a time, each making one request, then
+# touches $WORK/held and keeps them open until killed.
+cat > "$WORK/clients.py" <<'PY'
 import socket, ssl, struct, sys, time
-n = int(sys.argv[1])
+kind, n, held_flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+port = 18301 if kind == "plain" else 18302
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-ctx.set_alpn_protocols(["h2"])
-def frame(kind, flags, stream, payload):
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
+ctx.set_alpn_protocols(["h2" if kind == "h2" else "http/1.1"])
 path = b"/_anteroom/status?room=bench"
-# HPACK: GET, https (static table), the path and the authority as literals.
-head = b"\x82\x87" + bytes([0x04, len(path)]) + path + bytes([0x01, 9]) + b"localhost"
-held = []
-for _ in range(n):
-    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", 18302)), server_hostname="localhost")
-    assert s.selected_alpn_protocol() == "h2", "no h2"
-    s.settimeout(60)
+
+def frame(type_, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([type_, flags]) + struct.pack(">I", stream) + payload
+
+def h2_request(s):
+    # HPACK: GET and https from the static table; the path and the authority as literals.
+    head = b"\x82\x87" + bytes([0x04, len(path)]) + path + bytes([0x01, 9]) + b"localhost"
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 5, 1, head))
     got, done = b"", False
     while not done:
@@ -68,46 +75,88 @@ for _ in range(n):
         assert chunk, "closed"
         got += chunk
         while len(got) >= 9 and len(got) >= 9 + int.from_bytes(got[:3], "big"):
-            length, kind, flags = int.from_bytes(got[:3], "big"), got[3], got[4]
+            length, type_, flags = int.from_bytes(got[:3], "big"), got[3], got[4]
             stream = int.from_bytes(got[5:9], "big") & 0x7FFFFFFF
-            if kind == 4 and not flags & 1:
+            if type_ == 4 and not flags & 1:
                 s.sendall(frame(4, 1, 0, b""))  # acknowledge the server's SETTINGS
-            done |= stream == 1 and flags & 1 and kind in (0, 1)
+            done |= bool(stream == 1 and flags & 1 and type_ in (0, 1))
             got = got[9 + length:]
-    held.append(s)
-time.sleep(2)
-PY
-pkill -INT -f "$WORK/anteroom.toml"
-for _ in $(seq 300); do
-  grep -q "t-end" "$WORK/anteroom.log" && break
-  sleep 0.1
-done
-sleep 1
 
-python3 - "$WORK/dhat.out" "$N" <<'PY'
-import json, re, sys
-profile, n = json.load(open(sys.argv[1])), int(sys.argv[2])
-frames = profile["ftbl"]
-# The first frame that names a crate's own code, past the allocator and the collections.
-plumbing = re.compile(r"^(malloc|calloc|realloc|memalign|posix_memalign|aws_lc_\w*OPENSSL_malloc)\b|"
-                      r"library/(alloc|std|core)/|/bytes_mut\.rs|/slab/|src/lib\.rs:1095|UnknownInlinedFun|\?\?\?")
-def site(stack):
-    for index in stack:
-        name = re.sub(r"^0x[0-9A-F]+: ", "", frames[index])
-        if not plumbing.search(name):
+def h1_request(s):
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        assert chunk, "closed"
+        got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += s.recv(65536)
+
+held = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    if kind != "plain":
+        s = ctx.wrap_socket(s, server_hostname="localhost")
+    s.settimeout(60)
+    (h2_request if kind == "h2" else h1_request)(s)
+    held.append(s)
+open(held_flag, "w").close()
+time.sleep(3600)
+PY
+python3 "$WORK/clients.py" "$KIND" 1 "$WORK/warm" &
+WARM=$!
+while [ ! -e "$WORK/warm" ]; do sleep 0.1; done
+sleep 3
+vgdb --pid="$VALGRIND" detailed_snapshot "$WORK/before" > /dev/null 2>&1
+python3 "$WORK/clients.py" "$KIND" "$N" "$WORK/held" &
+CLIENTS=$!
+while [ ! -e "$WORK/held" ]; do sleep 0.2; done
+sleep 4 # past the second after which an idle HTTP/1 connection is parked
+vgdb --pid="$VALGRIND" detailed_snapshot "$WORK/after" > /dev/null 2>&1
+kill "$CLIENTS" "$WARM"
+
+python3 - "$WORK/before" "$WORK/after" "$N" "$KIND" <<'PY'
+import re, sys
+before_path, after_path, n, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+plumbing = re.compile(r"^(\(heap allocation functions\)|malloc|calloc|realloc|memalign|posix_memalign|"
+                      r"aws_lc_\w*OPENSSL_malloc)\b|library/(alloc|std|core)/|/bytes_mut\.rs|"
+                      r"src/lib\.rs:10\d\d|UnknownInlinedFun|\?\?\?")
+
+def sites(path):
+    """Bytes per site: the first frame on each stack that is not plumbing."""
+    nodes, out, heap = [], {}, 0
+    for line in open(path):
+        if line.startswith("mem_heap_B="):
+            heap = int(line.split("=")[1])
+        m = re.match(r"^( *)n\d+: (\d+) (?:0x[0-9A-F]+: )?(.*)$", line.rstrip("\n"))
+        if m:
+            nodes.append((len(m.group(1)), int(m.group(2)), m.group(3)))
+    def walk(i):
+        depth, size, name = nodes[i]
+        j, children = i + 1, []
+        while j < len(nodes) and nodes[j][0] > depth:
+            if nodes[j][0] == depth + 1:
+                children.append(j)
+            j += 1
+        if depth > 0 and not plumbing.search(name) or not children:
             while (shorter := re.sub(r"<[^<>]*>", "", name)) != name:  # generics off
                 name = shorter
-            return name[:150]
-    return "(unknown)"
-sites = {}
-for point in profile["pps"]:
-    peak = point.get("gb", 0)
-    if peak >= n * 64:  # at least 64 bytes per connection
-        key = site(point["fs"])
-        sites[key] = sites.get(key, 0) + peak
-total = sum(point.get("gb", 0) for point in profile["pps"])
-print(f"heap at the peak: {total} bytes, {total / n:.0f} per connection ({n} connections held)")
+            out[name[:140]] = out.get(name[:140], 0) + size
+        else:
+            for child in children:
+                walk(child)
+    walk(0)
+    return heap, out
+
+heap0, before = sites(before_path)
+heap1, after = sites(after_path)
+growth = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+label = {"h2": "HTTP/2 over TLS", "tls": "HTTP/1.1 over TLS", "plain": "HTTP/1.1"}[kind]
+print(f"{label}: {n} idle connections, heap {heap0} -> {heap1} bytes: {(heap1 - heap0) / n:,.0f} per connection")
 print("| bytes per connection | allocated in |\n|---|---|")
-for key, peak in sorted(sites.items(), key=lambda kv: -kv[1])[:16]:
-    print(f"| {peak / n:,.0f} | `{key}` |")
+for key, size in sorted(growth.items(), key=lambda kv: -kv[1]):
+    if size >= n * 48:
+        print(f"| {size / n:,.0f} | `{key}` |")
 PY
