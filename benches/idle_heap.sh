@@ -51,71 +51,23 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 
-# connect N: opens N connections of $KIND one at a time, each making one request, then
-# touches $WORK/held and keeps them open until killed.
-cat > "$WORK/clients.py" <<'PY'
-import socket, ssl, struct, sys, time
-kind, n, held_flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-port = 18301 if kind == "plain" else 18302
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-ctx.set_alpn_protocols(["h2" if kind == "h2" else "http/1.1"])
-path = b"/_anteroom/status?room=bench"
-
-def frame(type_, flags, stream, payload):
-    return struct.pack(">I", len(payload))[1:] + bytes([type_, flags]) + struct.pack(">I", stream) + payload
-
-def h2_request(s):
-    # HPACK: GET and https from the static table; the path and the authority as literals.
-    head = b"\x82\x87" + bytes([0x04, len(path)]) + path + bytes([0x01, 9]) + b"localhost"
-    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + frame(1, 5, 1, head))
-    got, done = b"", False
-    while not done:
-        chunk = s.recv(65536)
-        assert chunk, "closed"
-        got += chunk
-        while len(got) >= 9 and len(got) >= 9 + int.from_bytes(got[:3], "big"):
-            length, type_, flags = int.from_bytes(got[:3], "big"), got[3], got[4]
-            stream = int.from_bytes(got[5:9], "big") & 0x7FFFFFFF
-            if type_ == 4 and not flags & 1:
-                s.sendall(frame(4, 1, 0, b""))  # acknowledge the server's SETTINGS
-            done |= bool(stream == 1 and flags & 1 and type_ in (0, 1))
-            got = got[9 + length:]
-
-def h1_request(s):
-    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    got = b""
-    while b"\r\n\r\n" not in got:
-        chunk = s.recv(65536)
-        assert chunk, "closed"
-        got += chunk
-    head, _, body = got.partition(b"\r\n\r\n")
-    length = next(int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:"))
-    while len(body) < length:
-        body += s.recv(65536)
-
-held = []
-for _ in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    if kind != "plain":
-        s = ctx.wrap_socket(s, server_hostname="localhost")
-    s.settimeout(60)
-    (h2_request if kind == "h2" else h1_request)(s)
-    held.append(s)
-open(held_flag, "w").close()
-time.sleep(3600)
-PY
-python3 "$WORK/clients.py" "$KIND" 1 "$WORK/warm" &
+CLIENTS_PY=benches/support/idle_clients.py
+PORT=$([ "$KIND" = plain ] && echo 18301 || echo 18302)
+python3 "$CLIENTS_PY" "$KIND" "$PORT" 1 "$WORK/warm" &
 WARM=$!
 while [ ! -e "$WORK/warm" ]; do sleep 0.1; done
 sleep 3
 vgdb --pid="$VALGRIND" detailed_snapshot "$WORK/before" > /dev/null 2>&1
-python3 "$WORK/clients.py" "$KIND" "$N" "$WORK/held" &
+python3 "$CLIENTS_PY" "$KIND" "$PORT" "$N" "$WORK/held" &
 CLIENTS=$!
 while [ ! -e "$WORK/held" ]; do sleep 0.2; done
 sleep 4 # past the second after which an idle HTTP/1 connection is parked
 vgdb --pid="$VALGRIND" detailed_snapshot "$WORK/after" > /dev/null 2>&1
+touch "$WORK/held.check"
+while [ ! -e "$WORK/held.open" ]; do sleep 0.2; done
 kill "$CLIENTS" "$WARM"
+OPEN=$(cat "$WORK/held.open")
+[ "$OPEN" = "$N" ] || { echo "only $OPEN of $N connections were still open: the figure would not be theirs" >&2; exit 1; }
 
 python3 - "$WORK/before" "$WORK/after" "$N" "$KIND" <<'PY'
 import re, sys
