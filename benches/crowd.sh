@@ -40,24 +40,7 @@ port() { echo $((18500 + $1 * 3 + $2)); } # instance, 0 plain / 1 TLS / 2 admin
 
 PIDS=()
 for i in $(seq 0 $((INSTANCES - 1))); do
-  cat > "$WORK/anteroom-$i.toml" <<CONF
-[listen]
-http = "127.0.0.1:$(port "$i" 0)"
-https = "127.0.0.1:$(port "$i" 1)"
-admin = "127.0.0.1:$(port "$i" 2)"
-tls_cert = "$WORK/cert.pem"
-tls_key = "$WORK/key.pem"
-[limits]
-idle_timeout = "10m"
-header_read_timeout = "10m"
-[origin]
-url = "http://127.0.0.1:9"
-[tokens]
-allow_random_keys = true
-[[rooms]]
-name = "bench"
-paths = ["/q"]
-CONF
+  benches/support/idle_config.sh "$(port "$i" 0)" "$(port "$i" 1)" "$(port "$i" 2)" "$WORK" > "$WORK/anteroom-$i.toml"
   RUST_LOG=warn "$ANTEROOM_BIN" run --config "$WORK/anteroom-$i.toml" > "$WORK/anteroom-$i.log" 2>&1 &
   PIDS+=($!)
 done

@@ -23,24 +23,7 @@ if [ -z "${ANTEROOM_BIN:-}" ]; then
 fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-cat > "$WORK/anteroom.toml" <<CONF
-[listen]
-http = "127.0.0.1:18301"
-https = "127.0.0.1:18302"
-admin = "127.0.0.1:18303"
-tls_cert = "$WORK/cert.pem"
-tls_key = "$WORK/key.pem"
-[limits]
-idle_timeout = "10m"
-header_read_timeout = "10m"
-[origin]
-url = "http://127.0.0.1:9"
-[tokens]
-allow_random_keys = true
-[[rooms]]
-name = "bench"
-paths = ["/q"]
-CONF
+benches/support/idle_config.sh 18301 18302 18303 "$WORK" > "$WORK/anteroom.toml"
 # --vgdb=yes lets `vgdb` ask for a heap snapshot while the gateway runs.
 RUST_LOG=warn TOKIO_WORKER_THREADS=1 valgrind --tool=massif --vgdb=yes --threshold=0.1 \
   --massif-out-file="$WORK/massif.out" "$ANTEROOM_BIN" run --config "$WORK/anteroom.toml" \
