@@ -16,7 +16,7 @@ N=${1:-400}
 KIND=${KIND:-h2}
 case "$KIND" in h2 | tls | plain) ;; *) echo "KIND is h2, tls or plain" >&2; exit 2 ;; esac
 WORK=$(mktemp -d)
-trap 'pkill -INT -f "$WORK/anteroom.toml" 2>/dev/null || true; sleep 1; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; sleep 1; rm -rf "$WORK"' EXIT
 if [ -z "${ANTEROOM_BIN:-}" ]; then
   cargo build --release --quiet
   ANTEROOM_BIN=target/release/anteroom
