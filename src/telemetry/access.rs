@@ -142,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn the_text_line_is_what_the_text_format_writes_for_the_same_event() {
+    fn the_text_line_carries_every_field_in_the_text_formats_order() {
         let mut line = String::new();
         access("/events/7", "192.0.2.1").text(&mut line, AT).unwrap();
         assert_eq!(
